@@ -1,0 +1,85 @@
+"""What a model is asked (`CompletionRequest`) and what it answers (`Completion`)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Role = Literal["system", "user", "assistant"]
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    role: Role
+    content: str
+
+
+class CompletionRequest(BaseModel):
+    """One request to one model. Strategies build these; clients send them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    messages: tuple[Message, ...]
+    max_tokens: int | None = None
+    temperature: float | None = None
+    logprobs: bool = False
+    """Ask for per-token log-probabilities (used by the logprob confidence estimator)."""
+    timeout_s: float | None = None
+    """Per-call time-out; the strategy's deadline may cut it shorter."""
+
+    @classmethod
+    def of(cls, prompt: str, *, system: str | None = None, **kwargs: object) -> CompletionRequest:
+        messages = [Message(role="system", content=system)] if system else []
+        messages.append(Message(role="user", content=prompt))
+        return cls(messages=tuple(messages), **kwargs)  # type: ignore[arg-type]
+
+
+class TokenLogprob(BaseModel):
+    token: str
+    logprob: float
+
+
+class Completion(BaseModel):
+    """A successful answer from one model, with what it cost."""
+
+    text: str
+    model: str
+    """The model id that actually answered (the provider's name for it)."""
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost_usd: Decimal | None = None
+    """Best-effort cost in USD; None when the price is unknown, never a made-up 0."""
+    latency_s: float = 0.0
+    finish_reason: str | None = None
+    logprobs: list[TokenLogprob] | None = None
+    """Per-token log-probabilities of the answer when the provider returned them."""
+
+    @property
+    def total_tokens(self) -> int | None:
+        if self.prompt_tokens is None and self.completion_tokens is None:
+            return None
+        return (self.prompt_tokens or 0) + (self.completion_tokens or 0)
+
+
+class Usage(BaseModel):
+    """Tokens and cost added up over many calls. Cost stays None-aware: any unknown price makes it partial."""
+
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: Decimal = Field(default=Decimal(0))
+    """Sum of the known costs."""
+    cost_complete: bool = True
+    """False when at least one call had an unknown price, so `cost_usd` is a lower bound."""
+
+    def add(self, completion: Completion) -> Usage:
+        return Usage(
+            calls=self.calls + 1,
+            prompt_tokens=self.prompt_tokens + (completion.prompt_tokens or 0),
+            completion_tokens=self.completion_tokens + (completion.completion_tokens or 0),
+            cost_usd=self.cost_usd + (completion.cost_usd or Decimal(0)),
+            cost_complete=self.cost_complete and completion.cost_usd is not None,
+        )

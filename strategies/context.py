@@ -1,0 +1,56 @@
+"""Everything a strategy run needs besides its spec: models, deadline, budget, progress."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import anyio
+
+from strategies.catalog import ModelCatalog
+from strategies.result import CallRecord
+
+ProgressSink = Callable[[CallRecord], Awaitable[None]]
+"""Told about every model call as it finishes (the server turns this into MCP progress)."""
+
+
+@dataclass
+class Budget:
+    """A cost cap shared by every call of one run."""
+
+    max_cost_usd: Decimal | None = None
+    spent_usd: Decimal = Decimal(0)
+
+    def allows(self, estimate_usd: Decimal | None = None) -> bool:
+        if self.max_cost_usd is None:
+            return True
+        return self.spent_usd + (estimate_usd or Decimal(0)) <= self.max_cost_usd
+
+    def charge(self, cost_usd: Decimal | None) -> None:
+        if cost_usd is not None:
+            self.spent_usd += cost_usd
+
+
+@dataclass
+class RunContext:
+    catalog: ModelCatalog
+    deadline: float
+    """Absolute time (`anyio.current_time()` clock) by which the run must return."""
+    strategies: Mapping[str, object] = field(default_factory=dict)
+    """Named strategies from config (values are `strategies.spec.Step`)."""
+    budget: Budget = field(default_factory=Budget)
+    progress: ProgressSink | None = None
+    depth: int = 0
+    """Nesting depth of named-strategy references, to stop a strategy that refers to itself."""
+
+    @classmethod
+    def starting_now(cls, catalog: ModelCatalog, deadline_s: float, **kwargs: object) -> RunContext:
+        return cls(catalog=catalog, deadline=anyio.current_time() + deadline_s, **kwargs)  # type: ignore[arg-type]
+
+    def time_left(self) -> float:
+        return max(0.0, self.deadline - anyio.current_time())
+
+    async def report(self, record: CallRecord) -> None:
+        if self.progress is not None:
+            await self.progress(record)

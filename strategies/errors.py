@@ -1,0 +1,128 @@
+"""The project's own error types.
+
+Foreign exceptions (litellm, httpx) are translated into these once, at the provider boundary, so
+the strategies reason about *what happened*, never about which library raised it::
+
+    ChorusError
+    ├── UserInputError            a caller mistake: bad argument, unknown model or strategy
+    ├── ConfigError               a broken configuration file or value
+    ├── BudgetExceeded            a call would break the cost cap; it was not started
+    └── ModelError                a model call failed; carries the model name
+        ├── ModelTimeout          no answer within the call's time-out
+        ├── RateLimited           429 (retry_after seconds when the provider said so)
+        ├── ProviderServerError   5xx from the provider
+        ├── ProviderUnavailable   connection refused/reset, DNS, TLS: nothing usable came back
+        ├── AuthenticationFailed  401/403: key missing, wrong or not allowed
+        ├── ContextWindowExceeded the prompt does not fit the model
+        ├── BadRequest            400: the provider rejected the request itself
+        └── MalformedResponse     the provider answered, but not with a usable completion
+
+Messages never contain secrets: provider messages pass through `redact` before they are kept.
+"""
+
+from __future__ import annotations
+
+import re
+
+_SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"\b(?:sk|pk|rk)-[A-Za-z0-9_\-]{8,}"), "[REDACTED]"),
+    (re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._\-~+/=]{8,}"), r"\1[REDACTED]"),
+    (
+        re.compile(r"(?i)\b((?:api[_-]?key|token|secret|x-api-key)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]{6,}"),
+        r"\1[REDACTED]",
+    ),
+    (re.compile(r"\bAIza[0-9A-Za-z_\-]{20,}"), "[REDACTED]"),
+)
+_known_secrets: set[str] = set()
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a secret value (an API key read from the environment) so `redact` removes it anywhere."""
+    if value and len(value) >= 6:
+        _known_secrets.add(value)
+
+
+def redact(text: str) -> str:
+    """Remove API keys and bearer tokens from text that may have come from a provider or a traceback."""
+    for secret in _known_secrets:
+        if secret in text:
+            text = text.replace(secret, "[REDACTED]")
+    for pattern, replacement in _SECRET_PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class ChorusError(Exception):
+    """Base of every error Chorus raises on purpose."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(redact(message))
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class UserInputError(ChorusError):
+    """The caller asked for something that cannot be done as asked (names the field and the fix)."""
+
+
+class ConfigError(ChorusError):
+    """The configuration is invalid; the message names the file, the field path and what was expected."""
+
+
+class BudgetExceeded(ChorusError):
+    """Starting this call could break the cost cap, so it was not started."""
+
+
+class ModelError(ChorusError):
+    """A model call failed. `model` is the model that failed; `retryable` says whether trying again may help."""
+
+    retryable: bool = False
+    status: str = "error"
+    """The `CallRecord.status` this failure is reported as."""
+
+    def __init__(self, model: str, message: str) -> None:
+        self.model = model
+        super().__init__(f"{model}: {message}")
+
+
+class ModelTimeout(ModelError):
+    retryable = True
+    status = "timeout"
+
+
+class RateLimited(ModelError):
+    retryable = True
+
+    def __init__(self, model: str, message: str, retry_after: float | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(model, message)
+
+
+class ProviderServerError(ModelError):
+    retryable = True
+
+    def __init__(self, model: str, message: str, status_code: int | None = None) -> None:
+        self.status_code = status_code
+        super().__init__(model, message)
+
+
+class ProviderUnavailable(ModelError):
+    retryable = True
+
+
+class AuthenticationFailed(ModelError):
+    pass
+
+
+class ContextWindowExceeded(ModelError):
+    pass
+
+
+class BadRequest(ModelError):
+    pass
+
+
+class MalformedResponse(ModelError):
+    retryable = True

@@ -1,0 +1,144 @@
+"""What a strategy run returns: the answer, one record per model call, totals and the decision trail."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field
+
+CallStatus = Literal["ok", "error", "timeout", "skipped", "cancelled"]
+
+
+class CallRecord(BaseModel):
+    """One attempted model call, whatever became of it."""
+
+    model: str
+    stage: str
+    """Where in the strategy the call happened, e.g. `ensemble/member-2` or `pipeline/review#2/cascade/tier-1`."""
+    status: CallStatus
+    answer: str | None = None
+    """The extracted answer (for a vote) or the text the model gave."""
+    text: str | None = None
+    """The model's raw text when it differs from `answer`; omitted otherwise to keep results small."""
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost_usd: Decimal | None = None
+    latency_s: float | None = None
+    error: str | None = None
+    """Why the call did not produce an answer (never contains a secret)."""
+
+
+class VoteDecision(BaseModel):
+    kind: Literal["vote"] = "vote"
+    stage: str
+    mode: str
+    """`majority`, `weighted` or `synthesis`."""
+    counts: dict[str, float]
+    """Answer → number of votes (or summed weights)."""
+    winner: str | None
+    agreement: float
+    """Share of the successful members' votes (or weight) behind the winner."""
+    consensus: bool
+    """True when the winner holds more than half of the votes."""
+    early_stop: bool = False
+    """True when the vote was decided before every member answered and the rest were cancelled."""
+
+
+class ConfidenceDecision(BaseModel):
+    kind: Literal["confidence"] = "confidence"
+    stage: str
+    model: str
+    estimator: str
+    confidence: float | None
+    threshold: float
+    escalate: bool
+    reason: str
+
+
+class RouteDecision(BaseModel):
+    kind: Literal["route"] = "route"
+    stage: str
+    route: str
+    method: str
+    """`rule`, `classifier` or `default`."""
+    reason: str
+
+
+class FallbackDecision(BaseModel):
+    kind: Literal["fallback"] = "fallback"
+    stage: str
+    from_model: str
+    to_model: str | None
+    reason: str
+
+
+class ReviewDecision(BaseModel):
+    kind: Literal["review"] = "review"
+    stage: str
+    iteration: int
+    approved: bool
+    issues: list[str] = Field(default_factory=list)
+
+
+class NoteDecision(BaseModel):
+    """Anything else worth knowing about how the answer came about (a quorum miss, a budget skip...)."""
+
+    kind: Literal["note"] = "note"
+    stage: str
+    message: str
+
+
+Decision = Annotated[
+    VoteDecision | ConfidenceDecision | RouteDecision | FallbackDecision | ReviewDecision | NoteDecision,
+    Field(discriminator="kind"),
+]
+
+
+class Totals(BaseModel):
+    calls: int = 0
+    """Model calls actually sent (skipped and cancelled-before-start calls are not counted)."""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: Decimal | None = Decimal(0)
+    """Sum of known costs; None only when no call had a known price and at least one was made."""
+    cost_complete: bool = True
+    """False when some call's price was unknown: `cost_usd` is then a lower bound."""
+    latency_s: float = 0.0
+    """Wall time of the whole run."""
+
+
+class StrategyResult(BaseModel):
+    """The outcome of one strategy run. `answer` is None only when no answer could be produced."""
+
+    strategy: str
+    answer: str | None
+    ok: bool
+    partial: bool = False
+    """True when a deadline or budget cut the run short and `answer` is the best one available."""
+    partial_reason: str | None = None
+    error: str | None = None
+    """When `ok` is False: why no answer could be produced, naming each model and its reason."""
+    calls: list[CallRecord] = Field(default_factory=list)
+    decisions: list[Decision] = Field(default_factory=list)
+    totals: Totals = Field(default_factory=Totals)
+    session_id: str | None = None
+
+    def include(self, child: StrategyResult) -> None:
+        """Take a child step's calls and decisions into this result (strategies compose this way)."""
+        self.calls.extend(child.calls)
+        self.decisions.extend(child.decisions)
+
+
+def compute_totals(calls: list[CallRecord], latency_s: float) -> Totals:
+    sent = [c for c in calls if c.status in ("ok", "error", "timeout") or c.latency_s]
+    known = [c.cost_usd for c in sent if c.cost_usd is not None]
+    oks = [c for c in sent if c.status == "ok"]
+    return Totals(
+        calls=len(sent),
+        prompt_tokens=sum(c.prompt_tokens or 0 for c in sent),
+        completion_tokens=sum(c.completion_tokens or 0 for c in sent),
+        cost_usd=sum(known, Decimal(0)) if known or not oks else None,
+        cost_complete=all(c.cost_usd is not None for c in oks),
+        latency_s=latency_s,
+    )

@@ -1,0 +1,173 @@
+"""One recursive spec type for every strategy, so strategies compose.
+
+A pipeline stage may be an ensemble, a route may lead to a cascade, and every member may be a model
+with a fallback chain. Anywhere a step is expected, a bare string is shorthand for a model step
+(`"fast"` ≡ `{kind: model, model: fast}`). `{kind: strategy, name: ...}` refers to a named strategy
+from config.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+AnswerFormat = Literal["auto", "choice", "number", "yes_no", "json_field", "text"]
+Aggregation = Literal["majority", "weighted", "synthesis"]
+Estimator = Literal["self_report", "logprob", "agreement"]
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelStep(_Spec):
+    """Ask one model; on failure try its fallbacks in order."""
+
+    kind: Literal["model"] = "model"
+    model: str = Field(min_length=1)
+    fallbacks: list[str] = Field(default_factory=list)
+    """Tried in order when the model fails (after any fallbacks configured for the model itself)."""
+    system: str | None = None
+    max_tokens: int | None = Field(default=None, gt=0)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+
+
+class EnsembleSpec(_Spec):
+    """Ask every member in parallel and aggregate their answers."""
+
+    kind: Literal["ensemble"] = "ensemble"
+    members: list[Step] = Field(min_length=1)
+    aggregation: Aggregation = "majority"
+    extract: AnswerFormat = "auto"
+    """How each member's answer is read for the vote; `auto` guesses from the prompt and answers."""
+    json_field: str | None = None
+    """The field voted on when `extract` is `json_field`."""
+    weights: dict[str, float] = Field(default_factory=dict)
+    """Per-model vote weights for `weighted`; models not listed use their configured weight."""
+    judge: str | None = None
+    """The model that writes the final answer from all answers when `aggregation` is `synthesis`."""
+    quorum: int = Field(default=1, ge=1)
+    """Minimum number of members that must answer for the vote to count."""
+    early_stop: bool = True
+    """Cancel the members still running once the majority is mathematically decided."""
+
+    @model_validator(mode="after")
+    def _check(self) -> EnsembleSpec:
+        if self.aggregation == "synthesis" and not self.judge:
+            raise ValueError("aggregation 'synthesis' needs a 'judge' model")
+        if self.extract == "json_field" and not self.json_field:
+            raise ValueError("extract 'json_field' needs 'json_field' (the field to vote on)")
+        if self.quorum > len(self.members):
+            raise ValueError(f"quorum {self.quorum} is larger than the {len(self.members)} members")
+        return self
+
+
+class CascadeSpec(_Spec):
+    """Try tiers from cheap to strong; stop at the first answer whose confidence reaches the threshold."""
+
+    kind: Literal["cascade"] = "cascade"
+    tiers: list[Step] = Field(min_length=1)
+    threshold: float = Field(default=0.7, ge=0, le=1)
+    estimator: Estimator = "self_report"
+    samples: int = Field(default=3, ge=2, le=10)
+    """For `agreement`: how many times a single-model tier is sampled."""
+    extract: AnswerFormat = "auto"
+    """How answers are compared for `agreement`."""
+
+
+class Route(_Spec):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_\-]+$")
+    description: str = ""
+    """What requests belong here; the LLM classifier reads it."""
+    keywords: list[str] = Field(default_factory=list)
+    """Case-insensitive whole words; any match selects the route."""
+    patterns: list[str] = Field(default_factory=list)
+    """Regular expressions (Python syntax); any match selects the route."""
+    target: Step
+
+
+class RouteSpec(_Spec):
+    """Pick one route per request: rules first, then an LLM classifier, then the default."""
+
+    kind: Literal["route"] = "route"
+    routes: list[Route] = Field(min_length=1)
+    classifier: str | None = None
+    """A (cheap) model that picks a route name from the descriptions when no rule matches."""
+    default: str
+    """The route taken when no rule matches and the classifier cannot decide."""
+
+    @model_validator(mode="after")
+    def _check(self) -> RouteSpec:
+        names = [r.name for r in self.routes]
+        if len(set(names)) != len(names):
+            raise ValueError(f"route names must be unique, got {names}")
+        if self.default not in names:
+            raise ValueError(f"default route {self.default!r} is not one of the routes {names}")
+        return self
+
+
+class Stage(_Spec):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    prompt: str
+    """A template: `{input}` is the request, `{<stage name>}` an earlier stage's output."""
+    step: Step
+    review: bool = False
+    """A review stage answers with a JSON verdict `{"approved": bool, "issues": [...]}`."""
+
+
+class Refine(_Spec):
+    stage: str
+    """The stage whose output is revised when a review does not approve it."""
+    prompt: str
+    """Template for the revision; `{issues}` holds the reviewer's issues, `{<stage>}` the current output."""
+    step: Step | None = None
+    """Who revises; defaults to the step of `stage`."""
+    max_iterations: int = Field(default=2, ge=0, le=10)
+
+
+class PipelineSpec(_Spec):
+    """Run stages in order, each seeing earlier outputs; refine until a reviewer approves, within a bound."""
+
+    kind: Literal["pipeline"] = "pipeline"
+    stages: list[Stage] = Field(min_length=1)
+    refine: Refine | None = None
+    output: str | None = None
+    """The stage whose output is the answer; defaults to the last non-review stage."""
+
+    @model_validator(mode="after")
+    def _check(self) -> PipelineSpec:
+        names = [s.name for s in self.stages]
+        if len(set(names)) != len(names):
+            raise ValueError(f"stage names must be unique, got {names}")
+        if self.refine is not None:
+            if self.refine.stage not in names:
+                raise ValueError(f"refine.stage {self.refine.stage!r} is not one of the stages {names}")
+            if not any(s.review for s in self.stages[names.index(self.refine.stage) + 1 :]):
+                raise ValueError(f"refine needs a review stage after {self.refine.stage!r}")
+        if self.output is not None and self.output not in names:
+            raise ValueError(f"output {self.output!r} is not one of the stages {names}")
+        if all(s.review for s in self.stages):
+            raise ValueError("a pipeline needs at least one stage that is not a review")
+        return self
+
+
+class StrategyRef(_Spec):
+    """A named strategy from config."""
+
+    kind: Literal["strategy"] = "strategy"
+    name: str
+
+
+def _shorthand(value: Any) -> Any:
+    return {"kind": "model", "model": value} if isinstance(value, str) else value
+
+
+Step = Annotated[
+    ModelStep | EnsembleSpec | CascadeSpec | RouteSpec | PipelineSpec | StrategyRef,
+    Field(discriminator="kind"),
+    BeforeValidator(_shorthand),
+]
+
+for _model in (EnsembleSpec, CascadeSpec, Route, RouteSpec, Stage, Refine, PipelineSpec):
+    _model.model_rebuild()
