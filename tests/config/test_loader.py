@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from config.loader import BUNDLED_DEFAULT, load_config, parse_config
+from strategies.errors import ConfigError
+from strategies.spec import CascadeSpec, EnsembleSpec, PipelineSpec, RouteSpec
+
+EXAMPLES = sorted((BUNDLED_DEFAULT.parent / "examples").glob("*.yaml"))
+
+
+def test_the_bundled_default_is_valid_and_names_a_strategy_for_every_tool() -> None:
+    config = load_config(BUNDLED_DEFAULT, env={})
+    assert isinstance(config.strategies[config.defaults.ensemble], EnsembleSpec)
+    assert isinstance(config.strategies[config.defaults.cascade], CascadeSpec)
+    assert isinstance(config.strategies[config.defaults.route], RouteSpec)
+    assert isinstance(config.strategies[config.defaults.pipeline], PipelineSpec)
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_every_shipped_example_config_is_valid(path: Path) -> None:
+    config = load_config(path, env={})
+    assert config.models and config.strategies
+
+
+def test_the_examples_cover_the_three_documented_setups() -> None:
+    names = {p.name for p in EXAMPLES}
+    assert {"openai-anthropic-gemini.yaml", "openrouter.yaml", "local-openai-compatible.yaml"} <= names
+
+
+def test_a_broken_field_is_reported_with_file_field_path_and_expectation() -> None:
+    text = "strategies:\n  vote:\n    kind: ensemble\n    members: [a]\n    aggregation: loudest\n"
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, source="team.yaml")
+    message = str(caught.value)
+    assert "team.yaml: strategies.vote.ensemble.aggregation:" in message
+    assert "'majority', 'weighted' or 'synthesis'" in message
+
+
+def test_every_problem_is_listed_not_just_the_first() -> None:
+    text = "defaults: {deadline_s: -3}\nmodels:\n  x: {model: ''}\n"
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, source="c.yaml")
+    assert "2 problems" in str(caught.value)
+    assert "defaults.deadline_s" in str(caught.value) and "models.x.model" in str(caught.value)
+
+
+def test_invalid_yaml_names_the_line() -> None:
+    with pytest.raises(ConfigError, match=r"c.yaml: not valid YAML at line 2, column 7: mapping values"):
+        parse_config("models:\n  x: y: z\n", source="c.yaml")
+
+
+def test_a_reference_to_an_unknown_strategy_is_rejected() -> None:
+    text = "strategies:\n  r: {kind: cascade, tiers: [{kind: strategy, name: missing}]}\n"
+    with pytest.raises(ConfigError, match="refers to unknown strategy 'missing'"):
+        parse_config(text)
+
+
+def test_a_fallback_to_an_unknown_alias_is_rejected() -> None:
+    with pytest.raises(ConfigError, match=r"models.a.fallbacks: 'b' is not a configured model"):
+        parse_config("models:\n  a: {model: openai/x, fallbacks: [b]}\n")
+
+
+def test_unknown_keys_are_rejected_rather_than_ignored() -> None:
+    with pytest.raises(ConfigError, match="models.a.api_key: Extra inputs are not permitted") as caught:
+        parse_config("models:\n  a: {model: openai/x, api_key: my-pasted-secret-value}\n")
+    assert "my-pasted-secret-value" not in str(caught.value)
+
+
+def test_environment_variables_override_single_values() -> None:
+    config = parse_config("", env={"CHORUS__DEFAULTS__DEADLINE_S": "12.5", "CHORUS__HTTP__PORT": "9999"})
+    assert config.defaults.deadline_s == 12.5 and config.http.port == 9999
+
+
+def test_a_missing_file_is_a_config_error_naming_it(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="nowhere.yaml: cannot read"):
+        load_config(tmp_path / "nowhere.yaml", env={})
