@@ -171,3 +171,21 @@ Step = Annotated[
 
 for _model in (EnsembleSpec, CascadeSpec, Route, RouteSpec, Stage, Refine, PipelineSpec):
     _model.model_rebuild()
+
+
+def models_in(step: object) -> list[str]:
+    """Model names a spec mentions at any depth (members, tiers, judges, classifiers, fallbacks).
+
+    Named-strategy references are not followed: each named strategy is checked on its own.
+    """
+    if isinstance(step, ModelStep):
+        return [step.model, *step.fallbacks]
+    found: list[str] = []
+    if isinstance(step, BaseModel):
+        for key, value in step.__dict__.items():
+            if key in ("judge", "classifier") and isinstance(value, str):
+                found.append(value)
+            for item in value if isinstance(value, list) else [value]:
+                if isinstance(item, BaseModel):
+                    found.extend(models_in(item))
+    return found

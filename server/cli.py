@@ -1,0 +1,151 @@
+"""`chorus-mcp`: serve over stdio or streamable HTTP, check config, print its schema, diagnose models.
+
+Everything human-readable goes to stderr: stdout belongs to the stdio transport.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from strategies.errors import ConfigError
+
+log = logging.getLogger("chorus")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "handler"):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        code: int = args.handler(args)
+        return code
+    except ConfigError as exc:
+        print(f"chorus-mcp: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="chorus-mcp", description="Ask several language models; get one answer.")
+    commands = parser.add_subparsers(title="commands")
+
+    serve = commands.add_parser("serve", help="run the MCP server (stdio by default)")
+    _config_option(serve)
+    serve.add_argument("--http", action="store_true", help="serve streamable HTTP instead of stdio")
+    serve.add_argument("--host", help="HTTP bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="HTTP port (default from config: 8765)")
+    serve.add_argument("--stateless", action="store_true", help="stateless HTTP, for replicas")
+    serve.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    serve.set_defaults(handler=_serve)
+
+    config = commands.add_parser("config", help="inspect the configuration")
+    config_commands = config.add_subparsers(title="config commands")
+    schema = config_commands.add_parser("schema", help="print the config file's JSON Schema")
+    schema.set_defaults(handler=_config_schema)
+    check = config_commands.add_parser("check", help="validate a config file and summarise it")
+    _config_option(check)
+    check.set_defaults(handler=_config_check)
+
+    doctor = commands.add_parser("doctor", help="say which models are usable and why not")
+    _config_option(doctor)
+    doctor.set_defaults(handler=_doctor)
+    return parser
+
+
+def _config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="config file (default: $CHORUS_CONFIG, else the bundled default)")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from config.loader import load_config
+
+    config = load_config(args.config)
+    level = args.log_level or config.log_level
+    logging.basicConfig(stream=sys.stderr, level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    host = args.host or config.http.host
+    if args.http and not _is_loopback(host):
+        print(
+            f"chorus-mcp: refusing to listen on {host}: this server spends its users' provider credit and has "
+            "no authentication configured; bind to 127.0.0.1 (or put an authenticating proxy in front)",
+            file=sys.stderr,
+        )
+        return 2
+
+    from server.app import build_server
+
+    server = build_server(config.model_copy(update={"log_level": level}))
+    if not args.http:
+        server.run("stdio")
+        return 0
+    port = config.http.port if args.port is None else args.port
+    print(f"chorus-mcp: streamable HTTP on http://{host}:{port}{config.http.path}", file=sys.stderr)
+    server.run(
+        "streamable-http",
+        host=host,
+        port=port,
+        streamable_http_path=config.http.path,
+        stateless_http=args.stateless or config.http.stateless,
+        json_response=config.http.json_response,
+    )
+    return 0
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _config_schema(_args: argparse.Namespace) -> int:
+    from config.schema import ChorusConfig
+
+    print(json.dumps(ChorusConfig.model_json_schema(), indent=2))
+    return 0
+
+
+def _config_check(args: argparse.Namespace) -> int:
+    from config.loader import config_path, load_config
+
+    config = load_config(args.config)
+    print(
+        f"{config_path(args.config)}: valid — {len(config.models)} models, {len(config.strategies)} strategies "
+        f"({', '.join(sorted(config.strategies))})",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from config.loader import config_path, load_config
+
+    config = load_config(args.config)
+    print(f"config: {config_path(args.config)}")
+    usable = 0
+    for alias, entry in sorted(config.models.items()):
+        missing = entry.missing_key()
+        if missing:
+            status = f"not usable: environment variable {missing} is not set"
+        else:
+            usable += 1
+            status = "usable" + (f" (endpoint {entry.api_base})" if entry.api_base else "")
+        print(f"  {alias:<16} {entry.model:<36} {status}")
+    print(f"{usable} of {len(config.models)} models usable")
+    if "CHORUS_CONFIG" in os.environ:
+        print("CHORUS_CONFIG is set")
+    return 0 if usable else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""What the server builds once at start-up and every request reads (the lifespan context)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from config.schema import ChorusConfig
+from strategies.catalog import ClientFactory, ModelCatalog
+from strategies.sessions import MemorySessionStore, SessionStore
+
+
+@dataclass
+class ChorusState:
+    config: ChorusConfig
+    catalog: ModelCatalog
+    sessions: SessionStore
+
+
+def default_client_factory() -> ClientFactory:
+    # litellm is imported only when the first model is called: start-up stays fast.
+    from strategies.providers.litellm_client import litellm_client_factory
+
+    return litellm_client_factory
+
+
+def build_state(config: ChorusConfig, factory: ClientFactory | None = None) -> ChorusState:
+    catalog = ModelCatalog(
+        config.models,
+        factory or default_client_factory(),
+        allow_unlisted=config.allow_unlisted_models,
+    )
+    return ChorusState(config=config, catalog=catalog, sessions=MemorySessionStore())

@@ -1,0 +1,191 @@
+"""The MCP tools. Each one is thin: arguments → a strategy spec → `execute` → a rendered result.
+
+Descriptions are kept short on purpose: clients put every tool definition into the model's context.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult, ToolAnnotations
+from pydantic import Field
+
+from server.execution import execute, state_of
+from server.specs import build, named, with_overrides
+from strategies.errors import ChorusError
+from strategies.result import StrategyResult
+from strategies.spec import Aggregation, AnswerFormat, CascadeSpec, EnsembleSpec, Estimator, PipelineSpec, RouteSpec
+
+Prompt = Annotated[str, Field(description="The question or task.", min_length=1, max_length=200_000)]
+StrategyName = Annotated[str | None, Field(description="A configured strategy name (see list_strategies).")]
+Models = Annotated[
+    list[str] | None, Field(description="Model aliases or provider ids; overrides the strategy's.", max_length=16)
+]
+SessionId = Annotated[str | None, Field(description="Continue this session (history is passed on).")]
+System = Annotated[str | None, Field(description="System prompt for every model.")]
+DeadlineS = Annotated[float | None, Field(description="Return by then, partial if need be.", gt=0, le=3600)]
+MaxCost = Annotated[float | None, Field(description="Cost cap in USD for this call.", ge=0)]
+
+ToolResult = Annotated[CallToolResult, StrategyResult]
+"""Tools build their own result (short text + structured record) and publish StrategyResult as outputSchema."""
+
+_READ_ONLY = ToolAnnotations(readOnlyHint=True, openWorldHint=False)
+_CALLS_MODELS = ToolAnnotations(readOnlyHint=False, destructiveHint=False, openWorldHint=True)
+
+
+def _guard(error: ChorusError) -> ToolError:
+    """A caller or config mistake becomes an isError result with a message naming the field."""
+    return ToolError(error.message)
+
+
+def register_tools(server: MCPServer[Any]) -> None:
+    @server.tool(annotations=_CALLS_MODELS)
+    async def ensemble_vote(
+        prompt: Prompt,
+        ctx: Context[Any, Any],
+        models: Models = None,
+        strategy: StrategyName = None,
+        aggregation: Annotated[Aggregation | None, Field(description="majority | weighted | synthesis")] = None,
+        extract: Annotated[AnswerFormat | None, Field(description="How answers are read for the vote.")] = None,
+        json_field: Annotated[str | None, Field(description="Field voted on when extract=json_field.")] = None,
+        judge: Annotated[str | None, Field(description="Model that synthesises the answer.")] = None,
+        quorum: Annotated[int | None, Field(description="Minimum members that must answer.", ge=1)] = None,
+        system: System = None,
+        session_id: SessionId = None,
+        deadline_s: DeadlineS = None,
+        max_cost_usd: MaxCost = None,
+    ) -> ToolResult:
+        """Ask several models in parallel and vote (or synthesise) one answer, with every vote shown."""
+        try:
+            config = state_of(ctx).config
+            overrides: dict[str, Any] = {
+                "aggregation": aggregation, "extract": extract, "json_field": json_field, "judge": judge,
+                "quorum": quorum,
+            }
+            if models:
+                overrides["members"] = models
+            if models and strategy is None:
+                spec = build(EnsembleSpec, overrides)
+            else:
+                base = named(config, strategy or config.defaults.ensemble, EnsembleSpec)
+                assert isinstance(base, EnsembleSpec)
+                spec = with_overrides(base, overrides)
+            return await execute(
+                ctx, spec, prompt, system=system, session_id=session_id, deadline_s=deadline_s,
+                max_cost_usd=max_cost_usd, expected_calls=len(spec.members) + (1 if spec.judge else 0),
+            )
+        except ChorusError as exc:
+            raise _guard(exc) from None
+
+    @server.tool(annotations=_CALLS_MODELS)
+    async def cascade_ask(
+        prompt: Prompt,
+        ctx: Context[Any, Any],
+        tiers: Annotated[list[str] | None, Field(description="Models from cheap to strong.", max_length=8)] = None,
+        strategy: StrategyName = None,
+        threshold: Annotated[float | None, Field(description="Confidence (0-1) to accept.", ge=0, le=1)] = None,
+        estimator: Annotated[Estimator | None, Field(description="self_report | logprob | agreement")] = None,
+        system: System = None,
+        session_id: SessionId = None,
+        deadline_s: DeadlineS = None,
+        max_cost_usd: MaxCost = None,
+    ) -> ToolResult:
+        """Ask a cheap model first; escalate to stronger ones while its confidence is below the threshold."""
+        try:
+            config = state_of(ctx).config
+            overrides: dict[str, Any] = {"threshold": threshold, "estimator": estimator}
+            if tiers:
+                overrides["tiers"] = tiers
+            if tiers and strategy is None:
+                spec = build(CascadeSpec, overrides)
+            else:
+                base = named(config, strategy or config.defaults.cascade, CascadeSpec)
+                assert isinstance(base, CascadeSpec)
+                spec = with_overrides(base, overrides)
+            return await execute(
+                ctx, spec, prompt, system=system, session_id=session_id, deadline_s=deadline_s,
+                max_cost_usd=max_cost_usd,
+            )
+        except ChorusError as exc:
+            raise _guard(exc) from None
+
+    @server.tool(annotations=_CALLS_MODELS)
+    async def route_specialist(
+        prompt: Prompt,
+        ctx: Context[Any, Any],
+        strategy: StrategyName = None,
+        system: System = None,
+        session_id: SessionId = None,
+        deadline_s: DeadlineS = None,
+        max_cost_usd: MaxCost = None,
+    ) -> ToolResult:
+        """Send the request to the specialist that fits it (rules, then a classifier, then the default)."""
+        try:
+            config = state_of(ctx).config
+            spec = named(config, strategy or config.defaults.route, RouteSpec)
+            return await execute(
+                ctx, spec, prompt, system=system, session_id=session_id, deadline_s=deadline_s,
+                max_cost_usd=max_cost_usd,
+            )
+        except ChorusError as exc:
+            raise _guard(exc) from None
+
+    @server.tool(annotations=_CALLS_MODELS)
+    async def run_pipeline(
+        input: Annotated[str, Field(description="The task, available to stages as {input}.", min_length=1)],
+        ctx: Context[Any, Any],
+        pipeline: Annotated[str | None, Field(description="A configured pipeline name.")] = None,
+        max_iterations: Annotated[int | None, Field(description="Refine rounds at most.", ge=0, le=10)] = None,
+        session_id: SessionId = None,
+        deadline_s: DeadlineS = None,
+        max_cost_usd: MaxCost = None,
+    ) -> ToolResult:
+        """Run a configured multi-stage pipeline (e.g. plan → code → review → refine until approved)."""
+        try:
+            config = state_of(ctx).config
+            spec = named(config, pipeline or config.defaults.pipeline, PipelineSpec)
+            assert isinstance(spec, PipelineSpec)
+            if max_iterations is not None and spec.refine is not None:
+                spec = spec.model_copy(
+                    update={"refine": spec.refine.model_copy(update={"max_iterations": max_iterations})}
+                )
+            return await execute(
+                ctx, spec, input, session_id=session_id, deadline_s=deadline_s, max_cost_usd=max_cost_usd
+            )
+        except ChorusError as exc:
+            raise _guard(exc) from None
+
+    @server.tool(annotations=_READ_ONLY)
+    def list_models(ctx: Context[Any, Any]) -> dict[str, Any]:
+        """Configured model aliases, their provider ids, and whether each is usable now."""
+        state = state_of(ctx)
+        models = {}
+        for alias, entry in sorted(state.config.models.items()):
+            missing = entry.missing_key()
+            models[alias] = {
+                "model": entry.model,
+                "usable": missing is None,
+                **({"missing": f"environment variable {missing} is not set"} if missing else {}),
+                **({"fallbacks": entry.fallbacks} if entry.fallbacks else {}),
+                **({"tags": entry.tags} if entry.tags else {}),
+            }
+        return {"models": models, "unlisted_provider_ids_allowed": state.config.allow_unlisted_models}
+
+    @server.tool(annotations=_READ_ONLY)
+    def list_strategies(ctx: Context[Any, Any]) -> dict[str, Any]:
+        """Configured strategies by name, with their kind and the models they use."""
+        config = state_of(ctx).config
+        return {
+            "strategies": {
+                name: step.model_dump(mode="json", exclude_defaults=True) | {"kind": step.kind}
+                for name, step in sorted(config.strategies.items())
+            },
+            "defaults": {
+                "ensemble_vote": config.defaults.ensemble,
+                "cascade_ask": config.defaults.cascade,
+                "route_specialist": config.defaults.route,
+                "run_pipeline": config.defaults.pipeline,
+            },
+        }
