@@ -20,7 +20,8 @@ REVIEW_INSTRUCTION = (
 )
 """Appended to every review stage's prompt."""
 
-_PLAIN_APPROVAL = re.compile(r"^\W*(approved|lgtm)\b", re.IGNORECASE)
+_PLAIN_APPROVAL = re.compile(r"^[\s*_#>`]*(approved|lgtm)\b(?!\s*[\"':=])", re.IGNORECASE)
+"""The answer *starts* with the word (markdown emphasis allowed), and it is not a JSON-ish key."""
 _EXCERPT = 200
 _MAX_CANDIDATES = 50
 
