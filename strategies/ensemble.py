@@ -1,0 +1,396 @@
+"""The `ensemble` strategy: ask every member in parallel, read each answer, aggregate.
+
+Members are any `Step` (a model with its fallback chain, or a whole sub-strategy), each run as
+`{stage}/member-{n}` (1-based). Answers are read with `strategies.extract` and counted with
+`strategies.voting`:
+
+- `majority` — one vote per member; `weighted` — a member's vote weighs `spec.weights[model]`, else the
+  model's configured weight (the model that actually answered, for a member with fallbacks; the
+  strategy's name or kind for a sub-strategy member, default 1);
+- `synthesis` (Mixture-of-Agents) — the judge model reads the question and every member's answer and
+  writes the final answer; the members' votes are still counted and reported. If the judge fails,
+  the members' majority answers, and a note says so.
+
+A tie goes to the lowest-numbered member's answer (a note says so). For `choice`, `number` and
+`yes_no` the answer is the winning key (`"B"`, `"42"`, `"yes"`); for `text` and `json_field` it is
+the winning member's own text (the key is normalised, casefolded text or a field value, which the
+caller did not ask for).
+
+Early stop (not for synthesis: the judge is meant to read every answer): once quorum is met and the
+vote is decided (`voting.is_decided`), the members still running are cancelled and recorded as
+`cancelled`; their cost is never incurred. The deadline: members run within the time left (for
+synthesis, within the first 75% of it, so the judge has time too); members still running then are
+cancelled with "deadline reached" and the vote is taken over the answers that arrived, marked partial.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from typing import Generic, TypeVar
+
+import anyio
+from anyio.abc import TaskGroup
+
+from strategies.calling import chain_of, run_model
+from strategies.completion import CompletionRequest, Message
+from strategies.context import RunContext
+from strategies.errors import ChorusError
+from strategies.extract import ConcreteFormat, extract, resolve_format
+from strategies.result import CallRecord, NoteDecision, StrategyResult, VoteDecision
+from strategies.runner import run_step
+from strategies.spec import EnsembleSpec, ModelStep, Step, StrategyRef
+from strategies.templates import latest_user_text
+from strategies.voting import Ballot, is_decided, tie_note, vote_decision
+
+JUDGE_SHARE = 0.25
+"""For synthesis, the share of the time left that is kept for the judge after the members."""
+COMPACT_FORMATS = ("choice", "number", "yes_no")
+"""Formats whose key is itself a good final answer."""
+
+_JUDGE_INSTRUCTION = (
+    "You have been given answers from several models to the user's latest question. Synthesise them "
+    "into a single answer that is as accurate and complete as possible. Weigh them critically, since "
+    "some may be wrong; do not copy them blindly or mention that there were several. Answer in the "
+    "form the question asks for.\n\nAnswers:"
+)
+
+
+NESTED_MARGIN_S = 0.25
+"""A nested strategy must finish this much (at most 10% of its time) before its parent's deadline, so
+it returns its own partial answer instead of being cut off with nothing."""
+
+T = TypeVar("T")
+
+
+# --- Children: running a step so that, if it is cut off, its evidence survives ----------------------
+
+
+class CallTracker:
+    """Keeps the calls a child step has finished and passes them on as progress.
+
+    A child that is cancelled mid-run returns no result; these are then all that is left of it.
+    """
+
+    def __init__(self, parent: RunContext) -> None:
+        self.calls: list[CallRecord] = []
+        self._parent = parent
+
+    async def __call__(self, record: CallRecord) -> None:
+        self.calls.append(record)
+        await self._parent.report(record)
+
+
+def step_label(step: Step) -> str:
+    """How a step is named in reasons: its model, its strategy name, or its kind."""
+    if isinstance(step, ModelStep):
+        return step.model
+    if isinstance(step, StrategyRef):
+        return step.name
+    return step.kind
+
+
+def child_context(step: Step, ctx: RunContext, deadline: float, tracker: CallTracker) -> RunContext:
+    """The context a child runs in: its calls tracked, its deadline no later than `deadline`."""
+    deadline = min(deadline, ctx.deadline)
+    if not isinstance(step, ModelStep):
+        deadline -= min(NESTED_MARGIN_S, 0.1 * max(0.0, deadline - anyio.current_time()))
+    return replace(ctx, deadline=deadline, progress=tracker)
+
+
+def cut_off_calls(
+    step: Step, ctx: RunContext, stage: str, tracker: CallTracker, started: float | None, reason: str
+) -> list[CallRecord]:
+    """A cancelled child's finished calls, plus a `cancelled` record for the one it was waiting on.
+
+    For a model step the waiting call is the next model of its chain; it was sent, so it has a latency
+    (and counts as a call) but no cost. A sub-strategy's in-flight call is unknown: its record names
+    the strategy and has no latency, so it is not counted as a call.
+    """
+    calls = list(tracker.calls)
+    latency: float | None = None
+    if isinstance(step, ModelStep):
+        chain = chain_of(step, ctx)
+        if len(calls) >= len(chain) or any(c.status == "ok" for c in calls):
+            return calls  # cut off after its last call finished (while reporting it): nothing in flight
+        model = chain[len(calls)]
+        if started is not None:
+            latency = round(anyio.current_time() - started, 4)
+    else:
+        model = step_label(step)
+    calls.append(CallRecord(model=model, stage=stage, status="cancelled", error=reason, latency_s=latency))
+    return calls
+
+
+@dataclass
+class Guarded(Generic[T]):
+    """What running a child within the deadline gave: its value, or why there is none."""
+
+    value: T | None = None
+    calls: list[CallRecord] = field(default_factory=list)
+    """When there is no value: the calls the child made (for a cut-off child, see `cut_off_calls`)."""
+    error: str | None = None
+    cut_off: bool = False
+    """True when the deadline cancelled the child."""
+
+
+async def within_deadline(
+    step: Step, ctx: RunContext, stage: str, work: Callable[[RunContext], Awaitable[T]]
+) -> Guarded[T]:
+    """Run `work` (which runs `step` in the context it is given) until the deadline at the latest."""
+    tracker = CallTracker(ctx)
+    child = child_context(step, ctx, ctx.deadline, tracker)
+    started = anyio.current_time()
+    with anyio.move_on_after(ctx.time_left()):
+        try:
+            return Guarded(value=await work(child))
+        except ChorusError as exc:  # e.g. an unknown named strategy
+            return Guarded(calls=list(tracker.calls), error=exc.message)
+    calls = cut_off_calls(step, ctx, stage, tracker, started, "deadline reached")
+    return Guarded(calls=calls, error="deadline reached", cut_off=True)
+
+
+# --- The ensemble -----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Member:
+    index: int
+    step: Step
+    stage: str
+    tracker: CallTracker
+    started: float | None = None
+    result: StrategyResult | None = None
+    """None while running, and for a member that was cancelled."""
+
+    @property
+    def answer(self) -> str | None:
+        ok = self.result is not None and self.result.ok
+        return self.result.answer if ok and self.result is not None else None
+
+
+@dataclass
+class EnsembleOutcome:
+    """An ensemble's result plus its vote (the cascade reads the agreement from it)."""
+
+    result: StrategyResult
+    vote: VoteDecision | None = None
+
+
+@dataclass
+class _Tally:
+    fmt: ConcreteFormat
+    ballots: list[Ballot] = field(default_factory=list)
+    keys: dict[int, str | None] = field(default_factory=dict)
+
+
+async def run_ensemble(
+    spec: EnsembleSpec, request: CompletionRequest, ctx: RunContext, stage: str
+) -> StrategyResult:
+    """Ask the members in parallel and aggregate; member failures are reported, never raised."""
+    return (await ensemble_vote(spec, request, ctx, stage)).result
+
+
+async def ensemble_vote(
+    spec: EnsembleSpec, request: CompletionRequest, ctx: RunContext, stage: str, *, label: str = "member"
+) -> EnsembleOutcome:
+    """`run_ensemble`, also returning the vote. `label` names the members' stages (`{stage}/{label}-{n}`)."""
+    prompt = latest_user_text(request)
+    members = [
+        _Member(index, step, f"{stage}/{label}-{index + 1}", CallTracker(ctx))
+        for index, step in enumerate(spec.members)
+    ]
+    synthesis = spec.aggregation == "synthesis"
+    window = ctx.time_left() * (1 - JUDGE_SHARE) if synthesis else ctx.time_left()
+    window_end = anyio.current_time() + window
+    stopped_early = False
+
+    async def attempt(member: _Member, group: TaskGroup) -> None:
+        nonlocal stopped_early
+        member.started = anyio.current_time()
+        child = child_context(member.step, ctx, window_end, member.tracker)
+        try:
+            member.result = await run_step(member.step, request, child, member.stage)
+        except ChorusError as exc:  # e.g. an unknown named strategy: this member fails, the rest go on
+            name = step_label(member.step)
+            calls = list(member.tracker.calls)
+            member.result = StrategyResult(strategy=name, ok=False, error=exc.message, calls=calls)
+        if spec.early_stop and not synthesis and _decided(spec, members, prompt, ctx):
+            stopped_early = True
+            group.cancel_scope.cancel()
+
+    with anyio.move_on_after(window) as deadline_scope:
+        async with anyio.create_task_group() as group:
+            for member in members:
+                group.start_soon(attempt, member, group)
+    cut_reason = "deadline reached" if deadline_scope.cancelled_caught else "the vote was already decided"
+    return await _conclude(spec, request, ctx, stage, members, prompt, stopped_early, cut_reason)
+
+
+def _weight(spec: EnsembleSpec, member: _Member, ctx: RunContext) -> float:
+    """The member's vote weight; for a member still running, the most it could weigh."""
+    if spec.aggregation != "weighted":
+        return 1.0
+    if not isinstance(member.step, ModelStep):
+        return spec.weights.get(step_label(member.step), 1.0)
+    calls = member.result.calls if member.result is not None else []
+    answered_by = [c.model for c in calls if c.status == "ok"][-1:]
+    candidates = answered_by or chain_of(member.step, ctx)
+    return max(spec.weights.get(name, ctx.catalog.weight(name)) for name in candidates)
+
+
+def _tally(spec: EnsembleSpec, members: list[_Member], prompt: str, ctx: RunContext) -> _Tally:
+    answered = [m for m in members if m.answer is not None]
+    fmt = resolve_format(spec.extract, prompt, [m.answer for m in answered if m.answer is not None])
+    tally = _Tally(fmt)
+    for member in answered:
+        key = extract(member.answer or "", fmt, spec.json_field)
+        tally.keys[member.index] = key
+        tally.ballots.append(Ballot(member.index, key, _weight(spec, member, ctx)))
+    return tally
+
+
+def _decided(spec: EnsembleSpec, members: list[_Member], prompt: str, ctx: RunContext) -> bool:
+    running = [m for m in members if m.result is None]
+    answered = [m for m in members if m.answer is not None]
+    if not running or len(answered) < spec.quorum:
+        return False
+    pending = sum(_weight(spec, m, ctx) for m in running)
+    return is_decided(_tally(spec, members, prompt, ctx).ballots, pending)
+
+
+def _mark_extracted(result: StrategyResult, key: str) -> None:
+    """Put the extracted answer in the answering call's record, keeping the raw text beside it."""
+    raw = result.answer
+    for position in range(len(result.calls) - 1, -1, -1):
+        call = result.calls[position]
+        if call.status == "ok" and call.answer == raw:
+            if key != raw:
+                result.calls[position] = call.model_copy(update={"answer": key, "text": call.text or raw})
+            return
+
+
+def _reasons(members: list[_Member], cut_reason: str) -> str:
+    """Every member and what became of it, for an error message."""
+    parts: list[str] = []
+    for member in members:
+        name = f"{member.stage.rsplit('/', 1)[-1]} ({step_label(member.step)})"
+        if member.result is None:
+            parts.append(f"{name}: cancelled, {cut_reason}")
+        elif member.answer is not None:
+            parts.append(f"{name}: answered")
+        else:
+            parts.append(f"{name}: {member.result.error}")
+    return "; ".join(parts)
+
+
+def _final_answer(winner: str, tally: _Tally, answered: list[_Member]) -> str:
+    if tally.fmt in COMPACT_FORMATS:
+        return winner
+    first = min((m for m in answered if tally.keys.get(m.index) == winner), key=lambda m: m.index)
+    return first.answer or winner
+
+
+async def _conclude(
+    spec: EnsembleSpec,
+    request: CompletionRequest,
+    ctx: RunContext,
+    stage: str,
+    members: list[_Member],
+    prompt: str,
+    stopped_early: bool,
+    cut_reason: str,
+) -> EnsembleOutcome:
+    result = StrategyResult(strategy="ensemble", ok=False)
+    tally = _tally(spec, members, prompt, ctx)
+    cut = [m for m in members if m.result is None]
+    for member in members:
+        if member.result is None:
+            calls = cut_off_calls(member.step, ctx, member.stage, member.tracker, member.started, cut_reason)
+            result.calls.extend(calls)
+            continue
+        key = tally.keys.get(member.index)
+        if key is not None:
+            _mark_extracted(member.result, key)
+        result.include(member.result)
+    answered = [m for m in members if m.answer is not None]
+    if cut and cut_reason == "deadline reached":
+        result.partial = True
+        result.partial_reason = f"deadline reached: {len(answered)} of {len(members)} members answered"
+    for member in answered:
+        if member.result is not None and member.result.partial and not result.partial:
+            result.partial = True
+            result.partial_reason = f"{member.stage}: {member.result.partial_reason}"
+
+    if len(answered) < spec.quorum:
+        result.error = (
+            f"quorum not reached: {len(answered)} of {len(members)} members answered, {spec.quorum} needed; "
+            + _reasons(members, cut_reason)
+        )
+        return EnsembleOutcome(result)
+
+    vote = vote_decision(stage, spec.aggregation, tally.ballots, early_stop=stopped_early and bool(cut))
+    result.decisions.append(vote)
+    abstained = [m for m in answered if tally.keys.get(m.index) is None]
+    if abstained:
+        names = ", ".join(f"{m.stage.rsplit('/', 1)[-1]} ({step_label(m.step)})" for m in abstained)
+        message = f"no {tally.fmt} answer could be read from {names}: not counted"
+        result.decisions.append(NoteDecision(stage=stage, message=message))
+    if (tie := tie_note(tally.ballots)) is not None:
+        result.decisions.append(NoteDecision(stage=stage, message=tie))
+    if vote.winner is not None:
+        result.ok = True
+        result.answer = _final_answer(vote.winner, tally, answered)
+    if spec.aggregation == "synthesis":
+        await _synthesise(spec, request, ctx, stage, answered, tally, vote, result)
+    if not result.ok:
+        result.error = f"no member's answer could be read as {tally.fmt}; " + _reasons(members, cut_reason)
+    return EnsembleOutcome(result, vote)
+
+
+def _judge_request(request: CompletionRequest, answers: list[str]) -> CompletionRequest:
+    """The original conversation, with the members' answers and the judge's task in the system prompt."""
+    listed = "\n\n".join(f"{n}. {answer}" for n, answer in enumerate(answers, 1))
+    system = [m.content for m in request.messages if m.role == "system"]
+    content = "\n\n".join([*system, f"{_JUDGE_INSTRUCTION}\n\n{listed}"])
+    rest = tuple(m for m in request.messages if m.role != "system")
+    return request.model_copy(update={"messages": (Message(role="system", content=content), *rest)})
+
+
+async def _synthesise(
+    spec: EnsembleSpec,
+    request: CompletionRequest,
+    ctx: RunContext,
+    stage: str,
+    answered: list[_Member],
+    tally: _Tally,
+    vote: VoteDecision,
+    result: StrategyResult,
+) -> None:
+    """Let the judge write the answer; if it cannot, keep the members' majority answer (if any)."""
+    judge = ModelStep(model=spec.judge or "")
+    judge_stage = f"{stage}/judge"
+    judge_request = _judge_request(request, [m.answer or "" for m in answered])
+    judged = await within_deadline(
+        judge, ctx, judge_stage, lambda child: run_model(judge, judge_request, child, judge_stage)
+    )
+    if judged.value is not None:
+        result.include(judged.value.result)
+        if judged.value.result.ok and judged.value.result.answer is not None:
+            result.ok = True
+            result.answer = judged.value.result.answer
+            judge_key = extract(result.answer, tally.fmt, spec.json_field)
+            if tally.fmt in COMPACT_FORMATS and judge_key not in (None, vote.winner):
+                message = f"the judge answered {judge_key!r}; the members' majority was {vote.winner!r}"
+                result.decisions.append(NoteDecision(stage=stage, message=message))
+            return
+        failure = judged.value.result.error
+    else:
+        result.calls.extend(judged.calls)
+        failure = judged.error
+    if judged.cut_off:
+        result.partial = True
+        result.partial_reason = "deadline reached before the judge answered"
+    fallback = "answering with the members' majority" if result.ok else "and no member's answer could be read"
+    message = f"judge {judge.model} failed ({failure}); {fallback}"
+    result.decisions.append(NoteDecision(stage=stage, message=message))
