@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from strategies.catalog import ModelEntry
-from strategies.spec import Step, StrategyRef
+from strategies.spec import Step, StrategyRef, models_in
 
 
 class _Section(BaseModel):
@@ -60,6 +60,9 @@ class ChorusConfig(_Section):
                 if fallback not in self.models and not (self.allow_unlisted_models and "/" in fallback):
                     raise ValueError(f"models.{alias}.fallbacks: {fallback!r} is not a configured model")
         for name, step in self.strategies.items():
+            for model in models_in(step):
+                if model not in self.models and not (self.allow_unlisted_models and "/" in model):
+                    raise ValueError(f"strategies.{name}: model {model!r} is not a configured model alias")
             for ref in _references(step):
                 if ref not in self.strategies:
                     raise ValueError(f"strategies.{name}: refers to unknown strategy {ref!r}")

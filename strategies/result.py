@@ -36,7 +36,7 @@ class VoteDecision(BaseModel):
     """`majority`, `weighted` or `synthesis`."""
     counts: dict[str, float]
     """Answer → number of votes (or summed weights)."""
-    winner: str | None
+    winner: str | None = None
     agreement: float
     """Share of the successful members' votes (or weight) behind the winner."""
     consensus: bool
@@ -50,7 +50,7 @@ class ConfidenceDecision(BaseModel):
     stage: str
     model: str
     estimator: str
-    confidence: float | None
+    confidence: float | None = None
     threshold: float
     escalate: bool
     reason: str
@@ -69,7 +69,7 @@ class FallbackDecision(BaseModel):
     kind: Literal["fallback"] = "fallback"
     stage: str
     from_model: str
-    to_model: str | None
+    to_model: str | None = None
     reason: str
 
 
@@ -100,7 +100,7 @@ class Totals(BaseModel):
     """Model calls actually sent (skipped and cancelled-before-start calls are not counted)."""
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    cost_usd: Decimal | None = Decimal(0)
+    cost_usd: Decimal | None = None
     """Sum of known costs; None only when no call had a known price and at least one was made."""
     cost_complete: bool = True
     """False when some call's price was unknown: `cost_usd` is then a lower bound."""
@@ -112,7 +112,7 @@ class StrategyResult(BaseModel):
     """The outcome of one strategy run. `answer` is None only when no answer could be produced."""
 
     strategy: str
-    answer: str | None
+    answer: str | None = None
     ok: bool
     partial: bool = False
     """True when a deadline or budget cut the run short and `answer` is the best one available."""

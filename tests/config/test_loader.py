@@ -77,3 +77,8 @@ def test_environment_variables_override_single_values() -> None:
 def test_a_missing_file_is_a_config_error_naming_it(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="nowhere.yaml: cannot read"):
         load_config(tmp_path / "nowhere.yaml", env={})
+
+
+def test_a_strategy_naming_an_unconfigured_model_alias_is_rejected() -> None:
+    with pytest.raises(ConfigError, match=r"strategies.e: model 'nope' is not a configured model alias"):
+        parse_config("strategies:\n  e: {kind: ensemble, members: [nope]}\n")
