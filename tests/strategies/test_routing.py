@@ -227,3 +227,20 @@ async def test_a_route_target_may_be_a_pipeline_and_a_nested_route() -> None:
         ("route", "other"),
         ("route/other", "math"),
     ]
+
+
+async def test_a_route_target_may_be_an_ensemble_whose_vote_is_kept_in_the_trail() -> None:
+    voters = [ScriptedClient("a", "42"), ScriptedClient("b", "42"), ScriptedClient("c", "41")]
+    ctx = context_of(*voters, *_clients())
+    ensemble = {"kind": "ensemble", "members": ["a", "b", "c"], "extract": "number", "early_stop": False}
+    spec = _spec(routes=[{"name": "math", "patterns": [r"\d"], "target": ensemble}], default="math")
+
+    result = await run_route(spec, CompletionRequest.of("what is 6 * 7?"), ctx, "route")
+
+    assert result.ok and result.answer == "42"
+    assert sorted(c.stage for c in result.calls) == [
+        "route/math/member-1",
+        "route/math/member-2",
+        "route/math/member-3",
+    ]
+    assert [d.kind for d in result.decisions][:2] == ["route", "vote"]
