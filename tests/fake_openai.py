@@ -1,0 +1,461 @@
+"""A fake OpenAI-compatible chat-completions server on loopback, for tests and benchmarks.
+
+It is a real HTTP server (starlette app, uvicorn in a background thread, 127.0.0.1, a free port),
+so real clients — litellm, the openai SDK, httpx — talk to it over real sockets, from sync and async
+code alike. Nothing leaves the machine.
+
+Serves ``POST /v1/chat/completions`` (``stream: false`` only) and ``GET /v1/models``.
+
+Scripting, per model name (the ``model`` field of the request body, e.g. ``gpt-a`` when litellm is
+given ``openai/gpt-a``)::
+
+    fake.script("gpt-a", "Paris")                                 # always answers "Paris"
+    fake.script("gpt-b", ["one", "two"])                          # in turn; the last one repeats
+    fake.script("gpt-c", lambda req: req.last_user.upper())       # a function of the request
+    fake.script("gpt-d", [Fault.rate_limited(retry_after=2), "ok"])  # first request 429, then ok
+    fake.script("gpt-e", Fault.hang())                            # never answers (client time-out)
+    fake.script("gpt-f", "hi", latency_s=0.2, prompt_tokens=12, completion_tokens=3,
+                logprobs=[("hi", -0.05)], response_model="gpt-f-2025-01-01")
+    fake.script("*", "default answer")                            # any model not scripted by name
+    fake.fail_next(Fault.server_error(), model="gpt-a", times=2)  # one-shot faults, before the script
+
+A model with no script (and no ``"*"`` script) gets OpenAI's 404 ``model_not_found``.
+
+Every request is recorded (``fake.requests``, ``fake.requests_for(model)``, ``fake.last_request``)
+with its model, messages, parsed body, lower-cased headers and raw bytes, so tests can assert on
+what was sent — and that no secret was.
+
+Use it through the ``fake_openai`` pytest fixture (one server per test session, reset before each
+test), or directly: ``with FakeOpenAI() as fake: ...``.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import anyio
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+FaultKind = Literal["http", "hang", "reset", "malformed_json", "empty_content", "null_content", "no_choices"]
+
+
+@dataclass(frozen=True)
+class Fault:
+    """Something other than a normal answer. Build one with the class methods, not by hand."""
+
+    kind: FaultKind
+    status: int = 200
+    """HTTP status for `kind == "http"`."""
+    error: dict[str, Any] | None = None
+    """The `error` object of OpenAI's error body, for `kind == "http"`."""
+    headers: dict[str, str] = field(default_factory=dict)
+    echo_key: bool = False
+    """Put the caller's full bearer token into the error message (a careless provider), to test redaction."""
+
+    @classmethod
+    def hang(cls) -> Fault:
+        """Never answer; the request is dropped when the client gives up or the server stops."""
+        return cls("hang")
+
+    @classmethod
+    def reset(cls) -> Fault:
+        """Send a 200 status line and half a body, then close the connection."""
+        return cls("reset")
+
+    @classmethod
+    def malformed_json(cls) -> Fault:
+        """A 200 with `Content-Type: application/json` whose body is not JSON."""
+        return cls("malformed_json")
+
+    @classmethod
+    def empty_content(cls) -> Fault:
+        """A well-formed completion whose message content is the empty string."""
+        return cls("empty_content")
+
+    @classmethod
+    def null_content(cls) -> Fault:
+        """A well-formed completion whose message content is `null` (and no tool calls)."""
+        return cls("null_content")
+
+    @classmethod
+    def no_choices(cls) -> Fault:
+        """A well-formed completion body with `choices: []`."""
+        return cls("no_choices")
+
+    @classmethod
+    def http(cls, status: int, message: str, *, type: str, code: str | None = None,
+             headers: dict[str, str] | None = None, echo_key: bool = False) -> Fault:
+        """Any HTTP error in OpenAI's error shape: `{"error": {"message", "type", "param", "code"}}`."""
+        error = {"message": message, "type": type, "param": None, "code": code}
+        return cls("http", status=status, error=error, headers=headers or {}, echo_key=echo_key)
+
+    @classmethod
+    def rate_limited(cls, retry_after: float | str | None = None) -> Fault:
+        """429; with a `Retry-After` header (seconds) when `retry_after` is given."""
+        headers = {} if retry_after is None else {"retry-after": str(retry_after)}
+        return cls.http(
+            429, "Rate limit reached for requests per min (RPM): Limit 3, Used 3, Requested 1.",
+            type="requests", code="rate_limit_exceeded", headers=headers,
+        )
+
+    @classmethod
+    def server_error(cls, status: int = 500) -> Fault:
+        return cls.http(status, "The server had an error while processing your request. Sorry about that!",
+                        type="server_error")
+
+    @classmethod
+    def unavailable(cls) -> Fault:
+        """503, as OpenAI sends when overloaded."""
+        message = "The engine is currently overloaded, please try again later."
+        return cls.http(503, message, type="server_error")
+
+    @classmethod
+    def unauthorized(cls, *, echo_key: bool = False) -> Fault:
+        """401 `invalid_api_key`; with `echo_key` the message quotes the caller's whole key."""
+        return cls.http(401, "Incorrect API key provided: {key}. You can find your API key at "
+                        "https://platform.openai.com/account/api-keys.",
+                        type="invalid_request_error", code="invalid_api_key", echo_key=echo_key)
+
+    @classmethod
+    def forbidden(cls) -> Fault:
+        return cls.http(403, "You are not allowed to sample from this model", type="invalid_request_error",
+                        code="model_not_allowed")
+
+    @classmethod
+    def context_length(cls, limit: int = 8192, requested: int = 9000) -> Fault:
+        """400 `context_length_exceeded`, word for word as OpenAI sends it."""
+        return cls.http(
+            400,
+            f"This model's maximum context length is {limit} tokens. However, your messages resulted in "
+            f"{requested} tokens. Please reduce the length of the messages.",
+            type="invalid_request_error", code="context_length_exceeded",
+        )
+
+    @classmethod
+    def bad_request(cls, message: str = "Invalid value for 'temperature'.") -> Fault:
+        return cls.http(400, message, type="invalid_request_error")
+
+    @classmethod
+    def not_found(cls, model: str = "unknown") -> Fault:
+        return cls.http(404, f"The model `{model}` does not exist or you do not have access to it.",
+                        type="invalid_request_error", code="model_not_found")
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request the fake received."""
+
+    model: str
+    messages: list[dict[str, Any]]
+    body: dict[str, Any]
+    """The parsed JSON body (max_tokens, temperature, logprobs... as sent)."""
+    headers: dict[str, str]
+    """Lower-cased header names."""
+    raw: bytes
+    """The body exactly as received."""
+
+    @property
+    def last_user(self) -> str:
+        """Content of the last user message ('' when there is none)."""
+        for message in reversed(self.messages):
+            if message.get("role") == "user":
+                return str(message.get("content") or "")
+        return ""
+
+    def contains(self, text: str) -> bool:
+        """Whether `text` appears anywhere in the headers or body (to check a secret was or was not sent)."""
+        return text in self.raw.decode(errors="replace") or any(text in v for v in self.headers.values())
+
+
+Reply = str | Fault | Callable[[RecordedRequest], "str | Fault"]
+"""An answer's text, a fault, or a function of the request returning either."""
+
+
+@dataclass
+class Script:
+    """How one model behaves. Returned by `FakeOpenAI.script`; `calls` counts requests it served."""
+
+    replies: Reply | Sequence[Reply]
+    """One reply for every request, or a sequence taken in turn whose last item then repeats."""
+    latency_s: float = 0.0
+    """Delay before any response (answers and faults alike)."""
+    prompt_tokens: int | None = None
+    """Reported prompt tokens; None counts the words of the messages."""
+    completion_tokens: int | None = None
+    """Reported completion tokens; None counts the words of the answer."""
+    include_usage: bool = True
+    """False leaves `usage` out of the response, as some OpenAI-compatible servers do."""
+    logprobs: Sequence[float] | Sequence[tuple[str, float]] | None = None
+    """Per-token logprobs, sent only when the request asks (`logprobs: true`); None makes -0.01 per word."""
+    finish_reason: str = "stop"
+    response_model: str | None = None
+    """The `model` field of the response (providers often answer with a dated id); None echoes the request."""
+    calls: int = 0
+
+    def take(self) -> Reply:
+        """The reply for the next request (a function is not called yet); counts the call."""
+        self.calls += 1
+        if isinstance(self.replies, (str, Fault)) or callable(self.replies):
+            return self.replies
+        return self.replies[min(self.calls, len(self.replies)) - 1]
+
+
+@dataclass
+class _OneShot:
+    fault: Fault
+    model: str | None
+    times: int
+
+
+class FakeOpenAI:
+    """The server. Start it with `with FakeOpenAI() as fake:` (or `start()` / `stop()`).
+
+    Scripting and reading records is thread-safe: the server runs in its own thread and event loop.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._scripts: dict[str, Script] = {}
+        self._one_shots: list[_OneShot] = []
+        self._requests: list[RecordedRequest] = []
+        self._stopping = threading.Event()
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+
+    # -- scripting ---------------------------------------------------------------------------------
+
+    def script(self, model: str, replies: Reply | Sequence[Reply] = "ok", **options: Any) -> Script:
+        """Script `model` (or `"*"` for every model without its own script); options are `Script` fields."""
+        script = Script(replies=replies, **options)
+        with self._lock:
+            self._scripts[model] = script
+        return script
+
+    def fail_next(self, fault: Fault, *, model: str | None = None, times: int = 1) -> None:
+        """Answer the next `times` requests for `model` (any model when None) with `fault`, then resume."""
+        with self._lock:
+            self._one_shots.append(_OneShot(fault, model, times))
+
+    def reset(self) -> None:
+        """Forget scripts, pending one-shot faults and recorded requests."""
+        with self._lock:
+            self._scripts.clear()
+            self._one_shots.clear()
+            self._requests.clear()
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    def requests_for(self, model: str) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.model == model]
+
+    @property
+    def last_request(self) -> RecordedRequest:
+        requests = self.requests
+        assert requests, "the fake server has received no request"
+        return requests[-1]
+
+    @property
+    def base_url(self) -> str:
+        """The OpenAI-style base URL, e.g. `http://127.0.0.1:54321/v1` (pass as `api_base`)."""
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def start(self) -> FakeOpenAI:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))  # the OS picks a free port; holding the socket avoids a race for it
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            self._app(), log_level="critical", access_log=False, lifespan="off",
+            timeout_graceful_shutdown=1, loop="asyncio", http="h11",
+        )
+        self._server = uvicorn.Server(config)
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
+                                        name="fake-openai", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the fake OpenAI server did not start")
+            time.sleep(0.005)
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()  # releases hanging and sleeping handlers
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = self._thread = None
+
+    def __enter__(self) -> FakeOpenAI:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- serving -----------------------------------------------------------------------------------
+
+    def _app(self) -> Starlette:
+        return Starlette(routes=[
+            Route("/v1/chat/completions", self._chat, methods=["POST"]),
+            Route("/v1/models", self._models, methods=["GET"]),
+        ])
+
+    async def _models(self, request: Request) -> Response:
+        with self._lock:
+            names = sorted(name for name in self._scripts if name != "*")
+        data = [{"id": name, "object": "model", "created": 0, "owned_by": "fake"} for name in names]
+        return JSONResponse({"object": "list", "data": data})
+
+    async def _chat(self, request: Request) -> Response:
+        raw = await request.body()
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return _error(Fault.bad_request("We could not parse the JSON body of your request."))
+        recorded = RecordedRequest(
+            model=str(body.get("model", "")), messages=list(body.get("messages") or []), body=body,
+            headers={k.lower(): v for k, v in request.headers.items()}, raw=raw,
+        )
+        with self._lock:
+            self._requests.append(recorded)
+            script = self._scripts.get(recorded.model) or self._scripts.get("*")
+            taken: Reply = self._take_one_shot(recorded.model) or (
+                script.take() if script is not None else Fault.not_found(recorded.model)
+            )
+        # A function reply runs outside the lock: it is test code and may be slow or script the fake.
+        reply = taken(recorded) if callable(taken) else taken
+        if body.get("stream"):
+            reply = Fault.bad_request("The fake OpenAI server does not stream; send stream: false.")
+        if script is not None and script.latency_s > 0 and not await self._wait(request, script.latency_s):
+            return Response(status_code=499)
+        if isinstance(reply, str):
+            return JSONResponse(_completion(recorded, reply, script))
+        return await self._fault(request, recorded, reply, script)
+
+    def _take_one_shot(self, model: str) -> Fault | None:
+        for shot in self._one_shots:
+            if shot.model in (None, model):
+                shot.times -= 1
+                if shot.times <= 0:
+                    self._one_shots.remove(shot)
+                return shot.fault
+        return None
+
+    async def _wait(self, request: Request, seconds: float | None) -> bool:
+        """Sleep `seconds` (None: forever); False when the client went away or the server is stopping."""
+        deadline = None if seconds is None else anyio.current_time() + seconds
+        while not self._stopping.is_set():
+            remaining = 0.05 if deadline is None else deadline - anyio.current_time()
+            if remaining <= 0:
+                return True
+            await anyio.sleep(min(0.05, remaining))
+            if await request.is_disconnected():
+                return False
+        return False
+
+    async def _fault(self, request: Request, recorded: RecordedRequest, fault: Fault,
+                     script: Script | None) -> Response:
+        if fault.kind == "hang":
+            await self._wait(request, None)
+            return Response(status_code=499)
+        if fault.kind == "reset":
+            return _HalfBodyResponse(json.dumps(_completion(recorded, "cut off", script)).encode())
+        if fault.kind == "malformed_json":
+            return Response(b'{"id": "chatcmpl-fake", "choices": [{"mess', media_type="application/json")
+        if fault.kind in ("empty_content", "null_content", "no_choices"):
+            body = _completion(recorded, "" if fault.kind == "empty_content" else None, script)
+            if fault.kind == "no_choices":
+                body["choices"] = []
+            return JSONResponse(body)
+        # OpenAI quotes a masked key; `echo_key` plays a careless provider that quotes it whole.
+        if fault.echo_key:
+            return _error(fault, recorded.headers.get("authorization", "").removeprefix("Bearer "))
+        return _error(fault)
+
+
+def _error(fault: Fault, key: str = "sk-...****") -> Response:
+    error = dict(fault.error or {})
+    error["message"] = str(error.get("message", "")).replace("{key}", key)
+    return JSONResponse({"error": error}, status_code=fault.status, headers=fault.headers)
+
+
+class _HalfBodyResponse(Response):
+    """Promises the whole body in Content-Length, sends half, returns: uvicorn then drops the connection."""
+
+    def __init__(self, full: bytes) -> None:
+        super().__init__(status_code=200, media_type="application/json")
+        self._full = full
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        full = self._full
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(full)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": full[: len(full) // 2], "more_body": True})
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+def _completion(request: RecordedRequest, text: str | None, script: Script | None) -> dict[str, Any]:
+    """A chat.completion body in OpenAI's exact shape."""
+    script = script or Script(replies="")
+    prompt_tokens = script.prompt_tokens
+    if prompt_tokens is None:
+        prompt_tokens = sum(_words(str(m.get("content") or "")) for m in request.messages)
+    completion_tokens = script.completion_tokens
+    if completion_tokens is None:
+        completion_tokens = _words(text or "")
+    choice: dict[str, Any] = {
+        "index": 0,
+        "message": {"role": "assistant", "content": text, "refusal": None},
+        "logprobs": _logprobs(text or "", script) if request.body.get("logprobs") else None,
+        "finish_reason": script.finish_reason,
+    }
+    body: dict[str, Any] = {
+        "id": f"chatcmpl-fake-{script.calls}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": script.response_model or request.model,
+        "choices": [choice],
+        "system_fingerprint": "fp_fake",
+    }
+    if script.include_usage:
+        body["usage"] = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        }
+    return body
+
+
+def _logprobs(text: str, script: Script) -> dict[str, Any]:
+    pairs: list[tuple[str, float]]
+    if script.logprobs is None:
+        pairs = [(word, -0.01) for word in text.split()]
+    else:
+        pairs = [p if isinstance(p, tuple) else (f"t{i}", p) for i, p in enumerate(script.logprobs)]
+    content = [
+        {"token": token, "logprob": logprob, "bytes": list(token.encode()), "top_logprobs": []}
+        for token, logprob in pairs
+    ]
+    return {"content": content, "refusal": None}
