@@ -5,7 +5,7 @@ import json
 import pytest
 
 from strategies.completion import CompletionRequest
-from strategies.errors import ProviderServerError, UserInputError
+from strategies.errors import BadRequest, UserInputError
 from strategies.pipeline import run_pipeline
 from strategies.result import NoteDecision, ReviewDecision, StrategyResult
 from strategies.spec import PipelineSpec
@@ -120,7 +120,7 @@ async def test_stages_after_the_refined_one_run_again_and_see_the_revision() -> 
 
 
 async def test_a_failing_stage_stops_the_pipeline_with_an_error_naming_it_and_keeps_the_calls() -> None:
-    broken = ScriptedClient("summarizer", ProviderServerError("summarizer", "HTTP 500 from provider", 500))
+    broken = ScriptedClient("summarizer", BadRequest("summarizer", "HTTP 400 from provider"))
     never = ScriptedClient("reviewer", APPROVE)
     ctx = context_of(_writer(), broken, never)
     spec = _spec(
@@ -135,7 +135,7 @@ async def test_a_failing_stage_stops_the_pipeline_with_an_error_naming_it_and_ke
 
     assert not result.ok and result.answer is None and not result.partial
     assert result.error is not None
-    assert result.error.startswith("stage 'pipeline/summary' failed") and "HTTP 500" in result.error
+    assert result.error.startswith("stage 'pipeline/summary' failed") and "HTTP 400" in result.error
     assert [(c.stage, c.status) for c in result.calls] == [
         ("pipeline/draft", "ok"),
         ("pipeline/summary", "error"),

@@ -4,7 +4,7 @@ import pytest
 
 from strategies.classifier import parse_choice
 from strategies.completion import CompletionRequest
-from strategies.errors import ConfigError, ModelError, ProviderServerError
+from strategies.errors import AuthenticationFailed, BadRequest, ConfigError, ModelError
 from strategies.result import RouteDecision
 from strategies.routing import run_route
 from strategies.spec import PipelineSpec, RouteSpec
@@ -136,14 +136,14 @@ async def test_a_classifier_answer_that_names_no_route_falls_to_the_default(answ
 
 
 async def test_a_failing_classifier_falls_to_the_default_with_its_reason() -> None:
-    ctx = context_of(*_clients(ProviderServerError("cheap", "HTTP 503", 503)))
+    ctx = context_of(*_clients(AuthenticationFailed("cheap", "HTTP 401: key rejected")))
 
     result = await run_route(_spec(classifier="cheap"), CompletionRequest.of("hello there"), ctx, "route")
 
     assert result.ok and result.answer == "general answer"
     decision = _decision(list(result.decisions))
     assert (
-        decision.method == "default" and "classifier failed" in decision.reason and "503" in decision.reason
+        decision.method == "default" and "classifier failed" in decision.reason and "401" in decision.reason
     )
     assert (result.calls[0].stage, result.calls[0].status) == ("route/classifier", "error")
 
@@ -180,13 +180,13 @@ def test_classifier_answers_are_read_robustly_but_only_as_configured_names(
 
 async def test_a_failing_target_makes_the_route_fail_naming_the_route() -> None:
     clients = _clients()
-    clients[0] = ScriptedClient("coder", ProviderServerError("coder", "HTTP 500", 500))
+    clients[0] = ScriptedClient("coder", BadRequest("coder", "HTTP 400: bad request"))
     ctx = context_of(*clients)
 
     result = await run_route(_spec(), CompletionRequest.of("python?"), ctx, "route")
 
     assert not result.ok and result.answer is None
-    assert result.error is not None and result.error.startswith("route 'code':") and "500" in result.error
+    assert result.error is not None and result.error.startswith("route 'code':") and "400" in result.error
     assert _decision(list(result.decisions)).route == "code"
 
 
