@@ -175,12 +175,20 @@ def _note(run: _Run, stage: str, message: str) -> None:
     run.result.decisions.append(NoteDecision(stage=stage, message=message))
 
 
-def _cut_short(ctx: RunContext) -> str | None:
-    """Why the run cannot go on (deadline passed, budget spent), or None."""
+def _cut_short(ctx: RunContext, failed: StrategyResult | None = None) -> str | None:
+    """Why the run cannot go on (deadline passed, budget spent), or None.
+
+    `failed` is a stage that just failed: if its last call was refused by the budget check (whose
+    worst-case estimate can refuse a call before the cap is actually reached), that too is a budget cut.
+    """
     if ctx.time_left() <= 0:
         return "deadline reached"
     if not ctx.budget.allows():
         return "cost budget spent"
+    if failed is not None and failed.calls:
+        last = failed.calls[-1]
+        if last.status == "skipped" and (last.error or "").startswith("budget"):
+            return "cost budget spent"
     return None
 
 
@@ -198,7 +206,7 @@ def _partial(run: _Run, reason: str) -> StrategyResult:
 
 def _stage_failed(run: _Run, name: str, child: StrategyResult) -> StrategyResult:
     label = run.label(name)
-    if (cut := _cut_short(run.ctx)) is not None:
+    if (cut := _cut_short(run.ctx, child)) is not None:
         # The stage failed because time or money ran out: that is a cut-short run, not a broken stage.
         partial = _partial(run, f"{cut} during stage {label!r}")
         if partial.error is not None:

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 import pytest
 
 from strategies.completion import CompletionRequest
+from strategies.context import Budget
 from strategies.errors import BadRequest, UserInputError
 from strategies.pipeline import run_pipeline
 from strategies.result import NoteDecision, ReviewDecision, StrategyResult
@@ -238,3 +240,24 @@ def test_anything_else_is_an_unreadable_verdict_and_not_an_approval(text: str) -
     verdict = parse_verdict(text)
 
     assert not verdict.approved and verdict.issues[0].startswith("reviewer verdict unreadable:")
+
+
+async def test_when_the_budget_runs_out_mid_pipeline_the_latest_output_is_returned_as_partial() -> None:
+    final = ScriptedClient("finisher", "never asked")
+    ctx = context_of(
+        _writer(), ScriptedClient("polisher", "polished"), final, budget=Budget(Decimal("0.0015"))
+    )
+    spec = _spec(
+        stages=[
+            {"name": "draft", "prompt": "{input}", "step": "writer"},
+            {"name": "polish", "prompt": "{draft}", "step": "polisher"},
+            {"name": "final", "prompt": "{polish}", "step": "finisher"},
+        ],
+        refine=None,
+    )
+
+    result = await run_pipeline(spec, CompletionRequest.of("tides"), ctx, "pipeline")
+
+    assert result.ok and result.partial and result.answer == "polished"
+    assert result.partial_reason == "cost budget spent before stage 'final'"
+    assert final.requests == []
