@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from strategies.catalog import ModelEntry
+from strategies.reliability import ReliabilitySettings
 from strategies.spec import Step, StrategyRef, models_in
 
 
@@ -51,12 +52,13 @@ class ChorusConfig(_Section):
     allow_unlisted_models: bool = True
     """Let tool calls name provider model ids that are not configured aliases (e.g. `openai/gpt-4o`)."""
     http: HttpSettings = Field(default_factory=HttpSettings)
+    reliability: ReliabilitySettings = Field(default_factory=ReliabilitySettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @model_validator(mode="after")
     def _references_resolve(self) -> ChorusConfig:
         for alias, entry in self.models.items():
-            for fallback in entry.fallbacks:
+            for fallback in [*entry.fallbacks, *([entry.context_fallback] if entry.context_fallback else [])]:
                 if fallback not in self.models and not (self.allow_unlisted_models and "/" in fallback):
                     raise ValueError(f"models.{alias}.fallbacks: {fallback!r} is not a configured model")
         for name, step in self.strategies.items():

@@ -37,7 +37,7 @@ def build_server(config: ChorusConfig, factory: ClientFactory | None = None) -> 
         log_level=config.log_level,
     )
     register_tools(server)
-    register_resources(server)
+    register_resources(server, state)
     return server
 
 

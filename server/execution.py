@@ -68,6 +68,7 @@ async def execute(
         strategies=state.config.strategies,
         budget=Budget(max_cost_usd=cap),
         progress=progress,
+        guard=state.guard,
     )
     result = await run_strategy(step, request, run)
     result.session_id = session_id

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from config.schema import ChorusConfig
 from strategies.catalog import ClientFactory, ModelCatalog
+from strategies.reliability import CallGuard
 from strategies.sessions import MemorySessionStore, SessionStore
 
 
@@ -14,6 +15,8 @@ class ChorusState:
     config: ChorusConfig
     catalog: ModelCatalog
     sessions: SessionStore
+    guard: CallGuard
+    """Shared by every tool call, so a breaker opened by one call protects the next."""
 
 
 def default_client_factory() -> ClientFactory:
@@ -29,4 +32,6 @@ def build_state(config: ChorusConfig, factory: ClientFactory | None = None) -> C
         factory or default_client_factory(),
         allow_unlisted=config.allow_unlisted_models,
     )
-    return ChorusState(config=config, catalog=catalog, sessions=MemorySessionStore())
+    return ChorusState(
+        config=config, catalog=catalog, sessions=MemorySessionStore(), guard=CallGuard(config.reliability)
+    )

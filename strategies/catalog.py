@@ -31,6 +31,10 @@ class ModelEntry(BaseModel):
     """Vote weight in weighted-majority ensembles."""
     fallbacks: list[str] = Field(default_factory=list)
     """Models tried in order when this one fails, wherever it is used."""
+    context_fallback: str | None = None
+    """A larger-context model to use when a prompt does not fit this one (instead of retrying)."""
+    max_output_tokens: int = Field(default=1024, gt=0)
+    """Assumed output length for a pre-call cost estimate when the request sets no `max_tokens`."""
     tags: list[str] = Field(default_factory=list)
     description: str | None = None
 
@@ -85,6 +89,10 @@ class ModelCatalog:
     def weight(self, name: str) -> float:
         entry = self._entries.get(name)
         return entry.weight if entry is not None else 1.0
+
+    def context_fallback(self, name: str) -> str | None:
+        entry = self._entries.get(name)
+        return entry.context_fallback if entry is not None else None
 
     def fallbacks(self, name: str) -> list[str]:
         entry = self._entries.get(name)

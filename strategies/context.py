@@ -9,6 +9,7 @@ from decimal import Decimal
 import anyio
 
 from strategies.catalog import ModelCatalog
+from strategies.reliability import CallGuard
 from strategies.result import CallRecord
 
 ProgressSink = Callable[[CallRecord], Awaitable[None]]
@@ -41,6 +42,8 @@ class RunContext:
     """Named strategies from config (values are `strategies.spec.Step`)."""
     budget: Budget = field(default_factory=Budget)
     progress: ProgressSink | None = None
+    guard: CallGuard = field(default_factory=CallGuard)
+    """Retries, circuit breakers and concurrency caps; the server shares one across all runs."""
     depth: int = 0
     """Nesting depth of named-strategy references, to stop a strategy that refers to itself."""
 

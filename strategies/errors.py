@@ -15,7 +15,8 @@ the strategies reason about *what happened*, never about which library raised it
         ├── AuthenticationFailed  401/403: key missing, wrong or not allowed
         ├── ContextWindowExceeded the prompt does not fit the model
         ├── BadRequest            400: the provider rejected the request itself
-        └── MalformedResponse     the provider answered, but not with a usable completion
+        ├── MalformedResponse     the provider answered, but not with a usable completion
+        └── CircuitOpen           skipped without a call: the model failed repeatedly just now
 
 Messages never contain secrets: provider messages pass through `redact` before they are kept.
 """
@@ -126,3 +127,9 @@ class BadRequest(ModelError):
 
 class MalformedResponse(ModelError):
     retryable = True
+
+
+class CircuitOpen(ModelError):
+    """The model failed repeatedly just now; it is skipped without a call until its cool-down ends."""
+
+    status = "skipped"

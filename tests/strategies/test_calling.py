@@ -19,7 +19,13 @@ async def test_a_failing_model_falls_back_to_the_next_in_its_chain_and_says_why(
     outcome = await run_model(ModelStep(model="primary"), CompletionRequest.of("6*7?"), ctx, "model")
 
     assert outcome.result.ok and outcome.result.answer == "42"
-    assert [(c.model, c.status) for c in outcome.result.calls] == [("primary", "error"), ("backup", "ok")]
+    assert [(c.model, c.status) for c in outcome.result.calls] == [
+        ("primary", "error"),
+        ("primary", "error"),
+        ("primary", "error"),
+        ("backup", "ok"),
+    ]
+    assert "attempt 1, retrying in" in (outcome.result.calls[0].error or "")
     fallback = outcome.result.decisions[0]
     assert fallback.kind == "fallback" and fallback.to_model == "backup" and "500" in fallback.reason
 
