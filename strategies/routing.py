@@ -76,7 +76,9 @@ def match_rules(routes: list[Route], text: str) -> RouteChoice | None:
     # Compile every route first, so a broken pattern is reported whichever route would have matched.
     for route, rules in [(route, _rules_of(route)) for route in routes]:
         if rules.keywords is not None and (found := rules.keywords.search(text)):
-            keyword = next(k for k in route.keywords if k.casefold() == found.group(0).casefold())
+            said = found.group(0)
+            # Name the configured keyword; fall back to the text when Unicode case rules differ.
+            keyword = next((k for k in route.keywords if k.casefold() == said.casefold()), said)
             return RouteChoice(route.name, "rule", f"keyword {keyword!r} matched")
         for pattern in rules.patterns:
             if pattern.search(text):
