@@ -90,10 +90,16 @@ def step_label(step: Step) -> str:
     return step.kind
 
 
-def child_context(step: Step, ctx: RunContext, deadline: float, tracker: CallTracker) -> RunContext:
-    """The context a child runs in: its calls tracked, its deadline no later than `deadline`."""
+def child_context(
+    step: Step, ctx: RunContext, deadline: float, tracker: CallTracker, *, nested: bool | None = None
+) -> RunContext:
+    """The context a child runs in: its calls tracked, its deadline no later than `deadline`.
+
+    A nested strategy (any step but a single model, unless `nested` says otherwise) gets a deadline a
+    little earlier, so that it returns its own partial answer before its parent cuts it off.
+    """
     deadline = min(deadline, ctx.deadline)
-    if not isinstance(step, ModelStep):
+    if nested if nested is not None else not isinstance(step, ModelStep):
         deadline -= min(NESTED_MARGIN_S, 0.1 * max(0.0, deadline - anyio.current_time()))
     return replace(ctx, deadline=deadline, progress=tracker)
 
@@ -110,16 +116,34 @@ def cut_off_calls(
     calls = list(tracker.calls)
     latency: float | None = None
     if isinstance(step, ModelStep):
-        chain = chain_of(step, ctx)
-        if len(calls) >= len(chain) or any(c.status == "ok" for c in calls):
-            return calls  # cut off after its last call finished (while reporting it): nothing in flight
-        model = chain[len(calls)]
+        in_flight = _in_flight(chain_of(step, ctx), calls)
+        if in_flight is None:
+            return calls
+        model = in_flight
         if started is not None:
             latency = round(anyio.current_time() - started, 4)
     else:
         model = step_label(step)
     calls.append(CallRecord(model=model, stage=stage, status="cancelled", error=reason, latency_s=latency))
     return calls
+
+
+def _in_flight(chain: list[str], calls: list[CallRecord]) -> str | None:
+    """The model a cut-off model step was waiting on, from the calls it had finished.
+
+    Nothing finished: the first of the chain. After a retried attempt (`strategies.calling` says
+    "retrying" in its record): the same model. After a failure: the next in the chain. After an answer
+    (cut off while reporting it) or the end of the chain: None, nothing was in flight.
+    """
+    if not calls:
+        return chain[0]
+    last = calls[-1]
+    if last.status == "ok":
+        return None
+    if "retrying" in (last.error or ""):
+        return last.model
+    position = chain.index(last.model) + 1 if last.model in chain else len(chain)
+    return chain[position] if position < len(chain) else None
 
 
 @dataclass
@@ -135,11 +159,16 @@ class Guarded(Generic[T]):
 
 
 async def within_deadline(
-    step: Step, ctx: RunContext, stage: str, work: Callable[[RunContext], Awaitable[T]]
+    step: Step,
+    ctx: RunContext,
+    stage: str,
+    work: Callable[[RunContext], Awaitable[T]],
+    *,
+    nested: bool | None = None,
 ) -> Guarded[T]:
     """Run `work` (which runs `step` in the context it is given) until the deadline at the latest."""
     tracker = CallTracker(ctx)
-    child = child_context(step, ctx, ctx.deadline, tracker)
+    child = child_context(step, ctx, ctx.deadline, tracker, nested=nested)
     started = anyio.current_time()
     with anyio.move_on_after(ctx.time_left()):
         try:
@@ -259,14 +288,15 @@ def _decided(spec: EnsembleSpec, members: list[_Member], prompt: str, ctx: RunCo
     return is_decided(_tally(spec, members, prompt, ctx).ballots, pending)
 
 
-def _mark_extracted(result: StrategyResult, key: str) -> None:
-    """Put the extracted answer in the answering call's record, keeping the raw text beside it."""
+def mark_answer(result: StrategyResult, answer: str) -> None:
+    """Put `answer` (extracted, or stripped of a confidence line) in the record of the call that gave
+    `result.answer`, keeping the raw text beside it. `result.answer` itself is left to the caller."""
     raw = result.answer
     for position in range(len(result.calls) - 1, -1, -1):
         call = result.calls[position]
         if call.status == "ok" and call.answer == raw:
-            if key != raw:
-                result.calls[position] = call.model_copy(update={"answer": key, "text": call.text or raw})
+            if answer != raw:
+                result.calls[position] = call.model_copy(update={"answer": answer, "text": call.text or raw})
             return
 
 
@@ -311,7 +341,7 @@ async def _conclude(
             continue
         key = tally.keys.get(member.index)
         if key is not None:
-            _mark_extracted(member.result, key)
+            mark_answer(member.result, key)
         result.include(member.result)
     answered = [m for m in members if m.answer is not None]
     if cut and cut_reason == "deadline reached":
