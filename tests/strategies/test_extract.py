@@ -23,6 +23,7 @@ from strategies.extract import (
         ("The answer is B", "B"),
         ("B) Paris is the capital", "B"),
         ("D. 42", "D"),
+        ("B, Jupiter", "B"),
         ("Answer: **C**", "C"),
         ("Option A looks tempting, but (A) ignores friction.\n\nFinal answer: D", "D"),
         ("Let me think. A cat is not a dog, so the correct option is E.", "E"),
@@ -79,7 +80,7 @@ def test_yes_no_is_read_from_leading_explicit_or_sole_words(text: str, expected:
         ('{"tags": ["b", "a"]}', "tags", '["b","a"]'),
         ('{"label": "x"}', "missing", None),
         ("no json at all", "label", None),
-        ("{not json} then {\"label\": \"late\"}", "label", "late"),
+        ('{not json} then {"label": "late"}', "label", "late"),
     ],
 )
 def test_a_json_field_is_read_from_the_first_object_even_inside_a_fence(
@@ -98,7 +99,9 @@ def test_a_json_field_is_read_from_the_first_object_even_inside_a_fence(
         ("...", None),
     ],
 )
-def test_text_is_casefolded_without_markdown_punctuation_or_extra_space(text: str, expected: str | None) -> None:
+def test_text_is_casefolded_without_markdown_punctuation_or_extra_space(
+    text: str, expected: str | None
+) -> None:
     assert normalise_text(text) == expected
 
 
