@@ -1,8 +1,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.fake_openai import FakeOpenAI
 
 # No test may reach a provider: litellm must not look anything up on the network either.
 os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
@@ -12,3 +17,22 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def _fake_openai_server() -> Iterator[FakeOpenAI]:
+    from tests.fake_openai import FakeOpenAI
+
+    with FakeOpenAI() as server:
+        yield server
+
+
+@pytest.fixture
+def fake_openai(_fake_openai_server: FakeOpenAI) -> FakeOpenAI:
+    """A fake OpenAI-compatible server on loopback (see tests/fake_openai.py), reset for this test.
+
+    One server serves the whole session (starting uvicorn costs ~0.2 s); scripts, one-shot faults
+    and recorded requests are cleared before every test.
+    """
+    _fake_openai_server.reset()
+    return _fake_openai_server

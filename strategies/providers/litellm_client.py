@@ -4,26 +4,28 @@ This is the only module that imports litellm, and it does so lazily — on the f
 thread — because the import takes seconds and the server must start (and stay responsive) without
 waiting for it. Everything litellm raises is translated here, once, into `strategies.errors`:
 
-    litellm exception (or what it wraps)              → Chorus error
-    ─────────────────────────────────────────────────   ─────────────────────────────────────────
-    Timeout; anything caused by a read/connect timeout  ModelTimeout
-    ContextWindowExceededError (before BadRequest)      ContextWindowExceeded
-    RateLimitError                                      RateLimited(retry_after from Retry-After)
-    AuthenticationError, PermissionDeniedError,
-      any other error with HTTP 401/403                 AuthenticationFailed
-    BadRequestError, NotFoundError,
-      UnprocessableEntityError, other 4xx               BadRequest
-    anything caused by a JSON decode error              MalformedResponse
-    APIConnectionError; anything caused by a transport
-      error (refused, reset, DNS, TLS)                  ProviderUnavailable
-    APIResponseValidationError                          MalformedResponse
-    InternalServerError, ServiceUnavailableError,
-      BadGatewayError, other 5xx                        ProviderServerError(status_code)
-    any other litellm/openai/httpx exception            ProviderServerError(status_code=None)
-    a response with no choices or no text               MalformedResponse
+    litellm exception (or what it wraps)                 → Chorus error
+    ────────────────────────────────────────────────────   ────────────────────────────────────────
+    Timeout                                                ModelTimeout
+    ContextWindowExceededError (a BadRequestError: first)  ContextWindowExceeded
+    RateLimitError                                         RateLimited(retry_after from Retry-After)
+    AuthenticationError, PermissionDeniedError, 401/403    AuthenticationFailed
+    BadRequestError, NotFoundError, UnprocessableEntity    BadRequest
+    anything caused by a read/connect timeout              ModelTimeout
+    anything caused by a JSON decode error                 MalformedResponse
+    "Missing credentials" (no key found anywhere)          AuthenticationFailed
+    APIConnectionError, or caused by a transport error
+      (connection refused or reset, DNS, TLS)              ProviderUnavailable
+    APIResponseValidationError                             MalformedResponse
+    any other error with status 429 / 408 / 4xx            RateLimited / ModelTimeout / BadRequest
+    InternalServerError, ServiceUnavailable, BadGateway,
+      any other 5xx                                        ProviderServerError(status_code)
+    any other litellm, openai or httpx exception           ProviderServerError(status_code=None)
+    a response with no choices, or no text                 MalformedResponse
 
-Order matters: litellm reports a refused or reset connection and an unparseable body as
-`InternalServerError` (HTTP 500), so the wrapped cause is consulted before the status code.
+The checks run top to bottom. Order matters: litellm reports a refused or reset connection, an
+unparseable body and a missing key as `InternalServerError` (HTTP 500), so the wrapped cause is
+consulted before the status code.
 """
 
 from __future__ import annotations
@@ -183,9 +185,7 @@ def to_completion(name: str, entry: ModelEntry, response: Any, latency_s: float)
     text = _field(_field(choice, "message"), "content")
     if not isinstance(text, str) or not text.strip():
         raise MalformedResponse(name, f"the provider answered with no text (finish_reason={finish_reason})")
-    usage = _field(response, "usage")
-    prompt_tokens = _int_or_none(_field(usage, "prompt_tokens"))
-    completion_tokens = _int_or_none(_field(usage, "completion_tokens"))
+    prompt_tokens, completion_tokens = _usage(_field(response, "usage"))
     return Completion(
         text=text,
         model=str(_field(response, "model") or entry.model),
@@ -247,8 +247,17 @@ def _field(obj: Any, name: str) -> Any:
     return getattr(obj, name, None)
 
 
-def _int_or_none(value: Any) -> int | None:
-    return value if isinstance(value, int) else None
+def _usage(usage: Any) -> tuple[int | None, int | None]:
+    """(prompt, completion) tokens as the provider reported them; (None, None) when it did not."""
+    prompt = _field(usage, "prompt_tokens")
+    completion = _field(usage, "completion_tokens")
+    if not isinstance(prompt, int) or not isinstance(completion, int):
+        return None, None
+    # When the provider sends no `usage`, litellm fills in zeros. No real call has a zero-token
+    # prompt, so 0/0 means "not reported" — never count it (or price it) as free.
+    if prompt == 0 and completion == 0:
+        return None, None
+    return prompt, completion
 
 
 # -- errors ----------------------------------------------------------------------------------------
@@ -273,6 +282,10 @@ def translate_error(model: str, exc: Exception) -> ModelError:
         return ModelTimeout(model, f"timed out: {detail}")
     if _caused_by(exc, json.JSONDecodeError):
         return MalformedResponse(model, f"unparseable response: {detail}")
+    if _MISSING_CREDENTIALS.search(detail):
+        # The provider SDK found no key (none configured, none in its default variable) and litellm
+        # reports that as an HTTP 500; it is an authentication problem, and retrying cannot fix it.
+        return AuthenticationFailed(model, f"no credentials: {detail}")
     if isinstance(exc, litellm.APIConnectionError) or _caused_by(exc, httpx.TransportError, ConnectionError):
         return ProviderUnavailable(model, f"connection failed: {detail}")
     if isinstance(exc, litellm.APIResponseValidationError):
@@ -323,6 +336,7 @@ def _retry_after(exc: Exception) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+_MISSING_CREDENTIALS = re.compile(r"(?i)missing credentials|api_key client option must be set")
 _PREFIX = re.compile(r"^(?:litellm\.\w+:\s*|\w+Error:\s*|\w+Exception\s*-\s*)+")
 
 
