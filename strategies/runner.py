@@ -14,6 +14,7 @@ from strategies.result import StrategyResult, compute_totals
 from strategies.spec import (
     CascadeSpec,
     EnsembleSpec,
+    LearnedRouteSpec,
     ModelStep,
     PipelineSpec,
     RouteSpec,
@@ -47,6 +48,10 @@ async def run_step(step: Step, request: CompletionRequest, ctx: RunContext, stag
             return await run_pipeline(step, request, ctx, stage)
         case StrategyRef():
             return await run_step(resolve_reference(step, ctx), request, _deeper(ctx), f"{stage}/{step.name}")
+        case LearnedRouteSpec():
+            from strategies.evaluation.learned_route import run_learned_route
+
+            return await run_learned_route(step, request, ctx, stage)
 
 
 def resolve_reference(ref: StrategyRef, ctx: RunContext) -> Step:

@@ -159,12 +159,31 @@ class StrategyRef(_Spec):
     name: str
 
 
+class LearnedRouteSpec(_Spec):
+    """Send each request to the one model a trained router expects to answer it well most cheaply.
+
+    The router file is written by `chorus-mcp eval train-router` from recorded outcomes; running this
+    kind needs the `eval` extra (`pip install 'chorus-mcp[eval]'`) for the embedding model.
+    """
+
+    kind: Literal["learned_route"] = "learned_route"
+    router: str = Field(min_length=1)
+    """Path of the router file (relative paths are resolved against the working directory)."""
+    tradeoff: float | None = Field(default=None, ge=0)
+    """Cost/quality knob: 0 picks the likeliest-correct model whatever its price; higher values favour
+    cheaper models. None uses the value stored in the router file."""
+    models: dict[str, str] = Field(default_factory=dict)
+    """The router's model names → the model aliases to call; names not listed are called as they are."""
+    fallbacks: list[str] = Field(default_factory=list)
+    """Tried in order when the chosen model fails."""
+
+
 def _shorthand(value: Any) -> Any:
     return {"kind": "model", "model": value} if isinstance(value, str) else value
 
 
 Step = Annotated[
-    ModelStep | EnsembleSpec | CascadeSpec | RouteSpec | PipelineSpec | StrategyRef,
+    ModelStep | EnsembleSpec | CascadeSpec | RouteSpec | PipelineSpec | StrategyRef | LearnedRouteSpec,
     Field(discriminator="kind"),
     BeforeValidator(_shorthand),
 ]
