@@ -229,6 +229,7 @@ class FakeOpenAI:
         self._scripts: dict[str, Script] = {}
         self._one_shots: list[_OneShot] = []
         self._requests: list[RecordedRequest] = []
+        self._in_flight = 0
         self._stopping = threading.Event()
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -268,6 +269,11 @@ class FakeOpenAI:
         requests = self.requests
         assert requests, "the fake server has received no request"
         return requests[-1]
+
+    @property
+    def busy(self) -> bool:
+        """Whether a request is still being handled (a hang or a latency not yet released)."""
+        return self._in_flight > 0
 
     @property
     def base_url(self) -> str:
@@ -326,6 +332,13 @@ class FakeOpenAI:
         return JSONResponse({"object": "list", "data": data})
 
     async def _chat(self, request: Request) -> Response:
+        self._in_flight += 1  # only the server's own event loop thread touches it
+        try:
+            return await self._answer(request)
+        finally:
+            self._in_flight -= 1
+
+    async def _answer(self, request: Request) -> Response:
         raw = await request.body()
         try:
             body = json.loads(raw)

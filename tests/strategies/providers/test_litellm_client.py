@@ -8,6 +8,7 @@ import traceback
 from decimal import Decimal
 from typing import Any
 
+import httpx
 import pytest
 
 from strategies.catalog import ModelEntry
@@ -304,3 +305,34 @@ def test_prompt_tokens_are_estimated_offline_for_known_and_unknown_models() -> N
     assert 100 <= known <= 130
     assert 100 <= unknown <= 130
     assert time.perf_counter() - started < 1
+
+
+# -- the fake server itself, from plain sync code ---------------------------------------------------
+
+
+def test_the_fake_answers_sync_clients_from_functions_and_a_wildcard_script(fake_openai: FakeOpenAI) -> None:
+    fake_openai.script("shout", lambda request: request.last_user.upper())
+    fake_openai.script("*", "anyone")
+
+    with httpx.Client(base_url=fake_openai.base_url) as http:
+        def answer(model: str) -> str:
+            body = {"model": model, "messages": [{"role": "user", "content": "hi there"}]}
+            response = http.post("/chat/completions", json=body)
+            return str(response.json()["choices"][0]["message"]["content"])
+
+        assert answer("shout") == "HI THERE"
+        assert answer("whoever") == "anyone"
+        assert [m["id"] for m in http.get("/models").json()["data"]] == ["shout"]
+    assert [r.model for r in fake_openai.requests] == ["shout", "whoever"]
+
+
+def test_a_hanging_request_is_released_when_its_client_gives_up(fake_openai: FakeOpenAI) -> None:
+    fake_openai.script("stuck", Fault.hang())
+
+    with httpx.Client(base_url=fake_openai.base_url) as http, pytest.raises(httpx.ReadTimeout):
+        http.post("/chat/completions", json={"model": "stuck", "messages": []}, timeout=0.2)
+
+    deadline = time.monotonic() + 2
+    while fake_openai.busy and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not fake_openai.busy
