@@ -170,7 +170,9 @@ async def within_deadline(
     tracker = CallTracker(ctx)
     child = child_context(step, ctx, ctx.deadline, tracker, nested=nested)
     started = anyio.current_time()
-    with anyio.move_on_after(ctx.time_left()):
+    # The same absolute deadline as the child's own call time-outs, never later: a call cut off at the
+    # deadline is then reported as cancelled by it rather than as the model's time-out.
+    with anyio.CancelScope(deadline=ctx.deadline):
         try:
             return Guarded(value=await work(child))
         except ChorusError as exc:  # e.g. an unknown named strategy
@@ -248,7 +250,7 @@ async def ensemble_vote(
             stopped_early = True
             group.cancel_scope.cancel()
 
-    with anyio.move_on_after(window) as deadline_scope:
+    with anyio.CancelScope(deadline=window_end) as deadline_scope:  # see `within_deadline`
         async with anyio.create_task_group() as group:
             for member in members:
                 group.start_soon(attempt, member, group)
