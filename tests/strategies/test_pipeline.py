@@ -261,3 +261,41 @@ async def test_when_the_budget_runs_out_mid_pipeline_the_latest_output_is_return
     assert result.ok and result.partial and result.answer == "polished"
     assert result.partial_reason == "cost budget spent before stage 'final'"
     assert final.requests == []
+
+
+async def test_a_stage_may_be_a_cascade_and_a_later_stage_a_route_each_labelled_under_its_stage() -> None:
+    small = ScriptedClient("small", "A short note on tides.\nConfidence: 40%")
+    big = ScriptedClient("big", "Tides follow the moon.\nConfidence: 95%")
+    editor = ScriptedClient("editor", lambda r: "edited: " + _prompt(r))
+    ctx = context_of(small, big, editor)
+    spec = _spec(
+        stages=[
+            {
+                "name": "draft",
+                "prompt": "Write about {input}",
+                "step": {"kind": "cascade", "tiers": ["small", "big"]},
+            },
+            {
+                "name": "edit",
+                "prompt": "{draft}",
+                "step": {
+                    "kind": "route",
+                    "routes": [{"name": "prose", "target": "editor"}],
+                    "default": "prose",
+                },
+            },
+        ],
+        refine=None,
+    )
+
+    result = await run_pipeline(spec, CompletionRequest.of("tides"), ctx, "pipeline")
+
+    assert (
+        result.ok and result.answer is not None and result.answer.startswith("edited: Tides follow the moon.")
+    )
+    assert [c.stage for c in result.calls] == [
+        "pipeline/draft/tier-1",
+        "pipeline/draft/tier-2",
+        "pipeline/edit/prose",
+    ]
+    assert [d.kind for d in result.decisions] == ["confidence", "confidence", "route"]
