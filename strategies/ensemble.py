@@ -21,6 +21,11 @@ vote is decided (`voting.is_decided`), the members still running are cancelled a
 `cancelled`; their cost is never incurred. The deadline: members run within the time left (for
 synthesis, within the first 75% of it, so the judge has time too); members still running then are
 cancelled with "deadline reached" and the vote is taken over the answers that arrived, marked partial.
+With `extract: auto`, the format is resolved again from the answers received at each point, so an
+early stop is decided under the format those answers imply.
+
+Sub-strategy members get a deadline slightly before the ensemble's (`child_context`), so a nested
+cascade or ensemble returns its own partial answer rather than being cut off with nothing.
 """
 
 from __future__ import annotations
@@ -47,6 +52,9 @@ JUDGE_SHARE = 0.25
 """For synthesis, the share of the time left that is kept for the judge after the members."""
 COMPACT_FORMATS = ("choice", "number", "yes_no")
 """Formats whose key is itself a good final answer."""
+NESTED_MARGIN_S = 0.25
+"""A nested strategy must finish this much (at most 10% of its time) before its parent's deadline, so
+it returns its own partial answer instead of being cut off with nothing."""
 
 _JUDGE_INSTRUCTION = (
     "You have been given answers from several models to the user's latest question. Synthesise them "
@@ -54,11 +62,6 @@ _JUDGE_INSTRUCTION = (
     "some may be wrong; do not copy them blindly or mention that there were several. Answer in the "
     "form the question asks for.\n\nAnswers:"
 )
-
-
-NESTED_MARGIN_S = 0.25
-"""A nested strategy must finish this much (at most 10% of its time) before its parent's deadline, so
-it returns its own partial answer instead of being cut off with nothing."""
 
 T = TypeVar("T")
 
@@ -104,28 +107,37 @@ def child_context(
     return replace(ctx, deadline=deadline, progress=tracker)
 
 
-def cut_off_calls(
+def cancelled_call(
     step: Step, ctx: RunContext, stage: str, tracker: CallTracker, started: float | None, reason: str
-) -> list[CallRecord]:
-    """A cancelled child's finished calls, plus a `cancelled` record for the one it was waiting on.
+) -> CallRecord | None:
+    """The `cancelled` record for the call a cut-off child was waiting on (None if it waited on none).
 
-    For a model step the waiting call is the next model of its chain; it was sent, so it has a latency
-    (and counts as a call) but no cost. A sub-strategy's in-flight call is unknown: its record names
-    the strategy and has no latency, so it is not counted as a call.
+    For a model step that is the current model of its chain; it was sent, so it has a latency (and
+    counts as a call) but no cost. A sub-strategy's in-flight call is unknown: its record names the
+    strategy and has no latency, so it is not counted as a call.
     """
-    calls = list(tracker.calls)
     latency: float | None = None
     if isinstance(step, ModelStep):
-        in_flight = _in_flight(chain_of(step, ctx), calls)
-        if in_flight is None:
-            return calls
-        model = in_flight
+        model = _in_flight(chain_of(step, ctx), tracker.calls)
+        if model is None:
+            return None
         if started is not None:
             latency = round(anyio.current_time() - started, 4)
     else:
         model = step_label(step)
-    calls.append(CallRecord(model=model, stage=stage, status="cancelled", error=reason, latency_s=latency))
-    return calls
+    return CallRecord(model=model, stage=stage, status="cancelled", error=reason, latency_s=latency)
+
+
+async def cut_off_calls(
+    step: Step, ctx: RunContext, stage: str, tracker: CallTracker, started: float | None, reason: str
+) -> list[CallRecord]:
+    """A cut-off child's finished calls plus its `cancelled` one, which is reported as progress too
+    (a cancelled call has finished as well, and progress should reach its total)."""
+    cancelled = cancelled_call(step, ctx, stage, tracker, started, reason)
+    if cancelled is None:
+        return list(tracker.calls)
+    await ctx.report(cancelled)
+    return [*tracker.calls, cancelled]
 
 
 def _in_flight(chain: list[str], calls: list[CallRecord]) -> str | None:
@@ -177,7 +189,7 @@ async def within_deadline(
             return Guarded(value=await work(child))
         except ChorusError as exc:  # e.g. an unknown named strategy
             return Guarded(calls=list(tracker.calls), error=exc.message)
-    calls = cut_off_calls(step, ctx, stage, tracker, started, "deadline reached")
+    calls = await cut_off_calls(step, ctx, stage, tracker, started, "deadline reached")
     return Guarded(calls=calls, error="deadline reached", cut_off=True)
 
 
@@ -196,8 +208,8 @@ class _Member:
 
     @property
     def answer(self) -> str | None:
-        ok = self.result is not None and self.result.ok
-        return self.result.answer if ok and self.result is not None else None
+        """The member's answer; None unless it answered."""
+        return self.result.answer if self.result is not None and self.result.ok else None
 
 
 @dataclass
@@ -338,7 +350,9 @@ async def _conclude(
     cut = [m for m in members if m.result is None]
     for member in members:
         if member.result is None:
-            calls = cut_off_calls(member.step, ctx, member.stage, member.tracker, member.started, cut_reason)
+            calls = await cut_off_calls(
+                member.step, ctx, member.stage, member.tracker, member.started, cut_reason
+            )
             result.calls.extend(calls)
             continue
         key = tally.keys.get(member.index)

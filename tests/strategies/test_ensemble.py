@@ -9,7 +9,7 @@ from strategies.completion import CompletionRequest
 from strategies.context import RunContext
 from strategies.ensemble import run_ensemble
 from strategies.errors import AuthenticationFailed, BadRequest
-from strategies.result import NoteDecision, StrategyResult, VoteDecision
+from strategies.result import CallRecord, NoteDecision, StrategyResult, VoteDecision
 from strategies.runner import run_strategy
 from strategies.spec import CascadeSpec, EnsembleSpec, StrategyRef
 from tests.fakes import ScriptedClient, context_of
@@ -270,3 +270,17 @@ async def test_json_field_votes_on_the_field_and_answers_with_the_winning_json()
     result = await run_ensemble(spec, CompletionRequest.of("Classify: buy now!"), context_of(*clients), "e")
 
     assert vote_of(result).winner == "spam" and result.answer == clients[0].replies
+
+
+async def test_progress_hears_of_every_member_including_the_cancelled_ones() -> None:
+    seen: list[tuple[str, str]] = []
+
+    async def sink(record: CallRecord) -> None:
+        seen.append((record.model, record.status))
+
+    clients = [ScriptedClient("a", "B"), ScriptedClient("b", "B"), ScriptedClient("c", "C", delay_s=0.3)]
+    spec = EnsembleSpec(members=["a", "b", "c"])
+
+    await run_ensemble(spec, QUESTION, context_of(*clients, progress=sink), "ensemble")
+
+    assert sorted(seen) == [("a", "ok"), ("b", "ok"), ("c", "cancelled")]
