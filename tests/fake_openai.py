@@ -26,11 +26,13 @@ with its model, messages, parsed body, lower-cased headers and raw bytes, so tes
 what was sent — and that no secret was.
 
 Use it through the ``fake_openai`` pytest fixture (one server per test session, reset before each
-test), or directly: ``with FakeOpenAI() as fake: ...``.
+test), or directly: ``with FakeOpenAI() as fake: ...``, or as its own process for benchmarks:
+``python -m tests.fake_openai --reply Paris`` (prints the base URL, serves until interrupted).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -283,7 +285,9 @@ class FakeOpenAI:
     # -- lifecycle ---------------------------------------------------------------------------------
 
     def start(self) -> FakeOpenAI:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on sockets that say they are TCP,
+        # and with Nagle on, every response waits ~40 ms for the client's delayed ACK.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))  # the OS picks a free port; holding the socket avoids a race for it
         self.port = sock.getsockname()[1]
@@ -472,3 +476,29 @@ def _logprobs(text: str, script: Script) -> dict[str, Any]:
         for token, logprob in pairs
     ]
     return {"content": content, "refusal": None}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Serve in the foreground (for benchmarks and manual runs): `python -m tests.fake_openai`.
+
+    Every model answers `--reply`. Prints the base URL as the first line of stdout, then serves until
+    interrupted. A separate process keeps client and server from sharing one GIL.
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Fake OpenAI-compatible chat-completions server.")
+    parser.add_argument("--reply", default="ok", help="what every model answers")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
+    parser.add_argument("--prompt-tokens", type=int, default=None)
+    parser.add_argument("--completion-tokens", type=int, default=None)
+    args = parser.parse_args(argv)
+    with FakeOpenAI() as fake:
+        fake.script("*", args.reply, latency_s=args.latency, prompt_tokens=args.prompt_tokens,
+                    completion_tokens=args.completion_tokens)
+        print(fake.base_url, flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()
