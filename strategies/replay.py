@@ -9,9 +9,13 @@ as a live tool call. The readers for recording files (RouterBench CSV, Chorus JS
 Keying. A recording is keyed on the *original user prompt*: the content of the first user message of
 the request. Strategies may reword what they send (a cascade's `self_report` estimator appends a
 confidence instruction, a step may set a system prompt), so when the first user message is not
-recorded verbatim, the longest recorded prompt it *contains* is used. System messages and later
-turns are ignored. Anything else — a model, or a prompt, that is not in the recording — raises
-`NotRecorded`: a replay never answers with some other model's or some other question's outcome.
+recorded verbatim, the longest recorded prompt it *starts with* is used (an instruction appended to
+the question still replays the question's answer). System messages and later turns are ignored: a
+step's own system prompt does not change the replayed answer. Anything else — a model, or a prompt,
+that is not in the recording — raises `NotRecorded`: a replay never answers with some other model's
+or some other question's outcome. Strategies whose calls carry information the recording cannot
+have (a synthesis judge reading the members' answers, pipeline stages, an LLM route classifier) are
+refused before they run by `strategies.evaluation.engine.replay_problems`.
 
 `NotRecorded` is a `UserInputError`, not a `ModelError`, on purpose: a `ModelError` is what a live
 model failure looks like, so a fallback chain would quietly move on to the next model and the
@@ -128,12 +132,12 @@ class Recording:
         return iter(self._outcomes)
 
     def resolve_prompt(self, prompt: str) -> str | None:
-        """The recorded prompt `prompt` is, or else the longest recorded prompt it contains."""
+        """The recorded prompt `prompt` is, or else the longest recorded prompt it starts with."""
         if prompt in self._outcomes:
             return prompt
         best: str | None = None
         for recorded in self._outcomes:
-            if (best is None or len(recorded) > len(best)) and recorded and recorded in prompt:
+            if (best is None or len(recorded) > len(best)) and recorded and prompt.startswith(recorded):
                 best = recorded
         return best
 

@@ -91,11 +91,12 @@ class Dataset:
     def split(self, calibration_share: float, seed: int) -> tuple[Dataset, Dataset]:
         """(calibration part, held-out report part), chosen by a seeded hash of each question's id.
 
-        The same seed and ids give the same split whatever the file's row order.
+        The same seed and ids give the same split whatever the file's row order. Ids are compared up
+        to a `#` suffix, so the variants of one question (see `read_routerbench_csv`) share a side.
         """
         if not 0 < calibration_share < 1:
             raise UserInputError(f"calibration share must be between 0 and 1, got {calibration_share}")
-        ordered = sorted(self.questions, key=lambda q: _hash(seed, q.id))
+        ordered = sorted(self.questions, key=lambda q: _hash(seed, q.id.split("#")[0]) + q.id)
         cut = round(len(ordered) * calibration_share)
         chosen = {q.id for q in ordered[:cut]}
         calibration = [q for q in self.questions if q.id in chosen]
@@ -181,7 +182,11 @@ def read_routerbench_csv(path: str | Path) -> Dataset:
             prompt = unlist(row["prompt"])
             qid = row.get("sample_id") or f"row-{line}"
             if qid in seen:
-                raise UserInputError(f"{where}: sample_id {qid!r} appears twice")
+                # RouterBench repeats a few sample_ids with a differently formatted prompt: keep both,
+                # as `<id>#<row>`; `split` keeps rows of one sample_id on the same side.
+                qid = f"{qid}#{row.get('') or line}"
+                if qid in seen:
+                    raise UserInputError(f"{where}: sample_id {qid!r} appears twice")
             seen.add(qid)
             outcomes = {
                 model: RecordedOutcome(

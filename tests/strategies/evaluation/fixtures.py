@@ -45,8 +45,9 @@ def write_routerbench_csv(
 def toy_rows(count: int = 12) -> list[tuple[str, str, dict[str, str]]]:
     """Questions where the cheap models agree on the right letter for even ids and split on odd ones.
 
-    The strong model is always right (it defines the gold letter). On odd questions cheap-a is right,
-    cheap-b and cheap-c are wrong and disagree with each other.
+    The strong model is always right (it defines the gold letter). On odd questions the three cheap
+    models give three different letters, and only cheap-c's is right (a three-way tie goes to the
+    first member, cheap-a, so a cascade that accepts a tie is wrong there).
     """
     rows = []
     for i in range(count):
@@ -56,6 +57,6 @@ def toy_rows(count: int = 12) -> list[tuple[str, str, dict[str, str]]]:
         if i % 2 == 0:
             answers = {"cheap-a": right, "cheap-b": right, "cheap-c": right, "strong": right}
         else:
-            answers = {"cheap-a": right, "cheap-b": wrong1, "cheap-c": wrong2, "strong": right}
+            answers = {"cheap-a": wrong1, "cheap-b": wrong2, "cheap-c": right, "strong": right}
         rows.append((f"toy.{i}", mc_prompt(f"Question number {i}?"), answers))
     return rows

@@ -1,0 +1,286 @@
+"""Reporting an evaluation: a text table, JSON and CSV files, and the cost–accuracy frontier as a PNG.
+
+Columns: accuracy; the paired comparison with the reference model on the same questions (`+w/-l`:
+questions this strategy got right and the reference wrong, and the reverse); total cost, cost per
+question and cost as a share of the reference's; estimated latency (mean and 95th percentile of the
+virtual wall time per question); model calls per question; ungraded answers (counted as wrong).
+
+The Pareto front is the set of strategies (and the reference model) that no other one beats on both
+cost and accuracy. The cheapest-correct oracle is drawn for scale but never on the front: it knows
+the answers.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from strategies.evaluation.calibration import describe
+from strategies.evaluation.engine import EXTRA_HINT, Score
+from strategies.evaluation.suite import SuiteReport
+
+
+@dataclass(frozen=True)
+class Paired:
+    wins: int
+    """Questions this strategy got right and the reference got wrong."""
+    losses: int
+
+
+def paired(score: Score, reference: Score) -> Paired:
+    truth = {o.question_id: o.correct for o in reference.outcomes}
+    wins = sum(o.correct and not truth.get(o.question_id, False) for o in score.outcomes)
+    losses = sum(not o.correct and truth.get(o.question_id, False) for o in score.outcomes)
+    return Paired(wins, losses)
+
+
+def pareto(scores: Sequence[Score]) -> list[Score]:
+    """The scores no other score beats on both cost and accuracy (cheapest first)."""
+    front: list[Score] = []
+    for score in sorted(scores, key=lambda s: (s.cost_usd, -s.accuracy)):
+        if not front or score.accuracy > front[-1].accuracy:
+            front.append(score)
+    return front
+
+
+def _share(score: Score) -> str:
+    return "-" if score.cost_share is None else f"{100 * score.cost_share:.1f}%"
+
+
+def rows(report: SuiteReport) -> list[dict[str, Any]]:
+    """One summary row per strategy, then the reference and the oracle."""
+    front = {id(s) for s in pareto([*report.scores, report.reference])}
+    out = []
+    for score in [*report.scores, report.reference, report.oracle]:
+        versus = paired(score, report.reference)
+        out.append(
+            {
+                "strategy": score.name,
+                "kind": score.kind,
+                "questions": score.questions,
+                "accuracy": round(score.accuracy, 4),
+                "correct": score.correct,
+                "wins_vs_reference": versus.wins,
+                "losses_vs_reference": versus.losses,
+                "cost_usd": f"{score.cost_usd:.6f}",
+                "cost_per_question_usd": f"{score.cost_per_question:.8f}",
+                "cost_share_of_reference": None if score.cost_share is None else round(score.cost_share, 4),
+                "mean_latency_s": round(score.mean_latency_s, 3),
+                "p95_latency_s": round(score.p95_latency_s, 3),
+                "calls_per_question": round(score.mean_calls, 3),
+                "ungraded": score.ungraded,
+                "no_answer": score.failures,
+                "pareto": id(score) in front,
+            }
+        )
+    return out
+
+
+def table(report: SuiteReport) -> str:
+    header = (
+        "strategy",
+        "accuracy",
+        "vs ref",
+        "cost $",
+        "$/question",
+        "cost % ref",
+        "latency s",
+        "p95 s",
+        "calls/q",
+        "front",
+    )
+    lines: list[tuple[str, ...]] = [header]
+    for row in rows(report):
+        lines.append(
+            (
+                row["strategy"] + ("" if row["kind"] == "strategy" else f" ({row['kind']})"),
+                f"{row['accuracy']:.4f}",
+                "-"
+                if row["kind"] == "reference"
+                else f"+{row['wins_vs_reference']}/-{row['losses_vs_reference']}",
+                f"{float(row['cost_usd']):.4f}",
+                f"{float(row['cost_per_question_usd']):.6f}",
+                "-"
+                if row["cost_share_of_reference"] is None
+                else f"{100 * row['cost_share_of_reference']:.1f}%",
+                "-" if row["kind"] != "strategy" else f"{row['mean_latency_s']:.2f}",
+                "-" if row["kind"] != "strategy" else f"{row['p95_latency_s']:.2f}",
+                f"{row['calls_per_question']:.2f}",
+                "*" if row["pareto"] else "",
+            )
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    rendered = [
+        "  ".join(
+            cell.ljust(w) if i == 0 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(line, widths, strict=True))
+        )
+        for line in lines
+    ]
+    rendered.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(rendered)
+
+
+def calibration_lines(report: SuiteReport) -> list[str]:
+    lines = []
+    for found in report.calibrations:
+        lines.append(found.summary())
+    return lines
+
+
+def to_json(report: SuiteReport) -> dict[str, Any]:
+    return {
+        "dataset": report.dataset,
+        "seed": report.seed,
+        "split": {
+            "calibration_questions": report.calibration_questions,
+            "report_questions": report.report_questions,
+            "note": "every score below is measured on the report split; calibration and router training "
+            "used only the calibration split",
+        },
+        "reference": report.reference.name,
+        "scores": rows(report),
+        "specs": {s.name: None if s.spec is None else json.loads(describe(s.spec)) for s in report.scores},
+        "calibrations": [
+            {
+                "name": found.name,
+                "required_accuracy": round(found.required_accuracy, 4),
+                "calibration_reference_accuracy": round(report.calibration_reference.accuracy, 4),
+                "target_met": found.met,
+                "chosen": json.loads(found.chosen.label),
+                "trials": [
+                    {
+                        "spec": json.loads(t.label),
+                        "accuracy": round(t.score.accuracy, 4),
+                        "cost_usd": f"{t.score.cost_usd:.6f}",
+                        "cost_share_of_reference": None
+                        if t.score.cost_share is None
+                        else round(t.score.cost_share, 4),
+                    }
+                    for t in found.trials
+                ],
+            }
+            for found in report.calibrations
+        ],
+        "routers": {name: str(path) for name, path in report.routers.items()},
+    }
+
+
+def write_files(report: SuiteReport, out_dir: Path, plot: bool = True) -> list[Path]:
+    """results.json, summary.csv, questions.csv and (with matplotlib) frontier.png in `out_dir`."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    path = out_dir / "results.json"
+    path.write_text(json.dumps(to_json(report), indent=2) + "\n")
+    written.append(path)
+    summary = rows(report)
+    path = out_dir / "summary.csv"
+    with path.open("w", newline="") as handle:
+        summary_writer = csv.DictWriter(handle, fieldnames=list(summary[0]))
+        summary_writer.writeheader()
+        summary_writer.writerows(summary)
+    written.append(path)
+    path = out_dir / "questions.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(
+            [
+                "strategy",
+                "question_id",
+                "task",
+                "answer",
+                "correct",
+                "graded",
+                "cost_usd",
+                "latency_s",
+                "calls",
+                "models",
+            ]
+        )
+        for score in [*report.scores, report.reference, report.oracle]:
+            for o in score.outcomes:
+                writer.writerow(
+                    [
+                        score.name,
+                        o.question_id,
+                        o.task,
+                        o.answer,
+                        int(o.correct),
+                        int(o.graded),
+                        f"{o.cost_usd:.8f}",
+                        o.latency_s,
+                        o.calls,
+                        " ".join(o.models),
+                    ]
+                )
+    written.append(path)
+    if plot:
+        written.append(plot_frontier(report, out_dir / "frontier.png"))
+    return written
+
+
+def plot_frontier(report: SuiteReport, path: Path, title: str | None = None) -> Path:
+    """Strategies as points (cost as % of the reference, log scale; accuracy), the Pareto front as a line."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        from strategies.errors import UserInputError
+
+        raise UserInputError(
+            f"drawing the frontier needs matplotlib: {EXTRA_HINT} (or pass --no-plot)"
+        ) from exc
+
+    def x(score: Score) -> float:
+        return max(0.1, 100 * (score.cost_share or 0.0))
+
+    figure, axes = plt.subplots(figsize=(9, 6), dpi=120)
+    front = pareto([*report.scores, report.reference])
+    axes.step(
+        [x(s) for s in front],
+        [s.accuracy for s in front],
+        where="post",
+        color="tab:green",
+        alpha=0.6,
+        label="Pareto front",
+    )
+    for score in report.scores:
+        on_front = any(score is s for s in front)
+        axes.scatter(x(score), score.accuracy, color="tab:green" if on_front else "tab:blue", zorder=3, s=30)
+        axes.annotate(
+            score.name, (x(score), score.accuracy), textcoords="offset points", xytext=(5, 3), fontsize=7
+        )
+    ref = report.reference
+    axes.scatter(
+        x(ref), ref.accuracy, marker="*", s=220, color="tab:red", zorder=4, label=f"reference: {ref.name}"
+    )
+    axes.axhline(ref.accuracy, color="tab:red", linestyle=":", linewidth=0.8)
+    oracle = report.oracle
+    axes.scatter(
+        x(oracle),
+        oracle.accuracy,
+        marker="D",
+        s=60,
+        color="black",
+        zorder=4,
+        label="oracle (cheapest correct model)",
+    )
+    axes.set_xscale("log")
+    axes.set_xlabel(f"cost, % of {ref.name} (log scale)")
+    axes.set_ylabel("accuracy")
+    axes.set_title(
+        title or f"{report.dataset}: report split ({report.report_questions} questions), seed {report.seed}"
+    )
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend(loc="lower right", fontsize=8)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    plt.close(figure)
+    return path

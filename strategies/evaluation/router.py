@@ -1,0 +1,254 @@
+"""A learned router: embed the prompt, look up its nearest recorded neighbours, pick a model.
+
+Training stores, for every question of a recorded dataset, the embedding of its prompt and which
+models answered it correctly. Routing a new prompt:
+
+1. embed it the same way, and take its `k` nearest training questions (cosine similarity);
+2. estimate each model's chance of being right as the similarity-weighted share of those neighbours
+   it got right, shrunk towards the model's overall accuracy by `prior` pseudo-questions (a model
+   that was right on all 3 close neighbours is not thereby certain);
+3. choose the model with the best `p(correct) - tradeoff * mean_cost / max_mean_cost`: `tradeoff` 0
+   takes the likeliest-correct model whatever its price; larger values buy cheaper models.
+
+RouterBench's KNN baseline is steps 1-3 with uniform weights, no prior and the whole prompt embedded
+(`variant: baseline`); `variant: chorus` (the default) adds the similarity weights, the prior, and
+embeds only the question: the last paragraph of the prompt, so that few-shot examples shared by
+every prompt do not dominate the embedding.
+
+Embedders (`embedder`): `wordllama` (default: a static-embedding model whose 256-dimension weights ship
+inside the `wordllama` package, so it works offline), `hashing` (word and word-pair hashing, numpy
+only; a lexical baseline), or `litellm/<embedding model>` (e.g. `litellm/openai/text-embedding-3-small`,
+through litellm; needs that provider's key and network, costs money, and is not exercised by the
+tests here).
+
+The router file is JSON (no pickle): settings, models, their mean cost and accuracy, and base64
+float32 embeddings with a correctness matrix.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import itertools
+import json
+import re
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from strategies.errors import UserInputError
+from strategies.evaluation.config import RouterSettings
+from strategies.evaluation.datasets import Dataset
+from strategies.evaluation.grading import gold_of, grade
+
+EXTRA_HINT = "install chorus-mcp[eval] (e.g. `uv sync --extra eval` or `pip install 'chorus-mcp[eval]'`)"
+
+try:
+    import numpy as np
+    from numpy.typing import NDArray
+except ImportError as exc:  # pragma: no cover - depends on the install
+    raise UserInputError(f"the learned router needs numpy: {EXTRA_HINT}") from exc
+
+FORMAT = "chorus-router/1"
+HASHING_DIM = 4096
+
+
+def question_text(prompt: str) -> str:
+    """The last non-empty paragraph of the prompt (the question after any few-shot examples)."""
+    paragraphs = [p for p in re.split(r"\n\s*\n", prompt) if p.strip()]
+    return paragraphs[-1] if paragraphs else prompt
+
+
+# --- Embedders ----------------------------------------------------------------------------------------
+
+
+def embed(embedder: str, texts: Sequence[str]) -> NDArray[np.float32]:
+    """Unit-length embeddings of `texts`, one row each."""
+    if embedder == "wordllama":
+        vectors = _wordllama().embed(list(texts), norm=False)
+    elif embedder == "hashing":
+        vectors = np.stack([_hashed(text) for text in texts]) if texts else np.zeros((0, HASHING_DIM))
+    elif embedder.startswith("litellm/"):
+        vectors = _litellm_embed(embedder.removeprefix("litellm/"), texts)
+    else:
+        raise UserInputError(f"unknown embedder {embedder!r}: use wordllama, hashing or litellm/<model>")
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    result: NDArray[np.float32] = vectors / np.maximum(norms, 1e-12)
+    return result
+
+
+@functools.cache
+def _wordllama() -> Any:
+    """The 256-dimension WordLlama model bundled in the wordllama package, loaded without a download."""
+    try:
+        import wordllama  # type: ignore[import-untyped, import-not-found, unused-ignore]
+        from safetensors import safe_open
+        from tokenizers import Tokenizer
+        from wordllama.inference import WordLlamaInference  # type: ignore[import-untyped, import-not-found, unused-ignore]
+    except ImportError as exc:
+        raise UserInputError(f"the wordllama embedder needs the wordllama package: {EXTRA_HINT}") from exc
+    root = Path(wordllama.__file__).parent
+    weights = root / "weights" / "l2_supercat_256.safetensors"
+    tokenizer = root / "tokenizers" / "l2_supercat_tokenizer_config.json"
+    if not weights.is_file() or not tokenizer.is_file():
+        raise UserInputError(f"the wordllama package at {root} lacks its bundled l2_supercat_256 model")
+    with safe_open(str(weights), framework="np") as handle:
+        matrix = handle.get_tensor("embedding.weight")
+    return WordLlamaInference(matrix, Tokenizer.from_file(str(tokenizer)))
+
+
+def _hashed(text: str) -> Any:
+    vector = np.zeros(HASHING_DIM, dtype=np.float32)
+    words = re.findall(r"[a-z0-9]+", text.lower())
+    for feature in [*words, *(f"{a} {b}" for a, b in itertools.pairwise(words))]:
+        vector[zlib.crc32(feature.encode()) % HASHING_DIM] += 1.0
+    return np.log1p(vector)
+
+
+def _litellm_embed(model: str, texts: Sequence[str]) -> Any:
+    import litellm
+
+    response = litellm.embedding(model=model, input=list(texts))
+    return [item["embedding"] for item in response.data]
+
+
+# --- Training and routing ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Choice:
+    model: str
+    probability: float
+    """Estimated chance that `model` answers correctly."""
+    estimates: dict[str, float]
+    """Every candidate's estimated chance of being correct."""
+    neighbours: int
+
+
+@dataclass
+class Router:
+    settings: RouterSettings
+    models: list[str]
+    mean_cost: list[float]
+    accuracy: list[float]
+    embeddings: NDArray[np.float32]
+    correct: NDArray[np.float32]
+    """questions × models: 1 right, 0 wrong."""
+    trained_on: str = ""
+
+    def text_of(self, prompt: str) -> str:
+        return prompt if self.settings.variant == "baseline" else question_text(prompt)
+
+    def choose(self, prompt: str, tradeoff: float | None = None) -> Choice:
+        return self.choose_embedded(embed(self.settings.embedder, [self.text_of(prompt)])[0], tradeoff)
+
+    def choose_embedded(self, vector: NDArray[np.float32], tradeoff: float | None = None) -> Choice:
+        settings = self.settings
+        similarity = self.embeddings @ vector
+        k = min(settings.k, len(similarity))
+        nearest = np.argpartition(-similarity, k - 1)[:k]
+        if settings.variant == "baseline":
+            weights = np.ones(k, dtype=np.float32)
+            prior = 0.0
+        else:
+            weights = np.maximum(similarity[nearest], 0.0) + 1e-6
+            prior = settings.prior
+        rights = weights @ self.correct[nearest]
+        estimates = (rights + prior * np.asarray(self.accuracy)) / (weights.sum() + prior)
+        cost = np.asarray(self.mean_cost)
+        knob = settings.tradeoff if tradeoff is None else tradeoff
+        utility = estimates - knob * cost / max(float(cost.max()), 1e-12)
+        best = int(np.argmax(utility))
+        return Choice(
+            model=self.models[best],
+            probability=float(estimates[best]),
+            estimates={m: round(float(e), 4) for m, e in zip(self.models, estimates, strict=True)},
+            neighbours=k,
+        )
+
+    # --- files ---
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        payload = {
+            "format": FORMAT,
+            "settings": self.settings.model_dump(),
+            "trained_on": self.trained_on,
+            "models": self.models,
+            "mean_cost": self.mean_cost,
+            "accuracy": self.accuracy,
+            "shape": list(self.embeddings.shape),
+            "embeddings": base64.b64encode(np.ascontiguousarray(self.embeddings, "<f4").tobytes()).decode(),
+            "correct": base64.b64encode(np.ascontiguousarray(self.correct, "u1").tobytes()).decode(),
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(payload))
+        return path
+
+
+def load_router(path: str | Path) -> Router:
+    """Read a router file; a missing or malformed file is a `UserInputError` naming it."""
+    path = Path(path)
+    try:
+        return _load_cached(str(path.resolve()), path.stat().st_mtime_ns)
+    except FileNotFoundError as exc:
+        raise UserInputError(
+            f"router file {str(path)!r} does not exist (train one: chorus-mcp eval train-router)"
+        ) from exc
+
+
+@functools.lru_cache(maxsize=8)
+def _load_cached(path: str, _mtime: int) -> Router:
+    try:
+        payload = json.loads(Path(path).read_text())
+        if payload.get("format") != FORMAT:
+            raise ValueError(f"format is {payload.get('format')!r}, expected {FORMAT!r}")
+        rows, dim = payload["shape"]
+        models = list(payload["models"])
+        embeddings = np.frombuffer(base64.b64decode(payload["embeddings"]), "<f4").reshape(rows, dim)
+        correct = np.frombuffer(base64.b64decode(payload["correct"]), "u1").reshape(rows, len(models))
+        return Router(
+            settings=RouterSettings.model_validate(payload["settings"]),
+            models=models,
+            mean_cost=[float(c) for c in payload["mean_cost"]],
+            accuracy=[float(a) for a in payload["accuracy"]],
+            embeddings=embeddings.astype(np.float32),
+            correct=correct.astype(np.float32),
+            trained_on=str(payload.get("trained_on", "")),
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UserInputError(f"router file {path!r} is not a valid Chorus router: {exc}") from exc
+
+
+def train_router(dataset: Dataset, settings: RouterSettings) -> Router:
+    """Fit a router on every question of `dataset` (give it the calibration split, not the report one)."""
+    models = list(settings.models) or list(dataset.models)
+    unknown = [m for m in models if m not in dataset.models]
+    if unknown:
+        raise UserInputError(f"router models {unknown} are not in the dataset ({', '.join(dataset.models)})")
+    if not dataset.questions:
+        raise UserInputError("cannot train a router on an empty dataset")
+    correct = np.zeros((len(dataset.questions), len(models)), dtype=np.float32)
+    costs = np.zeros(len(models))
+    for row, question in enumerate(dataset.questions):
+        gold = gold_of(question)
+        for column, model in enumerate(models):
+            outcome = question.outcomes.get(model)
+            if outcome is None:
+                continue
+            correct[row, column] = grade(question, outcome.response, gold).correct
+            costs[column] += float(outcome.cost_usd or 0)
+    text = (lambda p: p) if settings.variant == "baseline" else question_text
+    embeddings = embed(settings.embedder, [text(q.prompt) for q in dataset.questions])
+    return Router(
+        settings=settings,
+        models=models,
+        mean_cost=[float(c) for c in costs / len(dataset.questions)],
+        accuracy=[float(a) for a in correct.mean(axis=0)],
+        embeddings=embeddings,
+        correct=correct,
+        trained_on=f"{dataset.name} ({len(dataset.questions)} questions)",
+    )

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("numpy")
+
+from strategies.errors import UserInputError
+from strategies.evaluation.config import RouterSettings
+from strategies.evaluation.datasets import Dataset, Question
+from strategies.evaluation.router import load_router, question_text, train_router
+from strategies.replay import RecordedOutcome
+
+
+def _dataset() -> Dataset:
+    """Maths questions only the strong model gets right; spelling questions everyone gets right."""
+    questions = []
+    for i in range(20):
+        maths = i % 2 == 0
+        topic = (
+            f"compute the integral of polynomial number {i}"
+            if maths
+            else f"spell the word banana variant {i}"
+        )
+        prompt = f"Example: shared few-shot prefix.\n\n{topic}\nA) one\nB) two\nAnswer:"
+        outcomes = {
+            "cheap": RecordedOutcome("B" if maths else "A", cost_usd=Decimal("0.0001"), correct=not maths),
+            "strong": RecordedOutcome("A", cost_usd=Decimal("0.01"), correct=True),
+        }
+        questions.append(Question(f"q{i}", prompt, outcomes, choices=("A", "B")))
+    return Dataset("toy", tuple(questions))
+
+
+def test_question_text_is_the_last_paragraph() -> None:
+    assert question_text("shot 1\n\nshot 2\n\nthe question\nA) x") == "the question\nA) x"
+    assert question_text("no paragraphs") == "no paragraphs"
+
+
+@pytest.mark.parametrize("variant", ["chorus", "baseline"])
+def test_the_router_sends_hard_questions_to_the_strong_model_and_easy_ones_to_the_cheap(
+    tmp_path: Path, variant: str
+) -> None:
+    router = train_router(_dataset(), RouterSettings(embedder="hashing", k=3, variant=variant, prior=1.0))
+    path = router.save(tmp_path / "r.json")
+    loaded = load_router(path)
+    maths = "Example: shared few-shot prefix.\n\ncompute the integral of polynomial number 99\nA) one\nB) two"
+    spelling = "Example: shared few-shot prefix.\n\nspell the word banana variant 99\nA) one\nB) two"
+    assert loaded.choose(maths, tradeoff=0.3).model == "strong"
+    assert loaded.choose(spelling, tradeoff=0.3).model == "cheap"
+    assert loaded.choose(maths, tradeoff=5.0).model == "cheap"  # cost dominates
+    assert loaded.accuracy == [0.5, 1.0]
+
+
+def test_router_files_are_checked(tmp_path: Path) -> None:
+    with pytest.raises(UserInputError, match="does not exist"):
+        load_router(tmp_path / "none.json")
+    (tmp_path / "bad.json").write_text(json.dumps({"format": "other"}))
+    with pytest.raises(UserInputError, match="not a valid Chorus router"):
+        load_router(tmp_path / "bad.json")
+    with pytest.raises(UserInputError, match="not in the dataset"):
+        train_router(_dataset(), RouterSettings(embedder="hashing", models=["gpt-9"]))
+    with pytest.raises(UserInputError, match="unknown embedder"):
+        train_router(_dataset(), RouterSettings(embedder="magic"))
+
+
+def test_the_bundled_wordllama_model_embeds_offline() -> None:
+    pytest.importorskip("wordllama")
+    from strategies.evaluation.router import embed
+
+    vectors = embed(
+        "wordllama", ["a cat sat on the mat", "a kitten sat on a rug", "quarterly tax filing rules"]
+    )
+    assert vectors.shape == (3, 256)
+    assert float(vectors[0] @ vectors[1]) > float(vectors[0] @ vectors[2])
