@@ -45,6 +45,15 @@ def _verdict(confidence: float | None, threshold: float, last: bool) -> tuple[bo
     return False, f"confidence {confidence:.2f} < {threshold:.2f}, escalating"
 
 
+def _failure_reason(error: str | None, last: bool, cut_off: bool) -> tuple[str, bool]:
+    """(reason, escalate) for a tier that gave no answer."""
+    if cut_off:
+        return "deadline reached before the tier answered", False
+    if last:
+        return f"last tier failed: {error}", False
+    return f"tier failed: {error}, escalating", True
+
+
 async def run_cascade(
     spec: CascadeSpec, request: CompletionRequest, ctx: RunContext, stage: str
 ) -> StrategyResult:
@@ -67,44 +76,29 @@ async def run_cascade(
         answer = tried.value
         if answer is None:
             result.calls.extend(tried.calls)
-            failures.append(f"tier-{number} ({name}): {tried.error}")
-            reason = (
-                "deadline reached before the tier answered"
-                if tried.cut_off
-                else f"tier failed: {tried.error}"
-            )
-            escalate = not (last or tried.cut_off)
+        else:
+            result.include(answer.result)
+        note = f"{answer.note}; " if answer is not None and answer.note else ""
+        if answer is None or not answer.result.ok or answer.result.answer is None:
+            error = tried.error if answer is None else answer.result.error
+            model = name if answer is None else answer.model
+            estimator = spec.estimator if answer is None else answer.estimator
+            failures.append(f"tier-{number} ({model}): {error}")
+            reason, escalate = _failure_reason(error, last, tried.cut_off)
             result.decisions.append(
                 ConfidenceDecision(
                     stage=tier_stage,
-                    model=name,
-                    estimator=spec.estimator,
+                    model=model,
+                    estimator=estimator,
                     confidence=None,
                     threshold=spec.threshold,
                     escalate=escalate,
-                    reason=reason + (", escalating" if escalate else ""),
+                    reason=note + reason,
                 )
             )
             if tried.cut_off:
                 cut_at = number
                 break
-            continue
-
-        result.include(answer.result)
-        prefix = f"{answer.note}; " if answer.note else ""
-        if not answer.result.ok or answer.result.answer is None:
-            failures.append(f"tier-{number} ({answer.model}): {answer.result.error}")
-            reason = f"{'last tier' if last else 'tier'} failed: {answer.result.error}"
-            decision = ConfidenceDecision(
-                stage=tier_stage,
-                model=answer.model,
-                estimator=answer.estimator,
-                confidence=None,
-                threshold=spec.threshold,
-                escalate=not last,
-                reason=prefix + reason + ("" if last else ", escalating"),
-            )
-            result.decisions.append(decision)
             continue
 
         latest = (number, answer)
@@ -117,7 +111,7 @@ async def run_cascade(
                 confidence=answer.confidence,
                 threshold=spec.threshold,
                 escalate=not accepted,
-                reason=prefix + reason,
+                reason=note + reason,
             )
         )
         if accepted:
