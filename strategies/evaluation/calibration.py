@@ -7,9 +7,10 @@ whose accuracy reaches the target; ties on cost go to the more accurate. When no
 most accurate candidate wins and the result says the target was missed — it is never silently
 relaxed. The winner is then reported on the held-out questions, which calibration never saw.
 
-The target is an accuracy: a number, or `reference` (the reference model's accuracy on the same
+The target is an accuracy — a number, or `reference` (the reference model's accuracy on the same
 calibration questions), plus `margin` (e.g. 0.005 to aim half a point above, as a cushion for the
-split-to-split noise).
+split-to-split noise) — and/or a cost cap `max_cost_share` (a share of the reference model's cost).
+With only a cap, the most accurate candidate within it wins: "the best we can do for 25%".
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ import itertools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from strategies.errors import UserInputError
 from strategies.evaluation.datasets import Question
@@ -33,10 +35,19 @@ _STEP: TypeAdapter[Step] = TypeAdapter(Step)
 class Target(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    accuracy: float | Literal["reference"] = "reference"
-    """The accuracy to reach on the calibration split: a number in [0, 1], or the reference model's."""
+    accuracy: float | Literal["reference"] | None = "reference"
+    """The accuracy to reach on the calibration split: a number in [0, 1], the reference model's, or
+    None for no accuracy target (then the most accurate candidate within `max_cost_share` wins)."""
     margin: float = Field(default=0.0, ge=-1, le=1)
     """Added to the accuracy target (negative: accept that much less)."""
+    max_cost_share: float | None = Field(default=None, gt=0)
+    """A cost cap, as a share of the reference model's cost on the calibration split (0.25 = 25%)."""
+
+    @model_validator(mode="after")
+    def _check(self) -> Target:
+        if self.accuracy is None and self.max_cost_share is None:
+            raise ValueError("a target needs an accuracy, a max_cost_share, or both")
+        return self
 
 
 class CalibrationSpec(BaseModel):
@@ -61,15 +72,22 @@ class Trial:
 @dataclass
 class Calibration:
     name: str
-    required_accuracy: float
+    required_accuracy: float | None
+    max_cost_share: float | None
     met: bool
     chosen: Trial
     trials: list[Trial] = field(default_factory=list)
 
     def summary(self) -> str:
-        verdict = "met" if self.met else "NOT met (the most accurate candidate was kept)"
+        parts = []
+        if self.required_accuracy is not None:
+            parts.append(f"accuracy {self.required_accuracy:.4f}")
+        if self.max_cost_share is not None:
+            parts.append(f"cost <= {100 * self.max_cost_share:g}% of the reference")
+        goal = " and ".join(parts)
+        verdict = "met" if self.met else "NOT met (kept the most accurate affordable candidate)"
         return (
-            f"{self.name}: target accuracy {self.required_accuracy:.4f} {verdict}; chosen "
+            f"{self.name}: target {goal} {verdict}; chosen "
             f"{self.chosen.label} (calibration accuracy {self.chosen.score.accuracy:.4f}, "
             f"cost ${self.chosen.score.cost_usd:.4f}) out of {len(self.trials)} candidates"
         )
@@ -106,16 +124,37 @@ def expand(candidates: Sequence[Step], grid: Mapping[str, Sequence[Any]]) -> lis
     return expanded
 
 
-def required_accuracy(target: Target, reference: Score) -> float:
+def required_accuracy(target: Target, reference: Score) -> float | None:
+    if target.accuracy is None:
+        return None
     base = reference.accuracy if target.accuracy == "reference" else float(target.accuracy)
     return base + target.margin
 
 
-def choose(trials: Sequence[Trial], required: float, minimise: str = "cost") -> tuple[Trial, bool]:
-    """The cheapest (or fastest) trial reaching `required`; else the most accurate one."""
+def choose(
+    trials: Sequence[Trial],
+    required: float | None,
+    minimise: str = "cost",
+    max_cost_usd: Decimal | None = None,
+) -> tuple[Trial, bool]:
+    """The winner and whether it meets the target.
+
+    With an accuracy target: the cheapest (or fastest) trial reaching it within the cost cap.
+    Without one: the most accurate trial within the cost cap. Missed: the most accurate trial within
+    the cap if any is, else the cheapest trial.
+    """
     if not trials:
         raise UserInputError("nothing to calibrate: no candidates")
-    feasible = [t for t in trials if t.score.accuracy >= required - 1e-12]
+
+    def accuracy_first(t: Trial) -> tuple[float, float]:
+        return t.score.accuracy, -float(t.score.cost_usd)
+
+    affordable = [t for t in trials if max_cost_usd is None or t.score.cost_usd <= max_cost_usd]
+    if required is None:
+        if affordable:
+            return max(affordable, key=accuracy_first), True
+        return min(trials, key=lambda t: t.score.cost_usd), False
+    feasible = [t for t in affordable if t.score.accuracy >= required - 1e-12]
     if feasible:
 
         def price(t: Trial) -> tuple[float, float]:
@@ -123,7 +162,9 @@ def choose(trials: Sequence[Trial], required: float, minimise: str = "cost") -> 
             return spent, -t.score.accuracy
 
         return min(feasible, key=price), True
-    return max(trials, key=lambda t: (t.score.accuracy, -float(t.score.cost_usd))), False
+    if affordable:
+        return max(affordable, key=accuracy_first), False
+    return min(trials, key=lambda t: t.score.cost_usd), False
 
 
 async def calibrate(
@@ -142,5 +183,9 @@ async def calibrate(
         score = await evaluator.run(f"{name} [{number}/{len(candidates)}]", step, questions, progress)
         trials.append(Trial(label, step, score))
     required = required_accuracy(spec.target, reference)
-    chosen, met = choose(trials, required, spec.minimise)
-    return Calibration(name=name, required_accuracy=required, met=met, chosen=chosen, trials=trials)
+    cap = spec.target.max_cost_share
+    max_cost = None if cap is None else reference.cost_usd * Decimal(str(cap))
+    chosen, met = choose(trials, required, spec.minimise, max_cost)
+    return Calibration(
+        name=name, required_accuracy=required, max_cost_share=cap, met=met, chosen=chosen, trials=trials
+    )

@@ -148,7 +148,10 @@ def to_json(report: SuiteReport) -> dict[str, Any]:
         "calibrations": [
             {
                 "name": found.name,
-                "required_accuracy": round(found.required_accuracy, 4),
+                "required_accuracy": None
+                if found.required_accuracy is None
+                else round(found.required_accuracy, 4),
+                "max_cost_share": found.max_cost_share,
                 "calibration_reference_accuracy": round(report.calibration_reference.accuracy, 4),
                 "target_met": found.met,
                 "chosen": json.loads(found.chosen.label),

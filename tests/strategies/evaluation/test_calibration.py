@@ -75,3 +75,18 @@ def test_calibration_finds_the_threshold_that_matches_the_reference(tmp_path: Pa
 
 def test_a_margin_moves_the_target() -> None:
     assert Target(accuracy=0.9, margin=-0.1).accuracy == 0.9
+
+
+def test_a_cost_cap_alone_picks_the_most_accurate_affordable_candidate() -> None:
+    trials = [_trial("dear", 10, "5"), _trial("mid", 9, "2"), _trial("cheap", 6, "1")]
+    chosen, met = choose(trials, None, max_cost_usd=Decimal("2"))
+    assert met and chosen.label == "mid"
+    chosen, met = choose(trials, 0.95, max_cost_usd=Decimal("2"))
+    assert not met and chosen.label == "mid"
+    chosen, met = choose(trials, None, max_cost_usd=Decimal("0.5"))
+    assert not met and chosen.label == "cheap"
+
+
+def test_a_target_needs_something_to_aim_at() -> None:
+    with pytest.raises(ValueError, match="needs an accuracy"):
+        Target(accuracy=None)
