@@ -5,6 +5,13 @@ from strategies.providers.litellm_client import (
     estimate_prompt_tokens,
     litellm_client_factory,
     load_litellm,
+    preload_in_background,
 )
 
-__all__ = ["LiteLLMClient", "estimate_prompt_tokens", "litellm_client_factory", "load_litellm"]
+__all__ = [
+    "LiteLLMClient",
+    "estimate_prompt_tokens",
+    "litellm_client_factory",
+    "load_litellm",
+    "preload_in_background",
+]

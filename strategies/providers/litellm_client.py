@@ -100,6 +100,19 @@ def load_litellm() -> Any:
     return _litellm
 
 
+def preload_in_background() -> threading.Thread | None:
+    """Start importing litellm in a daemon thread; returns it (None when litellm is already loaded).
+
+    Call at server start-up: otherwise the import (3-20 s, depending on the machine) happens inside
+    the first model call and counts against that call's time-out.
+    """
+    if _litellm is not None:
+        return None
+    thread = threading.Thread(target=load_litellm, name="litellm-import", daemon=True)
+    thread.start()
+    return thread
+
+
 class LiteLLMClient:
     """A `ModelClient` for one configured model, calling its provider through `litellm.acompletion`."""
 
@@ -112,7 +125,9 @@ class LiteLLMClient:
         return f"LiteLLMClient({self.name!r}, model={self.entry.model!r})"
 
     async def complete(self, request: CompletionRequest) -> Completion:
-        litellm = _litellm or await anyio.to_thread.run_sync(load_litellm)
+        # The first call imports litellm in a worker thread (seconds), abandoned on cancel so that a
+        # deadline still cuts it short; the import finishes in the background for the next call.
+        litellm = _litellm or await anyio.to_thread.run_sync(load_litellm, abandon_on_cancel=True)
         arguments = self._arguments(request)
         started = time.perf_counter()
         try:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import email.utils
+import subprocess
+import sys
 import time
 import traceback
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -30,6 +33,7 @@ from tests.fake_openai import FakeOpenAI, Fault
 
 pytestmark = pytest.mark.anyio
 
+REPO = Path(__file__).resolve().parents[3]
 KEY_ENV = "CHORUS_TEST_FAKE_KEY"
 # Deliberately not shaped like a provider key, so only `register_secret` can catch it.
 KEY = "dummy-credential-7f3a9c2e51b8d406"
@@ -293,6 +297,14 @@ async def test_the_factory_builds_a_model_client_named_after_the_alias() -> None
 
     assert isinstance(client, ModelClient)
     assert client.name == "fast"
+
+
+def test_importing_the_provider_package_does_not_import_litellm() -> None:
+    code = "import sys, strategies.providers; print('litellm' in sys.modules)"
+    command = [sys.executable, "-c", code]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=REPO, check=True)
+
+    assert result.stdout.strip() == "False"
 
 
 def test_prompt_tokens_are_estimated_offline_for_known_and_unknown_models() -> None:
