@@ -14,11 +14,14 @@ the whole run.
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
+
+from pydantic import TypeAdapter
 
 from strategies.completion import CompletionRequest
 from strategies.context import RunContext
@@ -28,6 +31,8 @@ from strategies.evaluation.grading import gold_of, grade
 from strategies.replay import NotRecorded, Recording, replay_catalog
 from strategies.runner import run_strategy
 from strategies.spec import CascadeSpec, EnsembleSpec, PipelineSpec, RouteSpec, Step, StrategyRef, models_in
+
+_STEP: TypeAdapter[Step] = TypeAdapter(Step)
 
 Progress = Callable[[int, int, str], None]
 """Told (questions done, questions in total, strategy name) as an evaluation advances."""
@@ -150,6 +155,8 @@ class Evaluator:
     def __post_init__(self) -> None:
         self.recording = self.dataset.recording()
         self._golds = {q.id: gold_of(q) for q in self.dataset.questions}
+        self._memo: dict[tuple[str, tuple[str, ...]], list[QuestionOutcome]] = {}
+        """Outcomes per (spec, questions): a replayed run is deterministic, so it is never run twice."""
 
     async def run(
         self,
@@ -183,6 +190,14 @@ class Evaluator:
             jitter_seed=self.seed,
             timeout_s=self.deadline_s,
         )
+        key = (
+            json.dumps(_STEP.dump_python(step, mode="json"), sort_keys=True),
+            tuple(q.id for q in questions),
+        )
+        if key in self._memo:
+            if progress is not None:
+                progress(len(questions), len(questions), name)
+            return score_of(name, self._memo[key], spec=step)
         outcomes: list[QuestionOutcome] = []
         for done, question in enumerate(questions, start=1):
             ctx = RunContext(
@@ -191,6 +206,7 @@ class Evaluator:
             outcomes.append(await self._ask(name, step, question, ctx))
             if progress is not None:
                 progress(done, len(questions), name)
+        self._memo[key] = outcomes
         return score_of(name, outcomes, spec=step)
 
     async def _ask(self, name: str, step: Step, question: Question, ctx: RunContext) -> QuestionOutcome:

@@ -3,7 +3,9 @@
 Training stores, for every question of a recorded dataset, the embedding of its prompt and which
 models answered it correctly. Routing a new prompt:
 
-1. embed it the same way, and take its `k` nearest training questions (cosine similarity);
+1. embed it the same way, and take its `k` nearest training questions (cosine similarity), leaving
+   out any training question with the very same text: a question is never its own neighbour, so a
+   router scored (or calibrated) on the questions it was trained on is not flattered by recall;
 2. estimate each model's chance of being right as the similarity-weighted share of those neighbours
    it got right, shrunk towards the model's overall accuracy by `prior` pseudo-questions (a model
    that was right on all 3 close neighbours is not thereby certain);
@@ -29,12 +31,13 @@ from __future__ import annotations
 
 import base64
 import functools
+import hashlib
 import itertools
 import json
 import re
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +56,12 @@ except ImportError as exc:  # pragma: no cover - depends on the install
 
 FORMAT = "chorus-router/1"
 HASHING_DIM = 4096
+EMBEDDING_CACHE = 4096
+"""Prompts whose embedding a router keeps (oldest dropped first): a prompt seen again is not re-embedded."""
+
+
+def text_key(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def question_text(prompt: str) -> str:
@@ -137,18 +146,39 @@ class Router:
     embeddings: NDArray[np.float32]
     correct: NDArray[np.float32]
     """questions × models: 1 right, 0 wrong."""
+    keys: list[str] = field(default_factory=list)
+    """A digest of each training question's embedded text (for leave-one-out)."""
     trained_on: str = ""
+    _embedded: dict[str, NDArray[np.float32]] = field(default_factory=dict, repr=False)
+    _rows: dict[str, list[int]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        for row, key in enumerate(self.keys):
+            self._rows.setdefault(key, []).append(row)
 
     def text_of(self, prompt: str) -> str:
         return prompt if self.settings.variant == "baseline" else question_text(prompt)
 
     def choose(self, prompt: str, tradeoff: float | None = None) -> Choice:
-        return self.choose_embedded(embed(self.settings.embedder, [self.text_of(prompt)])[0], tradeoff)
+        text = self.text_of(prompt)
+        vector = self._embedded.get(text)
+        if vector is None:
+            vector = embed(self.settings.embedder, [text])[0]
+            if len(self._embedded) >= EMBEDDING_CACHE:
+                self._embedded.pop(next(iter(self._embedded)))
+            self._embedded[text] = vector
+        return self.choose_embedded(vector, tradeoff, exclude=text_key(text))
 
-    def choose_embedded(self, vector: NDArray[np.float32], tradeoff: float | None = None) -> Choice:
+    def choose_embedded(
+        self, vector: NDArray[np.float32], tradeoff: float | None = None, exclude: str | None = None
+    ) -> Choice:
+        """Route an embedded prompt; training questions whose key is `exclude` are not neighbours."""
         settings = self.settings
         similarity = self.embeddings @ vector
-        k = min(settings.k, len(similarity))
+        if exclude is not None and exclude in self._rows:
+            similarity = similarity.copy()
+            similarity[self._rows[exclude]] = -np.inf
+        k = max(1, min(settings.k, len(similarity) - len(self._rows.get(exclude or "", []))))
         nearest = np.argpartition(-similarity, k - 1)[:k]
         if settings.variant == "baseline":
             weights = np.ones(k, dtype=np.float32)
@@ -183,6 +213,7 @@ class Router:
             "shape": list(self.embeddings.shape),
             "embeddings": base64.b64encode(np.ascontiguousarray(self.embeddings, "<f4").tobytes()).decode(),
             "correct": base64.b64encode(np.ascontiguousarray(self.correct, "u1").tobytes()).decode(),
+            "keys": self.keys,
         }
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(payload))
@@ -217,6 +248,7 @@ def _load_cached(path: str, _mtime: int) -> Router:
             accuracy=[float(a) for a in payload["accuracy"]],
             embeddings=embeddings.astype(np.float32),
             correct=correct.astype(np.float32),
+            keys=[str(k) for k in payload.get("keys", [])],
             trained_on=str(payload.get("trained_on", "")),
         )
     except (ValueError, KeyError, TypeError) as exc:
@@ -242,7 +274,8 @@ def train_router(dataset: Dataset, settings: RouterSettings) -> Router:
             correct[row, column] = grade(question, outcome.response, gold).correct
             costs[column] += float(outcome.cost_usd or 0)
     text = (lambda p: p) if settings.variant == "baseline" else question_text
-    embeddings = embed(settings.embedder, [text(q.prompt) for q in dataset.questions])
+    texts = [text(q.prompt) for q in dataset.questions]
+    embeddings = embed(settings.embedder, texts)
     return Router(
         settings=settings,
         models=models,
@@ -250,5 +283,6 @@ def train_router(dataset: Dataset, settings: RouterSettings) -> Router:
         accuracy=[float(a) for a in correct.mean(axis=0)],
         embeddings=embeddings,
         correct=correct,
+        keys=[text_key(t) for t in texts],
         trained_on=f"{dataset.name} ({len(dataset.questions)} questions)",
     )

@@ -75,3 +75,28 @@ def test_the_bundled_wordllama_model_embeds_offline() -> None:
     )
     assert vectors.shape == (3, 256)
     assert float(vectors[0] @ vectors[1]) > float(vectors[0] @ vectors[2])
+
+
+def test_a_training_question_is_never_its_own_neighbour() -> None:
+    def question(qid: str, text: str, cheap_right: bool) -> Question:
+        outcomes = {
+            "cheap": RecordedOutcome(
+                "A" if cheap_right else "B", cost_usd=Decimal("0.0001"), correct=cheap_right
+            ),
+            "strong": RecordedOutcome("A", cost_usd=Decimal("0.01"), correct=True),
+        }
+        return Question(qid, text, outcomes, choices=("A", "B"))
+
+    data = Dataset(
+        "loo",
+        (
+            question("a", "alpha alpha", True),
+            question("b", "alpha alpha beta", False),
+            question("c", "gamma delta", False),
+        ),
+    )
+    router = train_router(data, RouterSettings(embedder="hashing", k=1, variant="baseline"))
+    # Its own row would say cheap is right; its nearest *other* question says cheap is wrong.
+    assert router.choose("alpha alpha", tradeoff=0.0).estimates["cheap"] == 0.0
+    # A new prompt close to "a" does see "a".
+    assert router.choose("alpha alpha alpha", tradeoff=0.0).estimates["cheap"] == 1.0

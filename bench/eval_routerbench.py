@@ -1,0 +1,217 @@
+"""Offline benchmark on RouterBench (ARC-Challenge, Winogrande): calibrate on one half, report on the other.
+
+    uv run --extra eval python bench/eval_routerbench.py [--data-dir DIR] [--out bench/results] [--seed 7]
+
+For each dataset, the questions are split 50/50 by a seeded hash (`Dataset.split`). On the
+calibration half only:
+
+- the cheap pool is chosen: the 5 most accurate models costing at most 15% of the reference's;
+- two learned routers are trained (RouterBench's KNN baseline, and Chorus's variant);
+- calibrations pick, among generated candidates (every 2-4 model subset of the pool as an agreement
+  tier in front of the reference model; weighted ensembles of the reference with 2-4 other models;
+  router trade-offs):
+  * `agreement-cascade`: the cheapest cascade whose accuracy reaches the reference's;
+  * `best-at-<cap>`: the most accurate cascade or cheap strategy within the issue's cost cap
+    (25% of the reference's cost on ARC, 50% on Winogrande);
+  * `ensemble-over-reference`: the cheapest ensemble whose accuracy exceeds the reference's;
+  * `router-<variant>-at-<cap>`: each router's most accurate trade-off within the cap.
+
+Everything is then measured on the report half, which neither the pool choice, the router training
+nor the calibration saw. Results go to `<out>/<dataset>/` (results.json, summary.csv, questions.csv,
+frontier.png) and a markdown table is printed. The two datasets run in parallel processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+REFERENCE = "gpt-4-1106-preview"
+CAPS = {"arc_challenge_train": 0.25, "winograde_train": 0.50}
+POOL_SIZE = 5
+POOL_MAX_COST_SHARE = 0.15
+THRESHOLDS = {2: [1.0], 3: [0.67, 1.0], 4: [0.75, 1.0]}
+TRADEOFFS = [0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5]
+
+
+def _short(model: str) -> str:
+    return model.split("/")[-1]
+
+
+def build_config(dataset: Any, seed: int, cap: float) -> tuple[Any, dict[str, Any]]:
+    """The evaluation config for one dataset, with candidates generated from the calibration split."""
+    from strategies.evaluation.config import EvalConfig
+    from strategies.evaluation.engine import Evaluator
+
+    calibration, _report = dataset.split(0.5, seed)
+    evaluator = Evaluator(dataset, seed)
+    reference = evaluator.reference(REFERENCE, calibration.questions)
+    singles = {m: evaluator.reference(m, calibration.questions) for m in dataset.models if m != REFERENCE}
+    affordable = [
+        m for m, s in singles.items() if s.cost_usd <= reference.cost_usd * Decimal(POOL_MAX_COST_SHARE)
+    ]
+    pool = sorted(affordable, key=lambda m: -singles[m].accuracy)[:POOL_SIZE]
+    strong_others = sorted(singles, key=lambda m: -singles[m].accuracy)[:4]
+
+    def cascade(members: tuple[str, ...], threshold: float) -> dict[str, Any]:
+        return {
+            "kind": "cascade",
+            "estimator": "agreement",
+            "threshold": threshold,
+            # The reference as a one-member ensemble: accepted as is, asked once (a single-model last
+            # tier would be sampled `samples` times by the agreement estimator).
+            "tiers": [
+                {"kind": "ensemble", "members": list(members), "early_stop": False},
+                {"kind": "ensemble", "members": [REFERENCE]},
+            ],
+        }
+
+    cascades = [
+        cascade(members, threshold)
+        for size in (2, 3, 4)
+        for members in itertools.combinations(pool, size)
+        for threshold in THRESHOLDS[size]
+    ]
+    cheap = [
+        *pool,
+        *(
+            {"kind": "ensemble", "members": list(m), "early_stop": False}
+            for m in itertools.combinations(pool, 3)
+        ),
+    ]
+    ensembles = []
+    for size in (2, 3, 4):
+        for others in itertools.combinations(strong_others, size):
+            for weight in sorted({1.0, size - 0.5}):
+                ensembles.append(
+                    {
+                        "kind": "ensemble",
+                        "members": [REFERENCE, *others],
+                        "aggregation": "weighted" if weight != 1.0 else "majority",
+                        "weights": {REFERENCE: weight} if weight != 1.0 else {},
+                        "early_stop": False,
+                    }
+                )
+    routes = {
+        variant: [{"kind": "learned_route", "router": f"knn-{variant}", "tradeoff": t} for t in TRADEOFFS]
+        for variant in ("baseline", "chorus")
+    }
+    label = f"{int(cap * 100)}pct"
+    raw = {
+        "reference": REFERENCE,
+        "seed": seed,
+        "calibration_share": 0.5,
+        "strategies": {
+            _short(REFERENCE): REFERENCE,
+            **{_short(m): m for m in pool},
+            "cheap-vote": {"kind": "ensemble", "members": pool[:3], "early_stop": False},
+            **{
+                f"router-{variant}-t{t:g}": {
+                    "kind": "learned_route",
+                    "router": f"knn-{variant}",
+                    "tradeoff": t,
+                }
+                for variant in ("baseline", "chorus")
+                for t in (0.0, 0.05, 0.2)
+            },
+        },
+        "routers": {
+            "knn-baseline": {"variant": "baseline", "embedder": "wordllama", "k": 25},
+            "knn-chorus": {"variant": "chorus", "embedder": "wordllama", "k": 25},
+        },
+        "calibrate": {
+            "agreement-cascade": {"target": {"accuracy": "reference"}, "candidates": cascades},
+            f"best-at-{label}": {
+                "target": {"accuracy": None, "max_cost_share": cap},
+                "candidates": [*cascades, *cheap],
+            },
+            "ensemble-over-reference": {
+                "target": {"accuracy": "reference", "margin": 0.001},
+                "candidates": ensembles,
+            },
+            f"router-baseline-at-{label}": {
+                "target": {"accuracy": None, "max_cost_share": cap},
+                "candidates": routes["baseline"],
+            },
+            f"router-chorus-at-{label}": {
+                "target": {"accuracy": None, "max_cost_share": cap},
+                "candidates": routes["chorus"],
+            },
+        },
+    }
+    info = {
+        "pool": pool,
+        "strong_others": strong_others,
+        "candidates": {"cascades": len(cascades), "ensembles": len(ensembles), "cheap": len(cheap)},
+    }
+    return EvalConfig.model_validate(raw), info
+
+
+def run_one(path: str, seed: int, out: str) -> str:
+    from strategies.evaluation.datasets import load_dataset
+    from strategies.evaluation.report import calibration_lines, table, write_files
+    from strategies.evaluation.suite import run_suite
+
+    started = time.monotonic()
+    dataset = load_dataset(path)
+    cap = CAPS.get(dataset.name, 0.25)
+    config, info = build_config(dataset, seed, cap)
+    folder = Path(out) / dataset.name
+    report = run_suite(config, dataset, folder)
+    write_files(report, folder)
+    lines = [
+        f"## {dataset.name}: calibrated on {report.calibration_questions} questions, "
+        f"reported on the other {report.report_questions} (seed {seed})",
+        f"cheap pool (chosen on the calibration split): {', '.join(info['pool'])}",
+        f"candidates: {info['candidates']}",
+        *(f"calibration: {line}" for line in calibration_lines(report)),
+        "",
+        table(report),
+        f"\n({time.monotonic() - started:.0f}s)",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data" / "routerbench")
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--datasets", nargs="+", default=["arc_challenge_train", "winograde_train"])
+    parser.add_argument("--jobs", type=int, default=2)
+    args = parser.parse_args()
+    paths = [args.data_dir / f"{name}.csv" for name in args.datasets]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        print(f"missing dataset files: {', '.join(missing)} (see --data-dir)", file=sys.stderr)
+        return 2
+    try:
+        import matplotlib  # noqa: F401
+        import numpy  # noqa: F401
+        import trio  # noqa: F401
+    except ImportError:
+        print(
+            "this benchmark needs the eval extra: install chorus-mcp[eval] (uv sync --extra eval)",
+            file=sys.stderr,
+        )
+        return 2
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        futures = [pool.submit(run_one, str(p), args.seed, str(args.out)) for p in paths]
+        for future in futures:
+            print(future.result(), end="\n\n", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
