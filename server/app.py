@@ -10,7 +10,7 @@ from mcp.server.mcpserver import MCPServer
 
 from config.schema import ChorusConfig
 from server.resources import register_resources
-from server.state import ChorusState, build_state
+from server.state import ChorusState, build_state, start_provider_warm_up
 from server.tools import register_tools
 from strategies.catalog import ClientFactory
 
@@ -27,6 +27,8 @@ def build_server(config: ChorusConfig, factory: ClientFactory | None = None) -> 
 
     @asynccontextmanager
     async def lifespan(_server: MCPServer[Any]) -> AsyncIterator[ChorusState]:
+        if factory is None:
+            start_provider_warm_up()
         yield state
 
     server: MCPServer[ChorusState] = MCPServer(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from config.schema import ChorusConfig
@@ -20,10 +21,17 @@ class ChorusState:
 
 
 def default_client_factory() -> ClientFactory:
-    # litellm is imported only when the first model is called: start-up stays fast.
+    # Importing litellm takes seconds: it happens in a background thread once the server is up, so the
+    # MCP handshake never waits for it and the first tool call usually finds it done.
     from strategies.providers.litellm_client import litellm_client_factory
 
     return litellm_client_factory
+
+
+def start_provider_warm_up() -> None:
+    from strategies.providers.litellm_client import load_litellm
+
+    threading.Thread(target=load_litellm, name="chorus-warm-up", daemon=True).start()
 
 
 def build_state(config: ChorusConfig, factory: ClientFactory | None = None) -> ChorusState:

@@ -35,6 +35,13 @@ class CostEstimator(Protocol):
     def estimate_cost_usd(self, request: CompletionRequest) -> Decimal | None: ...
 
 
+@runtime_checkable
+class WarmsUp(Protocol):
+    """A client with one-off set-up (an import, a model load) that must not count against a call's time-out."""
+
+    async def ready(self) -> None: ...
+
+
 @dataclass
 class ModelOutcome:
     """A model step's result, plus the raw completion (for estimators that read logprobs)."""
@@ -69,6 +76,13 @@ async def call_once(ctx: RunContext, model: str, request: CompletionRequest, sta
     """One call to one model within what is left of the deadline. Raises `ModelError` on failure."""
     client = ctx.catalog.client(model)
     entry = ctx.catalog.entry(model)
+    if isinstance(client, WarmsUp):
+        # Set-up is bounded by the run's deadline only: a slow first import is not the provider's fault.
+        try:
+            with anyio.fail_after(ctx.time_left()):
+                await client.ready()
+        except TimeoutError as exc:
+            raise ModelTimeout(model, "the run's deadline passed while the client was starting up") from exc
     timeout = entry.timeout_s
     if request.timeout_s is not None:
         timeout = min(timeout, request.timeout_s)

@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import json
+import logging
 import os
 import re
 import threading
@@ -96,6 +97,10 @@ def load_litellm() -> Any:
                 for name, value in os.environ.items():
                     if name.endswith("_API_KEY"):
                         register_secret(value)
+                # litellm logs every call at INFO; a call is already recorded in our results.
+                for logger_name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy"):
+                    logging.getLogger(logger_name).setLevel(logging.WARNING)
+                _warm_call_path(litellm)
                 _litellm = litellm
     return _litellm
 
@@ -113,6 +118,20 @@ def preload_in_background() -> threading.Thread | None:
     return thread
 
 
+def _warm_call_path(litellm: Any) -> None:
+    """Run one offline mock completion, so litellm's lazy imports (about a second of them, done on the
+    event loop during the first real call) happen here, in the warm-up thread, instead."""
+    try:
+        litellm.completion(
+            model="openai/chorus-warm-up",
+            messages=[{"role": "user", "content": "warm-up"}],
+            mock_response="ok",
+            api_key="not-a-key",
+        )
+    except Exception:  # a warm-up that fails costs only the speed it was meant to save
+        logging.getLogger("chorus").debug("litellm warm-up call failed", exc_info=True)
+
+
 class LiteLLMClient:
     """A `ModelClient` for one configured model, calling its provider through `litellm.acompletion`."""
 
@@ -123,6 +142,11 @@ class LiteLLMClient:
 
     def __repr__(self) -> str:
         return f"LiteLLMClient({self.name!r}, model={self.entry.model!r})"
+
+    async def ready(self) -> None:
+        """Import litellm (seconds, once) in a worker thread; callers keep this out of the call's time-out."""
+        if _litellm is None:
+            await anyio.to_thread.run_sync(load_litellm, abandon_on_cancel=True)
 
     async def complete(self, request: CompletionRequest) -> Completion:
         # The first call imports litellm in a worker thread (seconds), abandoned on cancel so that a

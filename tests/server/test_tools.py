@@ -38,7 +38,7 @@ def clients() -> dict[str, ScriptedClient]:
     return {
         "cheap": ScriptedClient("cheap", "The answer is (B)."),
         "mid": ScriptedClient("mid", "B"),
-        "strong": ScriptedClient("strong", "I think C."),
+        "strong": ScriptedClient("strong", "The answer is C.", delay_s=0.3),
         "coder": ScriptedClient("coder", "def f(): pass"),
         "broken": ScriptedClient("broken", ProviderServerError("broken", "HTTP 500", 500)),
     }
@@ -68,8 +68,9 @@ async def test_ensemble_vote_returns_the_majority_with_every_vote(
     assert data is not None
     assert data["answer"] == "B" and data["ok"] is True
     vote = next(d for d in data["decisions"] if d["kind"] == "vote")
-    assert vote["counts"] == {"B": 2, "C": 1} and vote["consensus"] is True
-    assert {c["model"] for c in data["calls"]} == {"cheap", "mid", "strong"}
+    # Two of three agreeing decides the vote: the third member is cancelled, its cost never incurred.
+    assert vote["counts"] == {"B": 2} and vote["consensus"] is True and vote["early_stop"] is True
+    assert {(c["model"], c["status"]) for c in data["calls"]} == {("cheap", "ok"), ("mid", "ok"), ("strong", "cancelled")}
     assert data["session_id"]
     assert _text(result).startswith("B")
 
@@ -218,7 +219,12 @@ async def test_progress_is_reported_as_each_model_finishes(
         seen.append((progress, total, message))
 
     async with Client(server, mode="legacy") as client:
-        await client.call_tool("ensemble_vote", {"prompt": "A) B) C)?", "extract": "choice"}, progress_callback=on_progress)
+        await client.call_tool(
+            "ensemble_vote",
+            # Three different answers: no early stop, so every member finishes and reports.
+            {"prompt": "A) B) C)?", "models": ["cheap", "strong", "coder"], "extract": "text"},
+            progress_callback=on_progress,
+        )
     assert [p for p, _, _ in seen] == [1, 2, 3]
     assert all(total == 3 for _, total, _ in seen)
 
