@@ -100,3 +100,44 @@ def test_a_training_question_is_never_its_own_neighbour() -> None:
     assert router.choose("alpha alpha", tradeoff=0.0).estimates["cheap"] == 0.0
     # A new prompt close to "a" does see "a".
     assert router.choose("alpha alpha alpha", tradeoff=0.0).estimates["cheap"] == 1.0
+
+
+def test_learned_route_runs_through_the_strategy_core(tmp_path: Path) -> None:
+    pytest.importorskip("trio")
+    from strategies.evaluation.engine import Evaluator, Score, virtual_time
+    from strategies.spec import LearnedRouteSpec
+
+    data = _dataset()
+    path = train_router(data, RouterSettings(embedder="hashing", k=3, prior=1.0)).save(tmp_path / "r.json")
+    evaluator = Evaluator(data, aliases={"best": "strong"})
+    spec = LearnedRouteSpec(router=str(path), tradeoff=0.3, models={"strong": "best"})
+
+    async def work() -> Score:
+        return await evaluator.run("learned", spec)
+
+    score: Score = virtual_time(work)
+    assert score.accuracy == 1.0
+    assert [o.models for o in score.outcomes[:2]] == [("best",), ("cheap",)]
+
+
+@pytest.mark.anyio
+async def test_learned_route_records_its_decision_and_reports_a_missing_file(tmp_path: Path) -> None:
+    from strategies.completion import CompletionRequest
+    from strategies.context import RunContext
+    from strategies.replay import replay_catalog
+    from strategies.runner import run_strategy
+    from strategies.spec import LearnedRouteSpec
+
+    data = _dataset()
+    path = train_router(data, RouterSettings(embedder="hashing", k=3, prior=1.0)).save(tmp_path / "r.json")
+    ctx = RunContext.starting_now(replay_catalog(data.recording()), 10.0)
+    result = await run_strategy(
+        LearnedRouteSpec(router=str(path)), CompletionRequest.of(data.questions[0].prompt), ctx
+    )
+    assert result.ok and result.answer == "A" and result.strategy == "learned_route"
+    decision = result.decisions[0]
+    assert decision.kind == "route" and decision.route == "strong" and "p(correct)" in decision.reason
+    missing = await run_strategy(
+        LearnedRouteSpec(router=str(tmp_path / "none.json")), CompletionRequest.of("x"), ctx
+    )
+    assert not missing.ok and "does not exist" in (missing.error or "")
