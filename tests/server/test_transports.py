@@ -27,7 +27,7 @@ SECRET = "sk-chorus-test-0123456789abcdef"
 def _config(fake: FakeOpenAI, path: Path) -> Path:
     models = {
         alias: {"model": f"openai/{alias}", "api_base": fake.base_url, "api_key_env": "CHORUS_TEST_KEY",
-                "input_cost_per_mtok": 1, "output_cost_per_mtok": 2, "timeout_s": 5}
+                "input_cost_per_mtok": 1, "output_cost_per_mtok": 2, "timeout_s": 30}
         for alias in ("alpha", "beta", "gamma")
     }
     config = {
