@@ -58,6 +58,10 @@ def _parser() -> argparse.ArgumentParser:
     doctor = commands.add_parser("doctor", help="say which models are usable and why not")
     _config_option(doctor)
     doctor.set_defaults(handler=_doctor)
+
+    from server.eval_cli import add_eval_parser
+
+    add_eval_parser(commands)
     return parser
 
 

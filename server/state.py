@@ -23,9 +23,9 @@ class ChorusState:
 def default_client_factory() -> ClientFactory:
     # Importing litellm takes seconds: it happens in a background thread once the server is up, so the
     # MCP handshake never waits for it and the first tool call usually finds it done.
-    from strategies.providers.litellm_client import litellm_client_factory
+    from strategies.providers import provider_client
 
-    return litellm_client_factory
+    return provider_client
 
 
 def start_provider_warm_up() -> None:
