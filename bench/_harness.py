@@ -37,8 +37,14 @@ def free_port() -> int:
 def fake_models_config(fake: FakeOpenAI, aliases: list[str], strategies: dict[str, Any]) -> dict[str, Any]:
     return {
         "models": {
-            alias: {"model": f"openai/{alias}", "api_base": fake.base_url, "api_key_env": "CHORUS_BENCH_KEY",
-                    "input_cost_per_mtok": 1, "output_cost_per_mtok": 2, "timeout_s": 30}
+            alias: {
+                "model": f"openai/{alias}",
+                "api_base": fake.base_url,
+                "api_key_env": "CHORUS_BENCH_KEY",
+                "input_cost_per_mtok": 1,
+                "output_cost_per_mtok": 2,
+                "timeout_s": 30,
+            }
             for alias in aliases
         },
         "allow_unlisted_models": False,
@@ -57,8 +63,21 @@ def chorus_http(config: dict[str, Any]) -> Iterator[str]:
         path.write_text(json.dumps(config))
         env = dict(os.environ, CHORUS_BENCH_KEY=BENCH_KEY, PYTHONPATH=str(REPO))
         process = subprocess.Popen(
-            [sys.executable, "-m", "server.cli", "serve", "--http", "--port", str(port), "--config", str(path)],
-            env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "server.cli",
+                "serve",
+                "--http",
+                "--port",
+                str(port),
+                "--config",
+                str(path),
+            ],
+            env=env,
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         try:
             wait_for_port(port, process)

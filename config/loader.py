@@ -30,7 +30,9 @@ def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
     return Path(from_env) if from_env else BUNDLED_DEFAULT
 
 
-def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> ChorusConfig:
+def load_config(
+    path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+) -> ChorusConfig:
     source = config_path(path)
     try:
         text = source.read_text(encoding="utf-8")
@@ -39,7 +41,9 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
     return parse_config(text, source=str(source), env=os.environ if env is None else env)
 
 
-def parse_config(text: str, *, source: str = "<config>", env: Mapping[str, str] | None = None) -> ChorusConfig:
+def parse_config(
+    text: str, *, source: str = "<config>", env: Mapping[str, str] | None = None
+) -> ChorusConfig:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -64,7 +68,7 @@ def describe_validation_error(exc: ValidationError, source: str) -> str:
     """One line per problem: `file: field.path: what was expected (got ...)`."""
     lines: list[str] = []
     for error in exc.errors(include_url=False):
-        # Discriminated unions add the tag to the path (`members.0.ensemble.quorum`); keep it, it names the kind.
+        # Discriminated unions put the tag in the path (`members.0.ensemble.quorum`): kept, it names the kind.
         path = ".".join(str(part) for part in error["loc"]) or "(top level)"
         got = error.get("input")
         # Values of unknown keys are not echoed: a key pasted into the wrong place must not be printed.

@@ -67,4 +67,3 @@ def check_models(step: Step, catalog: ModelCatalog) -> None:
             problems.append(exc.message)
     if problems:
         raise UserInputError("; ".join(problems))
-

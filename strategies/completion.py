@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -31,10 +31,11 @@ class CompletionRequest(BaseModel):
     """Per-call time-out; the strategy's deadline may cut it shorter."""
 
     @classmethod
-    def of(cls, prompt: str, *, system: str | None = None, **kwargs: object) -> CompletionRequest:
+    def of(cls, prompt: str, *, system: str | None = None, **settings: Any) -> CompletionRequest:
+        """A request with one user message (and a system prompt when given); `settings` are fields."""
         messages = [Message(role="system", content=system)] if system else []
         messages.append(Message(role="user", content=prompt))
-        return cls(messages=tuple(messages), **kwargs)  # type: ignore[arg-type]
+        return cls(messages=tuple(messages), **settings)
 
 
 class TokenLogprob(BaseModel):

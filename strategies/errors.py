@@ -77,7 +77,7 @@ class BudgetExceeded(ChorusError):
 
 
 class ModelError(ChorusError):
-    """A model call failed. `model` is the model that failed; `retryable` says whether trying again may help."""
+    """A model call failed. `model` names the model; `retryable` says whether trying again may help."""
 
     retryable: bool = False
     status: str = "error"

@@ -15,7 +15,7 @@ class CallRecord(BaseModel):
 
     model: str
     stage: str
-    """Where in the strategy the call happened, e.g. `ensemble/member-2` or `pipeline/review#2/cascade/tier-1`."""
+    """Where in the strategy the call happened, e.g. `ensemble/member-2` or `pipeline/review#2/tier-1`."""
     status: CallStatus
     answer: str | None = None
     """The extracted answer (for a vote) or the text the model gave."""

@@ -64,7 +64,7 @@ def test_a_fallback_to_an_unknown_alias_is_rejected() -> None:
 
 
 def test_unknown_keys_are_rejected_rather_than_ignored() -> None:
-    with pytest.raises(ConfigError, match="models.a.api_key: Extra inputs are not permitted") as caught:
+    with pytest.raises(ConfigError, match=r"models\.a\.api_key: Extra inputs are not permitted") as caught:
         parse_config("models:\n  a: {model: openai/x, api_key: my-pasted-secret-value}\n")
     assert "my-pasted-secret-value" not in str(caught.value)
 
@@ -75,7 +75,7 @@ def test_environment_variables_override_single_values() -> None:
 
 
 def test_a_missing_file_is_a_config_error_naming_it(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="nowhere.yaml: cannot read"):
+    with pytest.raises(ConfigError, match=r"nowhere\.yaml: cannot read"):
         load_config(tmp_path / "nowhere.yaml", env={})
 
 

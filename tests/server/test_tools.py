@@ -49,8 +49,14 @@ async def test_tools_list_every_tool_with_an_output_schema(server_config: Chorus
     server = build_server(server_config, _factory())
     async with Client(server, mode=mode) as client:  # type: ignore[arg-type]
         tools = {tool.name: tool for tool in (await client.list_tools()).tools}
-    assert {"ensemble_vote", "cascade_ask", "route_specialist", "run_pipeline", "list_models",
-            "list_strategies"} <= set(tools)
+    assert {
+        "ensemble_vote",
+        "cascade_ask",
+        "route_specialist",
+        "run_pipeline",
+        "list_models",
+        "list_strategies",
+    } <= set(tools)
     for name in ("ensemble_vote", "cascade_ask", "route_specialist", "run_pipeline"):
         schema = tools[name].output_schema
         assert schema is not None and "calls" in schema["properties"] and "decisions" in schema["properties"]
@@ -70,7 +76,11 @@ async def test_ensemble_vote_returns_the_majority_with_every_vote(
     vote = next(d for d in data["decisions"] if d["kind"] == "vote")
     # Two of three agreeing decides the vote: the third member is cancelled, its cost never incurred.
     assert vote["counts"] == {"B": 2} and vote["consensus"] is True and vote["early_stop"] is True
-    assert {(c["model"], c["status"]) for c in data["calls"]} == {("cheap", "ok"), ("mid", "ok"), ("strong", "cancelled")}
+    assert {(c["model"], c["status"]) for c in data["calls"]} == {
+        ("cheap", "ok"),
+        ("mid", "ok"),
+        ("strong", "cancelled"),
+    }
     assert data["session_id"]
     assert _text(result).startswith("B")
 
@@ -81,7 +91,8 @@ async def test_ensemble_vote_with_inline_models_overrides_the_strategy(
     server = build_server(server_config, _factory(*clients.values()))
     async with Client(server) as client:
         result = await client.call_tool(
-            "ensemble_vote", {"prompt": "Which? A) x B) y C) z", "models": ["strong", "coder"], "extract": "text"}
+            "ensemble_vote",
+            {"prompt": "Which? A) x B) y C) z", "models": ["strong", "coder"], "extract": "text"},
         )
     assert result.structured_content is not None
     assert {c["model"] for c in result.structured_content["calls"]} == {"strong", "coder"}
@@ -143,7 +154,9 @@ async def test_when_no_model_answers_the_result_is_an_error_naming_each_model_an
 
 
 @pytest.mark.parametrize("mode", MODES)
-async def test_cascade_ask_escalates_when_the_cheap_tier_is_unsure(server_config: ChorusConfig, mode: str) -> None:
+async def test_cascade_ask_escalates_when_the_cheap_tier_is_unsure(
+    server_config: ChorusConfig, mode: str
+) -> None:
     cheap = ScriptedClient("cheap", _cascade_reply("Paris?", 40))
     strong = ScriptedClient("strong", _cascade_reply("Paris", 95))
     server = build_server(server_config, _factory(cheap, strong))
@@ -178,23 +191,37 @@ async def test_route_specialist_routes_by_rule_and_keeps_the_session_history(
         route = next(d for d in first.structured_content["decisions"] if d["kind"] == "route")
         assert route["route"] == "code" and route["method"] == "rule"
 
-        second = await client.call_tool("route_specialist", {"prompt": "Now in python, subtract", "session_id": session_id})
+        second = await client.call_tool(
+            "route_specialist", {"prompt": "Now in python, subtract", "session_id": session_id}
+        )
     assert not second.is_error
     sent = clients["coder"].requests[-1].messages
-    assert [m.content for m in sent][-3:] == ["Write python to add two numbers", "def f(): pass", "Now in python, subtract"]
+    assert [m.content for m in sent][-3:] == [
+        "Write python to add two numbers",
+        "def f(): pass",
+        "Now in python, subtract",
+    ]
 
 
-async def test_an_unknown_session_id_is_a_clear_error(server_config: ChorusConfig, clients: dict[str, ScriptedClient]) -> None:
+async def test_an_unknown_session_id_is_a_clear_error(
+    server_config: ChorusConfig, clients: dict[str, ScriptedClient]
+) -> None:
     server = build_server(server_config, _factory(*clients.values()))
     async with Client(server) as client:
-        unknown = await client.call_tool("route_specialist", {"prompt": "hi", "session_id": "s_doesnotexist0000"})
-        malformed = await client.call_tool("route_specialist", {"prompt": "hi", "session_id": "../../etc/passwd"})
+        unknown = await client.call_tool(
+            "route_specialist", {"prompt": "hi", "session_id": "s_doesnotexist0000"}
+        )
+        malformed = await client.call_tool(
+            "route_specialist", {"prompt": "hi", "session_id": "../../etc/passwd"}
+        )
     assert unknown.is_error and "no session" in _text(unknown)
     assert malformed.is_error and "session" in _text(malformed)
 
 
 @pytest.mark.parametrize("mode", MODES)
-async def test_run_pipeline_refines_until_the_reviewer_approves(server_config: ChorusConfig, mode: str) -> None:
+async def test_run_pipeline_refines_until_the_reviewer_approves(
+    server_config: ChorusConfig, mode: str
+) -> None:
     reviews = iter(['{"approved": false, "issues": ["no tests"]}', '{"approved": true, "issues": []}'])
     strong = ScriptedClient(
         "strong", lambda request: next(reviews) if "Review" in request.messages[-1].content else "1. do it"
@@ -229,9 +256,13 @@ async def test_progress_is_reported_as_each_model_finishes(
     assert all(total == 3 for _, total, _ in seen)
 
 
-async def test_list_models_says_which_are_usable_and_why_not(server_config: ChorusConfig, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_list_models_says_which_are_usable_and_why_not(
+    server_config: ChorusConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
     config = server_config.model_copy(deep=True)
-    config.models["cheap"] = config.models["cheap"].model_copy(update={"api_key_env": "CHORUS_TEST_MISSING_KEY"})
+    config.models["cheap"] = config.models["cheap"].model_copy(
+        update={"api_key_env": "CHORUS_TEST_MISSING_KEY"}
+    )
     monkeypatch.delenv("CHORUS_TEST_MISSING_KEY", raising=False)
     server = build_server(config, _factory())
     async with Client(server) as client:

@@ -26,8 +26,14 @@ SECRET = "sk-chorus-test-0123456789abcdef"
 
 def _config(fake: FakeOpenAI, path: Path) -> Path:
     models = {
-        alias: {"model": f"openai/{alias}", "api_base": fake.base_url, "api_key_env": "CHORUS_TEST_KEY",
-                "input_cost_per_mtok": 1, "output_cost_per_mtok": 2, "timeout_s": 30}
+        alias: {
+            "model": f"openai/{alias}",
+            "api_base": fake.base_url,
+            "api_key_env": "CHORUS_TEST_KEY",
+            "input_cost_per_mtok": 1,
+            "output_cost_per_mtok": 2,
+            "timeout_s": 30,
+        }
         for alias in ("alpha", "beta", "gamma")
     }
     config = {
@@ -36,9 +42,15 @@ def _config(fake: FakeOpenAI, path: Path) -> Path:
         "strategies": {
             "ensemble": {"kind": "ensemble", "members": ["alpha", "beta", "gamma"], "extract": "choice"},
             "cascade": {"kind": "cascade", "tiers": ["alpha", "gamma"], "threshold": 0.8},
-            "route": {"kind": "route", "default": "general",
-                      "routes": [{"name": "general", "target": "beta"}]},
-            "pipeline": {"kind": "pipeline", "stages": [{"name": "draft", "prompt": "Do: {input}", "step": "beta"}]},
+            "route": {
+                "kind": "route",
+                "default": "general",
+                "routes": [{"name": "general", "target": "beta"}],
+            },
+            "pipeline": {
+                "kind": "pipeline",
+                "stages": [{"name": "draft", "prompt": "Do: {input}", "step": "beta"}],
+            },
         },
         "defaults": {"deadline_s": 20},
     }
@@ -48,8 +60,12 @@ def _config(fake: FakeOpenAI, path: Path) -> Path:
 
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHORUS")}
-    env.update(CHORUS_TEST_KEY=SECRET, PYTHONPATH=str(REPO), LITELLM_OFFLINE_MODE="true",
-               LITELLM_LOCAL_MODEL_COST_MAP="True")
+    env.update(
+        CHORUS_TEST_KEY=SECRET,
+        PYTHONPATH=str(REPO),
+        LITELLM_OFFLINE_MODE="true",
+        LITELLM_LOCAL_MODEL_COST_MAP="True",
+    )
     return env
 
 
@@ -81,13 +97,18 @@ def http_server(scripted: FakeOpenAI, tmp_path: Path) -> Iterator[str]:
     config = _config(scripted, tmp_path / "chorus.yaml")
     process = subprocess.Popen(
         [sys.executable, "-m", "server.cli", "serve", "--http", "--port", str(port), "--config", str(config)],
-        env=_env(), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=_env(),
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                raise AssertionError(f"server exited: {process.stderr.read().decode() if process.stderr else ''}")
+                raise AssertionError(
+                    f"server exited: {process.stderr.read().decode() if process.stderr else ''}"
+                )
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
                 break
@@ -134,7 +155,10 @@ async def test_every_tool_works_over_stdio_in_both_protocol_eras(
 ) -> None:
     config = _config(scripted, tmp_path / "chorus.yaml")
     params = StdioServerParameters(
-        command=sys.executable, args=["-m", "server.cli", "serve", "--config", str(config)], env=_env(), cwd=REPO
+        command=sys.executable,
+        args=["-m", "server.cli", "serve", "--config", str(config)],
+        env=_env(),
+        cwd=REPO,
     )
     async with Client(params, mode=mode) as client:  # type: ignore[arg-type]
         await _exercise(client, scripted)
@@ -164,7 +188,12 @@ def test_a_broken_config_stops_start_up_with_the_file_and_field(tmp_path: Path) 
     bad.write_text("defaults:\n  deadline_s: soon\n")
     done = subprocess.run(
         [sys.executable, "-m", "server.cli", "serve", "--config", str(bad)],
-        env=_env(), cwd=REPO, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        env=_env(),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
     )
     assert done.returncode == 2
     assert f"{bad}: defaults.deadline_s:" in done.stderr and "valid number" in done.stderr
@@ -174,6 +203,11 @@ def test_a_broken_config_stops_start_up_with_the_file_and_field(tmp_path: Path) 
 def test_http_refuses_to_listen_beyond_loopback_without_auth(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "server.cli", "serve", "--http", "--host", "0.0.0.0", "--port", "1"],
-        env=_env(), cwd=REPO, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        env=_env(),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
     )
     assert done.returncode == 2 and "refusing to listen on 0.0.0.0" in done.stderr
