@@ -8,9 +8,13 @@ from config.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from strategies.errors import UserInputError
+from strategies.templates import check_fields
 
 AnswerFormat = Literal["auto", "choice", "number", "yes_no", "json_field", "text"]
 Aggregation = Literal["majority", "weighted", "synthesis"]
@@ -51,6 +55,10 @@ class EnsembleSpec(_Spec):
     """Minimum number of members that must answer for the vote to count."""
     early_stop: bool = True
     """Cancel the members still running once the majority is mathematically decided."""
+    degrade_to: Step | None = None
+    """Graceful degradation: when fewer than `quorum` members answer, this step (typically the single best
+    model, with its own fallbacks) answers instead, marked by a `fallback` decision. Members then run within
+    the first 75% of the time left, so that it has time to."""
 
     @model_validator(mode="after")
     def _check(self) -> EnsembleSpec:
@@ -75,6 +83,12 @@ class CascadeSpec(_Spec):
     extract: AnswerFormat = "auto"
     """How answers are compared for `agreement`."""
 
+    @model_validator(mode="after")
+    def _check(self) -> CascadeSpec:
+        if self.extract == "json_field":
+            raise ValueError("a cascade compares answers as choice, number, yes_no or text, not json_field")
+        return self
+
 
 class Route(_Spec):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_\-]+$")
@@ -85,6 +99,18 @@ class Route(_Spec):
     patterns: list[str] = Field(default_factory=list)
     """Regular expressions (Python syntax); any match selects the route."""
     target: Step
+
+    @model_validator(mode="after")
+    def _patterns_compile(self) -> Route:
+        # Checked when the config loads, not when the first request happens to reach this route.
+        for pattern in self.patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(
+                    f"route {self.name!r}: pattern {pattern!r} is not a valid regex: {exc}"
+                ) from None
+        return self
 
 
 class RouteSpec(_Spec):
@@ -149,7 +175,21 @@ class PipelineSpec(_Spec):
             raise ValueError(f"output {self.output!r} is not one of the stages {names}")
         if all(s.review for s in self.stages):
             raise ValueError("a pipeline needs at least one stage that is not a review")
+        self._check_templates(names)
         return self
+
+    def _check_templates(self, names: list[str]) -> None:
+        """Each template may use `{input}` and earlier stages (the refine prompt also `{issues}`)."""
+        for reserved in ("input", "issues"):
+            if reserved in names:
+                raise ValueError(f"a stage may not be named {reserved!r}: it is a template field")
+        try:
+            for index, stage in enumerate(self.stages):
+                check_fields(stage.prompt, ["input", *names[:index]], where=f"stage {stage.name!r}")
+            if self.refine is not None:
+                check_fields(self.refine.prompt, ["input", "issues", *names], where="refine prompt")
+        except UserInputError as exc:
+            raise ValueError(exc.message) from None
 
 
 class StrategyRef(_Spec):

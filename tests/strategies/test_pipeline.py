@@ -4,10 +4,11 @@ import json
 from decimal import Decimal
 
 import pytest
+from pydantic import ValidationError
 
 from strategies.completion import CompletionRequest
 from strategies.context import Budget
-from strategies.errors import BadRequest, UserInputError
+from strategies.errors import BadRequest
 from strategies.pipeline import run_pipeline
 from strategies.result import NoteDecision, ReviewDecision, StrategyResult
 from strategies.spec import PipelineSpec
@@ -165,28 +166,23 @@ async def test_a_rejection_without_refine_is_noted_and_the_pipeline_still_answer
     assert _notes(result) == ["review 'review' did not approve; no refinement is configured for it"]
 
 
-async def test_an_unknown_template_field_names_the_stage_before_any_model_is_called() -> None:
-    writer = _writer()
-    spec = _spec(stages=[{"name": "draft", "prompt": "Write about {topic}", "step": "writer"}], refine=None)
+def test_an_unknown_template_field_is_rejected_with_the_spec_naming_the_stage() -> None:
+    # Checked when the spec (and so the config file) is loaded: no request ever reaches a broken pipeline.
+    with pytest.raises(ValidationError) as caught:
+        _spec(stages=[{"name": "draft", "prompt": "Write about {topic}", "step": "writer"}], refine=None)
 
-    with pytest.raises(UserInputError) as caught:
-        await run_pipeline(spec, CompletionRequest.of("tides"), context_of(writer), "pipeline")
-
-    assert "stage 'draft'" in caught.value.message and "{topic}" in caught.value.message
-    assert "available: input" in caught.value.message
-    assert writer.requests == []
+    assert "stage 'draft'" in str(caught.value) and "{topic}" in str(caught.value)
+    assert "available: input" in str(caught.value)
 
 
-async def test_a_stage_cannot_read_a_later_stage() -> None:
-    spec = _spec(
-        stages=[
-            {"name": "draft", "prompt": "{input} {review}", "step": "writer"},
-            {"name": "review", "prompt": "{draft}", "step": "reviewer", "review": True},
-        ]
-    )
-
-    with pytest.raises(UserInputError, match=r"stage 'draft': unknown template field \{review\}"):
-        await run_pipeline(spec, CompletionRequest.of("x"), context_of(_writer()), "pipeline")
+def test_a_stage_cannot_read_a_later_stage() -> None:
+    with pytest.raises(ValidationError, match=r"stage 'draft': unknown template field \{review\}"):
+        _spec(
+            stages=[
+                {"name": "draft", "prompt": "{input} {review}", "step": "writer"},
+                {"name": "review", "prompt": "{draft}", "step": "reviewer", "review": True},
+            ]
+        )
 
 
 async def test_request_text_with_template_syntax_reaches_the_model_literally() -> None:

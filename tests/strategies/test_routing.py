@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from strategies.classifier import parse_choice
 from strategies.completion import CompletionRequest
-from strategies.errors import AuthenticationFailed, BadRequest, ConfigError, ModelError
+from strategies.errors import AuthenticationFailed, BadRequest, ModelError
 from strategies.result import RouteDecision
 from strategies.routing import run_route
 from strategies.spec import PipelineSpec, RouteSpec
@@ -190,13 +191,11 @@ async def test_a_failing_target_makes_the_route_fail_naming_the_route() -> None:
     assert _decision(list(result.decisions)).route == "code"
 
 
-async def test_an_invalid_pattern_is_a_config_error_naming_the_route_and_pattern() -> None:
-    spec = _spec(
-        routes=[{"name": "broken", "patterns": ["(unclosed"], "target": "generalist"}], default="broken"
-    )
-
-    with pytest.raises(ConfigError, match=r"route 'broken': pattern '\(unclosed'"):
-        await run_route(spec, CompletionRequest.of("anything"), context_of(*_clients()), "route")
+def test_an_invalid_pattern_is_rejected_with_the_spec_naming_the_route_and_pattern() -> None:
+    with pytest.raises(ValidationError, match=r"route 'broken': pattern '\(unclosed'"):
+        _spec(
+            routes=[{"name": "broken", "patterns": ["(unclosed"], "target": "generalist"}], default="broken"
+        )
 
 
 async def test_a_route_target_may_be_a_pipeline_and_a_nested_route() -> None:
