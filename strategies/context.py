@@ -18,15 +18,39 @@ ProgressSink = Callable[[CallRecord], Awaitable[None]]
 
 @dataclass
 class Budget:
-    """A cost cap shared by every call of one run."""
+    """A cost cap shared by every call of one run.
+
+    A call reserves its worst-case cost before it starts and settles it when it ends, so calls running in
+    parallel (ensemble members) cannot together break the cap that each of them alone would respect.
+    A call whose price is unknown reserves nothing: it is allowed while the cap is not yet spent.
+    """
 
     max_cost_usd: Decimal | None = None
     spent_usd: Decimal = Decimal(0)
+    reserved_usd: Decimal = Decimal(0)
+    """Worst-case cost of the calls in flight."""
 
     def allows(self, estimate_usd: Decimal | None = None) -> bool:
         if self.max_cost_usd is None:
             return True
-        return self.spent_usd + (estimate_usd or Decimal(0)) <= self.max_cost_usd
+        return self.spent_usd + self.reserved_usd + (estimate_usd or Decimal(0)) <= self.max_cost_usd
+
+    def left_usd(self) -> Decimal | None:
+        """What may still be spent (never negative); None when there is no cap."""
+        if self.max_cost_usd is None:
+            return None
+        return max(Decimal(0), self.max_cost_usd - self.spent_usd - self.reserved_usd)
+
+    def reserve(self, estimate_usd: Decimal | None) -> bool:
+        """Hold `estimate_usd` for a call about to start; False (nothing held) when it would break the cap."""
+        if not self.allows(estimate_usd):
+            return False
+        self.reserved_usd += estimate_usd or Decimal(0)
+        return True
+
+    def release(self, estimate_usd: Decimal | None) -> None:
+        """Give back what `reserve` held, once the call has ended (then `charge` what it really cost)."""
+        self.reserved_usd = max(Decimal(0), self.reserved_usd - (estimate_usd or Decimal(0)))
 
     def charge(self, cost_usd: Decimal | None) -> None:
         if cost_usd is not None:

@@ -26,6 +26,12 @@ early stop is decided under the format those answers imply.
 
 Sub-strategy members get a deadline slightly before the ensemble's (`child_context`), so a nested
 cascade or ensemble returns its own partial answer rather than being cut off with nothing.
+
+Graceful degradation: the ensemble answers with fewer members as long as `quorum` of them answer. Once
+so many have failed that the quorum is out of reach, the members still running are cancelled (with
+`early_stop`). When the quorum is missed and `degrade_to` is set, that step (typically the single best
+model) answers instead, within the last 25% of the time (kept for it as for a judge), and a `fallback`
+decision says so; the members' failures stay in the calls.
 """
 
 from __future__ import annotations
@@ -42,14 +48,15 @@ from strategies.completion import CompletionRequest, Message
 from strategies.context import RunContext
 from strategies.errors import ChorusError
 from strategies.extract import ConcreteFormat, extract, resolve_format
-from strategies.result import CallRecord, NoteDecision, StrategyResult, VoteDecision
+from strategies.result import CallRecord, FallbackDecision, NoteDecision, StrategyResult, VoteDecision
 from strategies.runner import run_step
 from strategies.spec import EnsembleSpec, ModelStep, Step, StrategyRef
 from strategies.templates import latest_user_text
 from strategies.voting import Ballot, is_decided, tie_note, vote_decision
 
 JUDGE_SHARE = 0.25
-"""For synthesis, the share of the time left that is kept for the judge after the members."""
+"""For synthesis, the share of the time left that is kept for the judge after the members (and, with
+`degrade_to`, for the step that answers when the quorum is missed)."""
 COMPACT_FORMATS = ("choice", "number", "yes_no")
 """Formats whose key is itself a good final answer."""
 NESTED_MARGIN_S = 0.25
@@ -143,16 +150,16 @@ async def cut_off_calls(
 def _in_flight(chain: list[str], calls: list[CallRecord]) -> str | None:
     """The model a cut-off model step was waiting on, from the calls it had finished.
 
-    Nothing finished: the first of the chain. After a retried attempt (`strategies.calling` says
-    "retrying" in its record): the same model. After a failure: the next in the chain. After an answer
-    (cut off while reporting it) or the end of the chain: None, nothing was in flight.
+    Nothing finished: the first of the chain. After a retried attempt (its record has `retry_in_s`):
+    the same model. After a failure: the next in the chain. After an answer (cut off while reporting
+    it) or the end of the chain: None, nothing was in flight.
     """
     if not calls:
         return chain[0]
     last = calls[-1]
     if last.status == "ok":
         return None
-    if "retrying" in (last.error or ""):
+    if last.retry_in_s is not None:
         return last.model
     position = chain.index(last.model) + 1 if last.model in chain else len(chain)
     return chain[position] if position < len(chain) else None
@@ -244,12 +251,14 @@ async def ensemble_vote(
         for index, step in enumerate(spec.members)
     ]
     synthesis = spec.aggregation == "synthesis"
-    window = ctx.time_left() * (1 - JUDGE_SHARE) if synthesis else ctx.time_left()
+    keep_time = synthesis or spec.degrade_to is not None
+    window = ctx.time_left() * (1 - JUDGE_SHARE) if keep_time else ctx.time_left()
     window_end = anyio.current_time() + window
     stopped_early = False
+    quorum_lost = False
 
     async def attempt(member: _Member, group: TaskGroup) -> None:
-        nonlocal stopped_early
+        nonlocal stopped_early, quorum_lost
         member.started = anyio.current_time()
         child = child_context(member.step, ctx, window_end, member.tracker)
         try:
@@ -258,7 +267,12 @@ async def ensemble_vote(
             name = step_label(member.step)
             calls = list(member.tracker.calls)
             member.result = StrategyResult(strategy=name, ok=False, error=exc.message, calls=calls)
-        if spec.early_stop and not synthesis and _decided(spec, members, prompt, ctx):
+        if spec.early_stop and _quorum_out_of_reach(spec, members):
+            # Waiting for the rest cannot produce a vote any more: stop paying for them (and leave the
+            # time to `degrade_to`, if any).
+            quorum_lost = True
+            group.cancel_scope.cancel()
+        elif spec.early_stop and not synthesis and _decided(spec, members, prompt, ctx):
             stopped_early = True
             group.cancel_scope.cancel()
 
@@ -266,7 +280,12 @@ async def ensemble_vote(
         async with anyio.create_task_group() as group:
             for member in members:
                 group.start_soon(attempt, member, group)
-    cut_reason = "deadline reached" if deadline_scope.cancelled_caught else "the vote was already decided"
+    if deadline_scope.cancelled_caught:
+        cut_reason = "deadline reached"
+    elif quorum_lost:
+        cut_reason = "the quorum could no longer be reached"
+    else:
+        cut_reason = "the vote was already decided"
     return await _conclude(spec, request, ctx, stage, members, prompt, stopped_early, cut_reason)
 
 
@@ -291,6 +310,13 @@ def _tally(spec: EnsembleSpec, members: list[_Member], prompt: str, ctx: RunCont
         tally.keys[member.index] = key
         tally.ballots.append(Ballot(member.index, key, _weight(spec, member, ctx)))
     return tally
+
+
+def _quorum_out_of_reach(spec: EnsembleSpec, members: list[_Member]) -> bool:
+    """Some members are still running, but too many have failed for the quorum to be met."""
+    running = sum(1 for m in members if m.result is None)
+    failed = sum(1 for m in members if m.result is not None and m.answer is None)
+    return running > 0 and len(members) - failed < spec.quorum
 
 
 def _decided(spec: EnsembleSpec, members: list[_Member], prompt: str, ctx: RunContext) -> bool:
@@ -369,10 +395,12 @@ async def _conclude(
             result.partial_reason = f"{member.stage}: {member.result.partial_reason}"
 
     if len(answered) < spec.quorum:
-        result.error = (
-            f"quorum not reached: {len(answered)} of {len(members)} members answered, {spec.quorum} needed; "
-            + _reasons(members, cut_reason)
+        missed = (
+            f"quorum not reached: {len(answered)} of {len(members)} members answered, {spec.quorum} needed"
         )
+        result.error = f"{missed}; " + _reasons(members, cut_reason)
+        if spec.degrade_to is not None:
+            await _degrade(spec.degrade_to, request, ctx, stage, missed, result)
         return EnsembleOutcome(result)
 
     vote = vote_decision(stage, spec.aggregation, tally.ballots, early_stop=stopped_early and bool(cut))
@@ -392,6 +420,33 @@ async def _conclude(
     if not result.ok:
         result.error = f"no member's answer could be read as {tally.fmt}; " + _reasons(members, cut_reason)
     return EnsembleOutcome(result, vote)
+
+
+async def _degrade(
+    step: Step, request: CompletionRequest, ctx: RunContext, stage: str, missed: str, result: StrategyResult
+) -> None:
+    """The quorum was missed: let `step` (the configured single best model) answer instead, and say so."""
+    degraded_stage = f"{stage}/degraded"
+    label = step_label(step)
+    ran = await within_deadline(
+        step, ctx, degraded_stage, lambda child: run_step(step, request, child, degraded_stage)
+    )
+    if ran.value is None:
+        result.calls.extend(ran.calls)
+        failure = ran.error
+    else:
+        result.include(ran.value)
+        if ran.value.ok and ran.value.answer is not None:
+            result.ok, result.answer, result.error = True, ran.value.answer, None
+            reason = f"{missed}; degraded to {label}"
+            result.decisions.append(
+                FallbackDecision(stage=stage, from_model="ensemble", to_model=label, reason=reason)
+            )
+            if ran.value.partial and not result.partial:
+                result.partial, result.partial_reason = True, f"{degraded_stage}: {ran.value.partial_reason}"
+            return
+        failure = ran.value.error
+    result.error = f"{result.error}; degraded to {label}, which failed too: {failure}"
 
 
 def _judge_request(request: CompletionRequest, answers: list[str]) -> CompletionRequest:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from strategies.catalog import ModelEntry
 from strategies.errors import (
     AuthenticationFailed,
+    MalformedResponse,
     ModelError,
     ModelTimeout,
     ProviderServerError,
@@ -29,8 +30,11 @@ class RetrySettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_attempts: int = Field(default=3, ge=1, le=10)
-    """Attempts per model, the first included. Only timeouts, 429, 5xx and connection errors are retried."""
+    """Attempts per model, the first included. Only timeouts, 429, 5xx, connection errors and unusable
+    responses are retried; 400/401/403 and context-window errors never are."""
     base_delay_s: float = Field(default=0.5, ge=0)
+    """Back-off cap before the first retry; it doubles with every further retry, up to `max_delay_s`.
+    The delay itself is drawn uniformly below the cap ("full jitter")."""
     max_delay_s: float = Field(default=8.0, ge=0)
     max_retry_after_s: float = Field(default=30.0, ge=0)
     """A provider's Retry-After longer than this is not waited for: the next model in the chain is tried."""
@@ -61,13 +65,17 @@ class RetryPolicy:
     rng: random.Random = field(default_factory=random.Random)
 
     def delay_before(self, attempt: int, error: ModelError) -> float | None:
-        """Seconds to wait before attempt `attempt + 1`, or None when it is not worth retrying."""
+        """Seconds to wait after failed attempt `attempt` (0-based) before the next one, or None when it is
+        not worth retrying: the error is not retryable, the attempts are used up, or the provider asked
+        (`Retry-After`) for a longer pause than `max_retry_after_s` — then the next model is better."""
         if not error.retryable or attempt + 1 >= self.settings.max_attempts:
             return None
-        if isinstance(error, RateLimited) and error.retry_after is not None:
-            if error.retry_after > self.settings.max_retry_after_s:
+        # Any error that carries the provider's Retry-After (429 today; 503 once the client reads it there).
+        retry_after = getattr(error, "retry_after", None)
+        if isinstance(retry_after, int | float):
+            if retry_after > self.settings.max_retry_after_s:
                 return None
-            return error.retry_after
+            return float(retry_after)
         # Full jitter (uniform in [0, cap]) spreads retries from many callers instead of synchronising them.
         cap = min(self.settings.max_delay_s, self.settings.base_delay_s * 2**attempt)
         return self.rng.uniform(0, cap)
@@ -105,6 +113,10 @@ class CircuitBreaker:
             return True
         return False
 
+    @property
+    def is_closed(self) -> bool:
+        return self.opened_at is None
+
     def retry_in(self) -> float:
         if self.opened_at is None:
             return 0.0
@@ -113,6 +125,11 @@ class CircuitBreaker:
     def success(self) -> None:
         self.failures.clear()
         self.opened_at = None
+        self.probing = False
+
+    def abandon(self) -> None:
+        """A call ended without telling anything about the model's health (cancelled, refused for budget,
+        a bad request): free the half-open probe slot, if it held it, so that the next call may probe."""
         self.probing = False
 
     def failure(self) -> None:
@@ -126,9 +143,11 @@ class CircuitBreaker:
 
 
 def counts_against_breaker(error: ModelError) -> bool:
-    """Failures that say the model is unhealthy; a bad request is the caller's problem, not the model's."""
+    """Failures that say the model is unhealthy; a bad request or a prompt too long for the model is the
+    caller's problem, not the model's. (A time-out forced by the run's deadline is not counted either:
+    `strategies.calling` decides that, since only it knows the deadline.)"""
     return isinstance(error, ModelTimeout | ProviderServerError | ProviderUnavailable | RateLimited
-                      | AuthenticationFailed)
+                      | AuthenticationFailed | MalformedResponse)
 
 
 @dataclass

@@ -27,6 +27,10 @@ class CallRecord(BaseModel):
     latency_s: float | None = None
     error: str | None = None
     """Why the call did not produce an answer (never contains a secret)."""
+    attempt: int | None = None
+    """Which attempt at this model this was (1-based); set only when the model was tried more than once."""
+    retry_in_s: float | None = None
+    """Set on a failed attempt that was retried: the back-off (seconds) before the model was tried again."""
 
 
 class VoteDecision(BaseModel):

@@ -163,6 +163,13 @@ class LiteLLMClient:
         latency_s = time.perf_counter() - started
         return to_completion(self.name, self.entry, response, latency_s)
 
+    def estimate_cost_usd(self, request: CompletionRequest) -> Decimal | None:
+        """The most `request` can cost (for the budget check before a call): its prompt tokens at the input
+        price plus `max_tokens` (else the entry's `max_output_tokens`) at the output price; None when a
+        price is unknown. Blocking, and imports litellm on first use: await `ready()` first."""
+        max_tokens = request.max_tokens or self.entry.max_output_tokens
+        return cost_of(self.entry, estimate_prompt_tokens(self.entry, request.messages), max_tokens)
+
     def _arguments(self, request: CompletionRequest) -> dict[str, Any]:
         entry = self.entry
         arguments: dict[str, Any] = {
