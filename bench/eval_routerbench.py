@@ -11,8 +11,8 @@ calibration half only:
   tier in front of the reference model; weighted ensembles of the reference with 2-4 other models;
   router trade-offs):
   * `agreement-cascade`: the cheapest cascade whose accuracy reaches the reference's;
-  * `best-at-<cap>`: the most accurate cascade or cheap strategy within the issue's cost cap
-    (25% of the reference's cost on ARC, 50% on Winogrande);
+  * `best-at-<cap>`: the most accurate cascade, cheap model, cheap vote or Chorus-router trade-off
+    within the issue's cost cap (25% of the reference's cost on ARC, 50% on Winogrande);
   * `ensemble-over-reference`: the cheapest ensemble whose accuracy exceeds the reference's;
   * `router-<variant>-at-<cap>`: each router's most accurate trade-off within the cap.
 
@@ -39,7 +39,8 @@ REFERENCE = "gpt-4-1106-preview"
 CAPS = {"arc_challenge_train": 0.25, "winograde_train": 0.50}
 POOL_SIZE = 5
 POOL_MAX_COST_SHARE = 0.15
-THRESHOLDS = {2: [1.0], 3: [0.67, 1.0], 4: [0.75, 1.0]}
+THRESHOLDS = {2: [1.0], 3: [0.66, 1.0], 4: [0.75, 1.0]}
+"""Agreement thresholds per tier size: 2 of 3 is 0.6667, so 0.66 accepts it and 1.0 asks for all."""
 TRADEOFFS = [0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5]
 
 
@@ -121,7 +122,7 @@ def build_config(dataset: Any, seed: int, cap: float) -> tuple[Any, dict[str, An
                     "tradeoff": t,
                 }
                 for variant in ("baseline", "chorus")
-                for t in (0.0, 0.05, 0.2)
+                for t in TRADEOFFS
             },
         },
         "routers": {
@@ -132,7 +133,7 @@ def build_config(dataset: Any, seed: int, cap: float) -> tuple[Any, dict[str, An
             "agreement-cascade": {"target": {"accuracy": "reference"}, "candidates": cascades},
             f"best-at-{label}": {
                 "target": {"accuracy": None, "max_cost_share": cap},
-                "candidates": [*cascades, *cheap],
+                "candidates": [*cascades, *cheap, *routes["chorus"]],
             },
             "ensemble-over-reference": {
                 "target": {"accuracy": "reference", "margin": 0.001},
@@ -156,6 +157,28 @@ def build_config(dataset: Any, seed: int, cap: float) -> tuple[Any, dict[str, An
     return EvalConfig.model_validate(raw), info
 
 
+def router_comparison(report: Any) -> str:
+    """AIQ (area under the cost-accuracy hull, averaged over a shared cost range) of each router's sweep."""
+    from strategies.evaluation.report import aiq
+
+    sweeps = {
+        variant: [
+            (s.cost_share or 0.0, s.accuracy)
+            for s in report.scores
+            if s.name.startswith(f"router-{variant}-t")
+        ]
+        for variant in ("baseline", "chorus")
+    }
+    low = max(min(c for c, _ in points) for points in sweeps.values())
+    high = max(c for points in sweeps.values() for c, _ in points)
+    scores = {variant: aiq(points, low, high) for variant, points in sweeps.items()}
+    return (
+        f"router AIQ on the report split (tradeoffs {TRADEOFFS}, "
+        f"cost share {100 * low:.1f}%-{100 * high:.1f}%): "
+        f"chorus {scores['chorus']:.4f} vs KNN baseline {scores['baseline']:.4f}"
+    )
+
+
 def run_one(path: str, seed: int, out: str) -> str:
     from strategies.evaluation.datasets import load_dataset
     from strategies.evaluation.report import calibration_lines, table, write_files
@@ -176,6 +199,8 @@ def run_one(path: str, seed: int, out: str) -> str:
         *(f"calibration: {line}" for line in calibration_lines(report)),
         "",
         table(report),
+        "",
+        router_comparison(report),
         f"\n({time.monotonic() - started:.0f}s)",
     ]
     return "\n".join(lines)

@@ -7,13 +7,16 @@ virtual wall time per question); model calls per question; ungraded answers (cou
 
 The Pareto front is the set of strategies (and the reference model) that no other one beats on both
 cost and accuracy. The cheapest-correct oracle is drawn for scale but never on the front: it knows
-the answers.
+the answers. In the plot, points too close to an already labelled one stay unlabelled (the CSV and
+JSON files name every point).
 """
 
 from __future__ import annotations
 
 import csv
+import itertools
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -253,13 +256,22 @@ def plot_frontier(report: SuiteReport, path: Path, title: str | None = None) -> 
         alpha=0.6,
         label="Pareto front",
     )
-    for score in report.scores:
+    ref = report.reference
+    # Label the front first, then any other point not crowding an existing label (a twentieth of a
+    # decade of cost and a fiftieth of the accuracy span apart); the rest stay unlabelled.
+    accuracies = [s.accuracy for s in [*report.scores, ref]]
+    span = max(0.01, max(accuracies) - min(accuracies))
+    labelled: list[tuple[float, float]] = []
+    for score in sorted(report.scores, key=lambda s: not any(s is f for f in front)):
         on_front = any(score is s for s in front)
         axes.scatter(x(score), score.accuracy, color="tab:green" if on_front else "tab:blue", zorder=3, s=30)
+        where = (math.log10(x(score)), score.accuracy)
+        if any(abs(where[0] - a) < 0.05 and abs(where[1] - b) < span / 50 for a, b in labelled):
+            continue
+        labelled.append(where)
         axes.annotate(
             score.name, (x(score), score.accuracy), textcoords="offset points", xytext=(5, 3), fontsize=7
         )
-    ref = report.reference
     axes.scatter(
         x(ref), ref.accuracy, marker="*", s=220, color="tab:red", zorder=4, label=f"reference: {ref.name}"
     )
@@ -287,3 +299,43 @@ def plot_frontier(report: SuiteReport, path: Path, title: str | None = None) -> 
     figure.savefig(path)
     plt.close(figure)
     return path
+
+
+def upper_hull(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The non-decreasing upper convex hull of (cost, accuracy) points, cheapest first.
+
+    Any point on it is reachable by mixing the two strategies at its ends at random, which is why
+    RouterBench compares routers by the area under it.
+    """
+    hull: list[tuple[float, float]] = []
+    for point in sorted(set(points)):
+        if hull and point[1] <= hull[-1][1]:
+            continue
+        while len(hull) >= 2:
+            (x1, y1), (x2, y2) = hull[-2], hull[-1]
+            # Drop the middle point when it lies on or under the segment to the new point.
+            if (y2 - y1) * (point[0] - x1) <= (point[1] - y1) * (x2 - x1):
+                hull.pop()
+            else:
+                break
+        hull.append(point)
+    return hull
+
+
+def aiq(points: Sequence[tuple[float, float]], low: float, high: float) -> float:
+    """Average accuracy of the upper hull over costs [low, high] (RouterBench's AIQ); flat past its ends."""
+    hull = upper_hull(points)
+    if not hull or high <= low:
+        raise ValueError("aiq needs points and a non-empty cost range")
+
+    def at(cost: float) -> float:
+        if cost <= hull[0][0]:
+            return hull[0][1]
+        for (x1, y1), (x2, y2) in itertools.pairwise(hull):
+            if cost <= x2:
+                return y1 + (y2 - y1) * (cost - x1) / (x2 - x1)
+        return hull[-1][1]
+
+    knots = sorted({low, high, *(x for x, _ in hull if low < x < high)})
+    area = sum((b - a) * (at(a) + at(b)) / 2 for a, b in itertools.pairwise(knots))
+    return area / (high - low)

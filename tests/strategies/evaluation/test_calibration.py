@@ -90,3 +90,12 @@ def test_a_cost_cap_alone_picks_the_most_accurate_affordable_candidate() -> None
 def test_a_target_needs_something_to_aim_at() -> None:
     with pytest.raises(ValueError, match="needs an accuracy"):
         Target(accuracy=None)
+
+
+def test_upper_hull_and_aiq() -> None:
+    from strategies.evaluation.report import aiq, upper_hull
+
+    points = [(0.1, 0.5), (0.2, 0.55), (0.5, 0.9), (0.6, 0.8), (1.0, 0.95)]
+    assert upper_hull(points) == [(0.1, 0.5), (0.5, 0.9), (1.0, 0.95)]
+    assert aiq([(0.0, 0.5), (1.0, 1.0)], 0.0, 1.0) == pytest.approx(0.75)
+    assert aiq([(0.5, 0.8)], 0.0, 1.0) == pytest.approx(0.8)
