@@ -129,3 +129,13 @@ def test_show_summarises_a_recording(workspace: Path, capsys: pytest.CaptureFixt
     assert main("eval", "show", str(workspace / "toy.csv")) == 0
     printed = capsys.readouterr().out
     assert "toy: 40 questions, 4 models" in printed and "oracle" in printed
+
+
+@pytest.mark.parametrize(
+    "path", sorted((Path(__file__).parents[3] / "config" / "examples").glob("eval-*.yaml"))
+)
+def test_shipped_evaluation_files_are_valid(path: Path) -> None:
+    from strategies.evaluation.config import load_eval_config
+
+    config = load_eval_config(path)
+    assert config.reference in config.models and config.strategies
