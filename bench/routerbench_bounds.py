@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import sys
-from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -65,12 +64,13 @@ def analyse(path: Path) -> str:
             for weight in sorted({1.0, size - 0.5}):
                 right = 0
                 for a, g in zip(answers, golds, strict=True):
-                    tally: Counter[str] = Counter()
+                    tally: dict[str, float] = {}
                     for model, w in [(REFERENCE, weight), *((m, 1.0) for m in subset)]:
-                        said = a[model]
-                        if said is not None:
-                            tally[said] += w
-                    right += bool(tally) and tally.most_common(1)[0][0] == g
+                        vote = a[model]
+                        if vote is not None:
+                            tally[vote] = tally.get(vote, 0.0) + w
+                    # Ties go to the earliest voter, as in `strategies.voting` (dicts keep insertion order).
+                    right += bool(tally) and max(tally, key=lambda k: tally[k]) == g
                 votes.append((right, weight, subset))
 
     def names(models: tuple[str, ...]) -> str:
