@@ -52,7 +52,7 @@ def _config(fake: FakeOpenAI, path: Path) -> Path:
                 "stages": [{"name": "draft", "prompt": "Do: {input}", "step": "beta"}],
             },
         },
-        "defaults": {"deadline_s": 20},
+        "defaults": {"deadline_s": 90},
     }
     path.write_text(json.dumps(config))  # JSON is YAML
     return path
