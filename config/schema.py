@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
 
 from strategies.catalog import ModelEntry
 from strategies.reliability import ReliabilitySettings
@@ -41,6 +41,95 @@ class HttpSettings(_Section):
     json_response: bool = False
 
 
+class BearerToken(_Section):
+    """One named bearer token for the HTTP transport. Give `env` or `sha256`, not both.
+
+    Remove the entry (and restart) to revoke it: the other tokens keep working.
+    """
+
+    env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    """The environment variable holding the token (at least 32 characters)."""
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    """The token's SHA-256 digest in hex, so that this file holds nothing a caller could send."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> BearerToken:
+        if (self.env is None) == (self.sha256 is None):
+            raise ValueError("give exactly one of 'env' (a variable holding the token) or 'sha256' (its digest)")
+        return self
+
+
+class OAuthResourceServer(_Section):
+    """Accept access tokens from an OAuth authorization server, checked by token introspection (RFC 7662)."""
+
+    issuer_url: AnyHttpUrl
+    """The authorization server clients get tokens from (published in the protected-resource metadata)."""
+    resource_server_url: AnyHttpUrl
+    """This server's public MCP URL; a token must have been issued for it (its `aud`)."""
+    introspection_url: AnyHttpUrl
+    """The authorization server's introspection endpoint."""
+    client_id_env: str | None = None
+    """Variable holding the client id this server authenticates to the introspection endpoint with."""
+    client_secret_env: str | None = None
+    required_scopes: list[str] = Field(default_factory=list)
+
+
+class AuthConfig(_Section):
+    """Who may use the HTTP transport. Without tokens or OAuth, HTTP binds to loopback only."""
+
+    tokens: dict[str, BearerToken] = Field(default_factory=dict)
+    """Named bearer tokens (`Authorization: Bearer <token>`); the name identifies the client in rate
+    limits and logs."""
+    oauth: OAuthResourceServer | None = None
+    """OAuth resource-server mode, instead of `tokens`."""
+    allowed_hosts: list[str] = Field(default_factory=list)
+    """Host header values accepted besides loopback (DNS-rebinding protection), e.g. `chorus.example.com`
+    or `10.0.0.5:*` (any port). Needed when binding to 0.0.0.0."""
+    allowed_origins: list[str] = Field(default_factory=list)
+    """Origin header values accepted besides loopback origins, e.g. `https://app.example.com`."""
+
+    @model_validator(mode="after")
+    def _one_mode(self) -> AuthConfig:
+        for name in self.tokens:
+            if not name or len(name) > 64 or not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
+                raise ValueError(f"tokens: name {name!r} must be 1-64 letters, digits, '.', '-' or '_'")
+        if self.tokens and self.oauth is not None:
+            raise ValueError("use either 'tokens' or 'oauth', not both")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.tokens) or self.oauth is not None
+
+
+class Limits(_Section):
+    """The operator's bounds on what one tool call may do, and on HTTP traffic."""
+
+    allowed_models: list[str] | None = None
+    """Models a tool call may name (`models`, `tiers`, `judge`). Unset: every configured alias, plus
+    provider ids when `allow_unlisted_models` is on. Named strategies may still use others."""
+    max_members: int = Field(default=8, ge=1, le=64)
+    """Most models a tool call may list in `models` or `tiers`."""
+    max_prompt_chars: int = Field(default=200_000, ge=1)
+    """Longest `prompt`, `input` or `system` a tool call may send, in characters."""
+    max_output_tokens: int | None = Field(default=None, gt=0)
+    """Ceiling on `max_tokens` of every model call (a larger or missing value is lowered to it)."""
+    max_pipeline_iterations: int = Field(default=5, ge=0)
+    """Most refine rounds a `run_pipeline` call may ask for."""
+    max_cost_usd: Decimal | None = Field(default=None, ge=0)
+    """Highest cost cap a tool call may set; also the default cap when `defaults.max_cost_usd` is unset."""
+    max_deadline_s: float = Field(default=300.0, gt=0)
+    """Longest `deadline_s` a tool call may set."""
+    rate_limit_per_minute: int = Field(default=600, ge=0)
+    """HTTP requests per minute per client (token name, else address); 0 turns rate limiting off."""
+    rate_limit_burst: int = Field(default=60, ge=1)
+    """Requests a client may send at once before the per-minute rate applies."""
+    max_concurrent_requests: int = Field(default=32, ge=1)
+    """HTTP requests in progress at once, over all clients; more get a "busy" error at once."""
+    max_request_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    """Largest HTTP request body."""
+
+
 class ChorusConfig(_Section):
     """A Chorus configuration file (YAML)."""
 
@@ -49,11 +138,29 @@ class ChorusConfig(_Section):
     strategies: dict[str, Step] = Field(default_factory=dict)
     """Named strategies, usable by name in any tool call and from other strategies."""
     defaults: Defaults = Field(default_factory=Defaults)
-    allow_unlisted_models: bool = True
-    """Let tool calls name provider model ids that are not configured aliases (e.g. `openai/gpt-4o`)."""
+    allow_unlisted_models: bool = False
+    """Let tool calls name provider model ids that are not configured aliases (e.g. `openai/gpt-4o`).
+    An opt-in: such a call spends credit on a model the operator did not choose."""
     http: HttpSettings = Field(default_factory=HttpSettings)
     reliability: ReliabilitySettings = Field(default_factory=ReliabilitySettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    limits: Limits = Field(default_factory=Limits)
+
+    @model_validator(mode="after")
+    def _defaults_within_limits(self) -> ChorusConfig:
+        limits, defaults = self.limits, self.defaults
+        if defaults.deadline_s > limits.max_deadline_s:
+            raise ValueError(f"defaults.deadline_s: {defaults.deadline_s} is above limits.max_deadline_s")
+        if limits.max_cost_usd is not None:
+            if defaults.max_cost_usd is None:
+                defaults.max_cost_usd = limits.max_cost_usd
+            elif defaults.max_cost_usd > limits.max_cost_usd:
+                raise ValueError(f"defaults.max_cost_usd: {defaults.max_cost_usd} is above limits.max_cost_usd")
+        for model in limits.allowed_models or []:
+            if model not in self.models and not (self.allow_unlisted_models and "/" in model):
+                raise ValueError(f"limits.allowed_models: {model!r} is not a configured model alias")
+        return self
 
     @model_validator(mode="after")
     def _references_resolve(self) -> ChorusConfig:
