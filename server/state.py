@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from config.schema import ChorusConfig
 from strategies.catalog import ClientFactory, ModelCatalog
 from strategies.reliability import CallGuard
-from strategies.sessions import MemorySessionStore, SessionStore
+from strategies.session_stores.memory import MemorySessionStore
+from strategies.sessions import SessionStore
 
 
 @dataclass

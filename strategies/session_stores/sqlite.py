@@ -1,0 +1,268 @@
+"""`SqliteSessionStore`: sessions in one SQLite file (the default), durable across restarts.
+
+The file is opened in WAL mode with `synchronous=FULL`: an append that has returned is on disk, so a
+process killed right after it (SIGKILL, a client restarting its stdio server) loses nothing it
+acknowledged. Writes are `BEGIN IMMEDIATE` transactions, so concurrent appends — from tasks of this
+process or from other processes on the same file — are serialised whole, in arrival order.
+
+sqlite3 is blocking; every operation runs in a worker thread, one at a time per store.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+
+from strategies.completion import Usage
+from strategies.sessions import (
+    ContextMemo,
+    Session,
+    SessionInfo,
+    SessionStoreError,
+    StoreLimits,
+    Turn,
+    add_usage,
+    clip,
+    new_session_id,
+    unknown_session,
+    utc_now,
+)
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    max_cost_usd TEXT,
+    next_seq INTEGER NOT NULL DEFAULT 0,
+    dropped INTEGER NOT NULL DEFAULT 0,
+    usage TEXT NOT NULL,
+    memos TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS sessions_by_activity ON sessions (updated_at);
+CREATE TABLE IF NOT EXISTS turns (
+    session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (session_id, seq)
+) WITHOUT ROWID;
+"""
+
+T = TypeVar("T")
+
+
+def _ts(value: datetime) -> float:
+    return value.timestamp()
+
+
+def _dt(value: float) -> datetime:
+    return datetime.fromtimestamp(value, UTC)
+
+
+class SqliteSessionStore:
+    def __init__(
+        self,
+        path: str | Path,
+        limits: StoreLimits | None = None,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.path = Path(path)
+        self._limits = limits or StoreLimits()
+        self._clock = clock
+        self._conn: sqlite3.Connection | None = None
+        self._thread_lock = threading.Lock()
+        self._limiter = anyio.CapacityLimiter(1)
+
+    # -- plumbing ----------------------------------------------------------------------------------
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def locked() -> T:
+            with self._thread_lock:
+                return fn(self._connection())
+
+        try:
+            return await anyio.to_thread.run_sync(locked, limiter=self._limiter)
+        except sqlite3.Error as exc:
+            raise SessionStoreError(f"session store {self.path}: {type(exc).__name__}: {exc}") from exc
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=10000")
+            with _transaction(conn):
+                # Statement by statement: `executescript` would commit the open transaction first.
+                for statement in _statements(_SCHEMA):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            self._conn = conn
+        return self._conn
+
+    def _cutoff(self) -> float:
+        if self._limits.ttl_s is None:
+            return float("-inf")
+        return _ts(self._clock()) - self._limits.ttl_s
+
+    def _expiry(self, updated_at: float) -> datetime | None:
+        return None if self._limits.ttl_s is None else _dt(updated_at) + timedelta(seconds=self._limits.ttl_s)
+
+    def _info(self, row: sqlite3.Row | tuple[Any, ...]) -> SessionInfo:
+        session_id, created, updated, max_cost, next_seq, dropped, usage = row[:7]
+        return SessionInfo(
+            id=session_id, created_at=_dt(created), updated_at=_dt(updated), turn_count=next_seq - dropped,
+            dropped_turns=dropped, usage=Usage.model_validate_json(usage),
+            max_cost_usd=None if max_cost is None else Decimal(max_cost), expires_at=self._expiry(updated),
+        )
+
+    # -- the protocol ------------------------------------------------------------------------------
+
+    async def create(self, *, max_cost_usd: Decimal | None = None) -> str:
+        session_id = new_session_id()
+        now = _ts(self._clock())
+
+        def create(conn: sqlite3.Connection) -> None:
+            with _transaction(conn):
+                conn.execute(
+                    "INSERT INTO sessions (id, created_at, updated_at, max_cost_usd, usage) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (session_id, now, now, None if max_cost_usd is None else str(max_cost_usd),
+                     Usage().model_dump_json()),
+                )
+                conn.execute("DELETE FROM sessions WHERE updated_at <= ?", (self._cutoff(),))
+                conn.execute(
+                    "DELETE FROM sessions WHERE id IN "
+                    "(SELECT id FROM sessions ORDER BY updated_at DESC, rowid DESC LIMIT -1 OFFSET ?)",
+                    (self._limits.max_sessions,),
+                )
+
+        await self._run(create)
+        return session_id
+
+    async def get(self, session_id: str) -> Session | None:
+        def get(conn: sqlite3.Connection) -> Session | None:
+            with _transaction(conn, immediate=False):
+                row = conn.execute(_SELECT_LIVE, (session_id, self._cutoff())).fetchone()
+                if row is None:
+                    return None
+                turns = [
+                    Turn.model_validate_json(data).model_copy(update={"seq": seq})
+                    for seq, data in conn.execute(
+                        "SELECT seq, data FROM turns WHERE session_id = ? ORDER BY seq", (session_id,)
+                    )
+                ]
+            memos = {kind: ContextMemo.model_validate(m) for kind, m in json.loads(row[7]).items()}
+            return Session(**self._info(row).model_dump(), turns=turns, memos=memos)
+
+        return await self._run(get)
+
+    async def info(self, session_id: str) -> SessionInfo | None:
+        def info(conn: sqlite3.Connection) -> SessionInfo | None:
+            row = conn.execute(_SELECT_LIVE, (session_id, self._cutoff())).fetchone()
+            return None if row is None else self._info(row)
+
+        return await self._run(info)
+
+    async def append(self, session_id: str, turns: Sequence[Turn], *, usage: Usage | None = None) -> None:
+        stored = [t.model_dump_json(exclude={"seq"}) for t in clip(turns, self._limits)]
+        now = _ts(self._clock())
+
+        def append(conn: sqlite3.Connection) -> bool:
+            with _transaction(conn):
+                row = conn.execute(
+                    "SELECT next_seq, dropped, usage FROM sessions WHERE id = ? AND updated_at > ?",
+                    (session_id, self._cutoff()),
+                ).fetchone()
+                if row is None:
+                    return False
+                next_seq, dropped, total = row
+                conn.executemany(
+                    "INSERT INTO turns (session_id, seq, data) VALUES (?, ?, ?)",
+                    [(session_id, next_seq + i, data) for i, data in enumerate(stored)],
+                )
+                next_seq += len(stored)
+                if next_seq - dropped > self._limits.max_turns:
+                    dropped = next_seq - self._limits.max_turns
+                    conn.execute("DELETE FROM turns WHERE session_id = ? AND seq < ?", (session_id, dropped))
+                if usage is not None:
+                    total = add_usage(Usage.model_validate_json(total), usage).model_dump_json()
+                conn.execute(
+                    "UPDATE sessions SET next_seq = ?, dropped = ?, usage = ?, updated_at = ? WHERE id = ?",
+                    (next_seq, dropped, total, now, session_id),
+                )
+                return True
+
+        if not await self._run(append):
+            raise unknown_session()
+
+    async def save_memo(self, session_id: str, memo: ContextMemo) -> None:
+        def save(conn: sqlite3.Connection) -> None:
+            with _transaction(conn):
+                row = conn.execute("SELECT memos FROM sessions WHERE id = ?", (session_id,)).fetchone()
+                if row is None:
+                    return
+                memos = json.loads(row[0])
+                memos[memo.kind] = memo.model_dump(mode="json")
+                conn.execute("UPDATE sessions SET memos = ? WHERE id = ?", (json.dumps(memos), session_id))
+
+        await self._run(save)
+
+    async def list_recent(self, limit: int = 20) -> list[SessionInfo]:
+        def recent(conn: sqlite3.Connection) -> list[SessionInfo]:
+            rows = conn.execute(
+                _SELECT + " WHERE updated_at > ? ORDER BY updated_at DESC, rowid DESC LIMIT ?",
+                (self._cutoff(), max(0, limit)),
+            ).fetchall()
+            return [self._info(row) for row in rows]
+
+        return await self._run(recent)
+
+    async def delete(self, session_id: str) -> bool:
+        def delete(conn: sqlite3.Connection) -> bool:
+            with _transaction(conn):
+                return conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,)).rowcount > 0
+
+        return await self._run(delete)
+
+    async def aclose(self) -> None:
+        def close(_conn: sqlite3.Connection) -> None:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+        if self._conn is not None:
+            await self._run(close)
+
+
+_SELECT = "SELECT id, created_at, updated_at, max_cost_usd, next_seq, dropped, usage, memos FROM sessions"
+_SELECT_LIVE = _SELECT + " WHERE id = ? AND updated_at > ?"
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection, *, immediate: bool = True) -> Iterator[sqlite3.Connection]:
+    """`BEGIN IMMEDIATE` (a write lock up front; or a plain read transaction) … `COMMIT`; rolled back on
+    any exception."""
+    conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
