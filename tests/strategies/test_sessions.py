@@ -1,19 +1,25 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
 
-import anyio
 import pytest
+from pydantic import ValidationError
 
+from config.loader import describe_validation_error
 from strategies.completion import CompletionRequest
-from strategies.errors import UserInputError
+from strategies.errors import ConfigError, UserInputError
+from strategies.result import StrategyResult, compute_totals
 from strategies.routing import run_route
+from strategies.session_stores import default_sqlite_path, open_session_store
+from strategies.session_stores.memory import MemorySessionStore
+from strategies.session_stores.sqlite import SqliteSessionStore
 from strategies.sessions import (
-    MemorySessionStore,
+    SessionSettings,
     SessionStore,
-    Turn,
     new_session_id,
     remember,
+    usage_of,
     validate_session_id,
     with_history,
 )
@@ -21,27 +27,6 @@ from strategies.spec import RouteSpec
 from tests.fakes import ScriptedClient, context_of
 
 pytestmark = pytest.mark.anyio
-
-T0 = datetime(2025, 1, 1, tzinfo=UTC)
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-def _pair(i: int) -> list[Turn]:
-    return [
-        Turn(role="user", content=f"q{i}", at=T0),
-        Turn(role="assistant", content=f"a{i}", model="m", at=T0),
-    ]
-
 
 async def test_the_history_of_a_session_is_prepended_on_the_next_turn_after_the_system_prompt() -> None:
     specialist = ScriptedClient("specialist", ["Paris.", "About 2.1 million."])
@@ -66,82 +51,6 @@ async def test_the_history_of_a_session_is_prepended_on_the_next_turn_after_the_
         ("user", "And its population?"),
     ]
     assert [t.model for t in session.turns] == [None, "specialist"]
-
-
-async def test_concurrent_appends_keep_every_exchange_whole_and_in_arrival_order() -> None:
-    store = MemorySessionStore()
-    session_id = await store.create()
-    arrived: list[int] = []
-
-    async def append(i: int) -> None:
-        arrived.append(i)
-        await store.append(session_id, _pair(i))
-
-    async with anyio.create_task_group() as tg:
-        for i in range(50):
-            tg.start_soon(append, i)
-    session = await store.get(session_id)
-
-    assert session is not None
-    contents = [t.content for t in session.turns]
-    assert contents == [text for i in arrived for text in (f"q{i}", f"a{i}")]
-    assert sorted(arrived) == list(range(50))
-
-
-async def test_a_returned_session_is_a_copy_the_caller_cannot_use_to_change_the_store() -> None:
-    store = MemorySessionStore()
-    session_id = await store.create()
-    await store.append(session_id, _pair(1))
-
-    copy = await store.get(session_id)
-    assert copy is not None
-    copy.turns.clear()
-
-    again = await store.get(session_id)
-    assert again is not None and len(again.turns) == 2
-
-
-async def test_appending_to_an_unknown_or_deleted_session_is_a_user_error() -> None:
-    store = MemorySessionStore()
-    session_id = await store.create()
-
-    assert await store.delete(session_id) is True
-    assert await store.delete(session_id) is False
-    assert await store.get(session_id) is None
-    with pytest.raises(UserInputError, match="unknown session_id"):
-        await store.append(session_id, _pair(1))
-
-
-async def test_recent_sessions_are_listed_newest_activity_first_without_their_turns() -> None:
-    clock = FakeClock()
-    store = MemorySessionStore(clock=clock)
-    older = await store.create()
-    clock.advance(1)
-    newer = await store.create()
-    clock.advance(1)
-    await store.append(older, _pair(1))
-
-    listed = await store.list_recent(limit=5)
-
-    assert [(s.id, s.turn_count) for s in listed] == [(older, 2), (newer, 0)]
-    assert [s.id for s in await store.list_recent(limit=1)] == [older]
-
-
-async def test_sessions_expire_after_their_ttl_of_inactivity_and_the_oldest_go_when_full() -> None:
-    clock = FakeClock()
-    store = MemorySessionStore(ttl_s=60, max_sessions=2, clock=clock)
-    stale = await store.create()
-    clock.advance(61)
-    kept = await store.create()
-    assert await store.get(stale) is None
-
-    clock.advance(1)
-    second = await store.create()
-    clock.advance(1)
-    third = await store.create()
-
-    assert await store.get(kept) is None
-    assert {s.id for s in await store.list_recent()} == {second, third}
 
 
 def test_new_session_ids_are_random_and_valid() -> None:
@@ -170,3 +79,57 @@ def test_malformed_session_ids_are_rejected_without_echoing_them(bad: str) -> No
         validate_session_id(bad)
 
     assert bad not in caught.value.message or bad == ""
+
+
+async def test_remember_records_the_exchange_with_its_cost_and_charges_the_session() -> None:
+    store = MemorySessionStore()
+    session_id = await store.create()
+    ctx = context_of(ScriptedClient("m", "Paris."))
+    spec = RouteSpec.model_validate({"routes": [{"name": "r", "target": "m"}], "default": "r"})
+    request = CompletionRequest.of("Capital of France?")
+    result = await run_route(spec, request, ctx, "route")
+    result.totals = compute_totals(result.calls, 0.1)
+
+    await remember(store, session_id, request, result, usage_of(result))
+    failed = StrategyResult(strategy="route", ok=False, answer=None)
+    await store.append(session_id, [], usage=usage_of(failed))
+    session = await store.get(session_id)
+
+    assert session is not None
+    answer = session.turns[1]
+    assert (answer.model, answer.strategy) == ("m", "route")
+    assert answer.usage is not None and answer.usage.cost_usd == Decimal("0.001")
+    assert session.usage.calls == 1 and session.usage.cost_usd == Decimal("0.001")
+
+
+@pytest.mark.parametrize("store", ["sqlite", "memory", "redis", "redis://127.0.0.1:6379/0", "rediss://h:1", "unix:///r.sock"])
+def test_the_store_setting_accepts_the_named_backends_and_redis_urls(store: str) -> None:
+    assert SessionSettings(store=store).store == store
+
+
+def test_a_bad_store_setting_names_the_field_without_echoing_the_value() -> None:
+    secret_url = "postgres://user:hunter2-secret@db/x"
+    with pytest.raises(ValidationError) as caught:
+        SessionSettings.model_validate({"store": secret_url})
+    message = describe_validation_error(caught.value, "c.yaml")
+
+    assert "store: expected 'sqlite'" in message and "hunter2" not in message
+
+
+def test_the_default_store_is_sqlite_in_the_user_data_directory() -> None:
+    store = open_session_store(SessionSettings())
+
+    assert isinstance(store, SqliteSessionStore)
+    assert store.path == default_sqlite_path() and store.path.parent.name == "chorus-mcp"
+
+
+def test_the_sqlite_path_is_configurable(tmp_path: Path) -> None:
+    store = open_session_store(SessionSettings(sqlite_path=str(tmp_path / "s.db")))
+
+    assert isinstance(store, SqliteSessionStore) and store.path == tmp_path / "s.db"
+
+
+def test_store_redis_reads_the_url_from_the_named_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CHORUS_TEST_UNSET_REDIS", raising=False)
+    with pytest.raises(ConfigError, match="CHORUS_TEST_UNSET_REDIS"):
+        open_session_store(SessionSettings(store="redis", redis_url_env="CHORUS_TEST_UNSET_REDIS"))
