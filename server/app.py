@@ -9,6 +9,8 @@ from typing import Any
 from mcp.server.mcpserver import MCPServer
 
 from config.schema import ChorusConfig
+from server.auth import auth_options
+from server.limits import cap_output_tokens, guard_tool_calls
 from server.resources import register_resources
 from server.state import ChorusState, build_state, start_provider_warm_up
 from server.tools import register_tools
@@ -23,7 +25,7 @@ INSTRUCTIONS = (
 
 def build_server(config: ChorusConfig, factory: ClientFactory | None = None) -> MCPServer[ChorusState]:
     """The Chorus MCP server for `config`. `factory` replaces the litellm clients (tests, replay)."""
-    state = build_state(config, factory)
+    state = build_state(config, cap_output_tokens(factory, config.limits.max_output_tokens))
 
     @asynccontextmanager
     async def lifespan(_server: MCPServer[Any]) -> AsyncIterator[ChorusState]:
@@ -37,9 +39,11 @@ def build_server(config: ChorusConfig, factory: ClientFactory | None = None) -> 
         version=_version(),
         lifespan=lifespan,
         log_level=config.log_level,
+        **auth_options(config),
     )
     register_tools(server)
     register_resources(server, state)
+    guard_tool_calls(server, config)
     return server
 
 
