@@ -10,6 +10,7 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
 from strategies.catalog import ModelEntry
 from strategies.reliability import ReliabilitySettings
 from strategies.spec import Step, StrategyRef, models_in
+from strategies.tracing.settings import TracingSettings
 
 
 class _Section(BaseModel):
@@ -143,6 +144,8 @@ class ChorusConfig(_Section):
     An opt-in: such a call spends credit on a model the operator did not choose."""
     http: HttpSettings = Field(default_factory=HttpSettings)
     reliability: ReliabilitySettings = Field(default_factory=ReliabilitySettings)
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
+    """OpenTelemetry traces (OTLP/HTTP to Phoenix, Jaeger or any collector); off unless an endpoint is set."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     auth: AuthConfig = Field(default_factory=AuthConfig)
     limits: Limits = Field(default_factory=Limits)

@@ -1,7 +1,13 @@
-"""The one runner: dispatches any `Step` to its strategy, and wraps a whole run with deadline and totals."""
+"""The one runner: dispatches any `Step` to its strategy, and wraps a whole run with deadline and totals.
+
+Every step of every strategy passes through `run_step`, and every run through `run_strategy`; this is
+where the trace of a run is made (`strategies.tracing.spans`): the run's root span, a span per step,
+and the decisions each step made.
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import cast
 
 import anyio
@@ -21,14 +27,30 @@ from strategies.spec import (
     Step,
     StrategyRef,
 )
+from strategies.templates import latest_user_text
+from strategies.tracing.attributes import totals as totals_attributes
+from strategies.tracing.spans import Frame, run_span, step_span
 
 MAX_REFERENCE_DEPTH = 8
 DEADLINE_GRACE_S = 0.5
 """How long past the deadline the safety net waits for a strategy to wrap up its partial result."""
 
+log = logging.getLogger("chorus.runner")
+
 
 async def run_step(step: Step, request: CompletionRequest, ctx: RunContext, stage: str) -> StrategyResult:
     """Run any step. Strategies call this for their children, which is how they compose."""
+    if isinstance(step, StrategyRef):
+        return await run_step(resolve_reference(step, ctx), request, _deeper(ctx), f"{stage}/{step.name}")
+    model = step.model if isinstance(step, ModelStep) else None
+    with step_span(step.kind, stage, model=model, input_text=latest_user_text(request)) as frame:
+        result = await _dispatch(step, request, ctx, stage)
+        if frame is not None:
+            frame.finish(result)
+    return result
+
+
+async def _dispatch(step: Step, request: CompletionRequest, ctx: RunContext, stage: str) -> StrategyResult:
     # Imported here: each strategy module imports this one to run its children.
     from strategies.cascade import run_cascade
     from strategies.ensemble import run_ensemble
@@ -56,7 +78,9 @@ async def run_step(step: Step, request: CompletionRequest, ctx: RunContext, stag
 
 def resolve_reference(ref: StrategyRef, ctx: RunContext) -> Step:
     if ctx.depth >= MAX_REFERENCE_DEPTH:
-        raise UserInputError(f"strategy {ref.name!r}: references nest deeper than {MAX_REFERENCE_DEPTH} (a cycle?)")
+        raise UserInputError(
+            f"strategy {ref.name!r}: references nest deeper than {MAX_REFERENCE_DEPTH} (a cycle?)"
+        )
     found = ctx.strategies.get(ref.name)
     if found is None:
         known = ", ".join(sorted(ctx.strategies)) or "none configured"
@@ -74,24 +98,63 @@ def strategy_name(step: Step) -> str:
     return step.name if isinstance(step, StrategyRef) else step.kind
 
 
-async def run_strategy(step: Step, request: CompletionRequest, ctx: RunContext) -> StrategyResult:
+async def run_strategy(
+    step: Step, request: CompletionRequest, ctx: RunContext, *, session_id: str | None = None
+) -> StrategyResult:
     """Run a whole strategy: the deadline is enforced, totals are computed, nothing but bugs escapes.
 
     Strategies watch the deadline themselves and return their best partial answer; the outer scope here
-    is a safety net for a strategy that overruns it.
+    is a safety net for a strategy that overruns it. `session_id` (the session the run belongs to) goes
+    on the trace and on the result.
     """
     started = anyio.current_time()
-    result: StrategyResult | None = None
-    with anyio.move_on_after(ctx.time_left() + DEADLINE_GRACE_S):
-        result = await run_step(step, request, ctx, strategy_name(step))
-    if result is None:
-        result = StrategyResult(
-            strategy=strategy_name(step),
-            answer=None,
-            ok=False,
-            partial=True,
-            partial_reason="deadline reached",
-            error="deadline reached before any answer was produced",
-        )
-    result.totals = compute_totals(result.calls, anyio.current_time() - started)
+    name = strategy_name(step)
+    with run_span(name, step.kind, name, session_id, latest_user_text(request)) as frame:
+        result: StrategyResult | None = None
+        with anyio.move_on_after(ctx.time_left() + DEADLINE_GRACE_S):
+            result = await _run_top(step, request, ctx, name, frame)
+        if result is None:
+            result = StrategyResult(
+                strategy=name,
+                answer=None,
+                ok=False,
+                partial=True,
+                partial_reason="deadline reached",
+                error="deadline reached before any answer was produced",
+            )
+        result.totals = compute_totals(result.calls, anyio.current_time() - started)
+        if session_id is not None and result.session_id is None:
+            result.session_id = session_id
+        if frame is not None:
+            frame.finish(result)
+            frame.span.set_attributes(totals_attributes(result.totals))
+    _log_run(name, result)
     return result
+
+
+async def _run_top(
+    step: Step, request: CompletionRequest, ctx: RunContext, stage: str, frame: Frame | None
+) -> StrategyResult:
+    """The top step: it shares the run's span (a named strategy gets a span of its own under it)."""
+    if isinstance(step, StrategyRef):
+        return await run_step(step, request, ctx, stage)
+    return await _dispatch(step, request, ctx, stage)
+
+
+def _log_run(name: str, result: StrategyResult) -> None:
+    totals = result.totals
+    log.info(
+        "run finished",
+        extra={
+            "strategy": name,
+            "ok": result.ok,
+            "partial": result.partial,
+            "calls": totals.calls,
+            "prompt_tokens": totals.prompt_tokens,
+            "completion_tokens": totals.completion_tokens,
+            "cost_usd": None if totals.cost_usd is None else str(totals.cost_usd),
+            "cost_complete": totals.cost_complete,
+            "latency_s": round(totals.latency_s, 3),
+            "session_id": result.session_id,
+        },
+    )

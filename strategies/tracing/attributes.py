@@ -1,0 +1,286 @@
+"""Span attributes: OpenInference names for what Phoenix understands, `chorus.*` for the rest.
+
+Every string that could hold text from a user, a model or a provider passes through
+`strategies.errors.redact`, so no API key or bearer token reaches a span. Prompt and answer text is
+only attached while `capture_content()` is true (config `tracing.capture_content`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from decimal import Decimal
+
+from openinference.semconv.trace import (
+    MessageAttributes,
+    OpenInferenceMimeTypeValues,
+    OpenInferenceSpanKindValues,
+    SpanAttributes,
+)
+from opentelemetry.util.types import AttributeValue
+
+from strategies.completion import Completion, CompletionRequest
+from strategies.errors import redact
+from strategies.result import (
+    ConfidenceDecision,
+    Decision,
+    FallbackDecision,
+    NoteDecision,
+    ReviewDecision,
+    RouteDecision,
+    StrategyResult,
+    Totals,
+    VoteDecision,
+)
+
+Attributes = dict[str, AttributeValue]
+
+KIND = SpanAttributes.OPENINFERENCE_SPAN_KIND
+LLM = OpenInferenceSpanKindValues.LLM.value
+CHAIN = OpenInferenceSpanKindValues.CHAIN.value
+AGENT = OpenInferenceSpanKindValues.AGENT.value
+
+MAX_TEXT = 32_000
+"""Longest text put on one attribute; longer text is cut (collectors reject huge spans)."""
+
+# litellm's provider prefixes → OpenInference `llm.provider` values (what Phoenix prices by).
+_PROVIDERS = {
+    "openai": "openai",
+    "text-completion-openai": "openai",
+    "azure": "azure",
+    "azure_ai": "azure",
+    "anthropic": "anthropic",
+    "gemini": "google",
+    "vertex_ai": "google",
+    "vertex_ai_beta": "google",
+    "bedrock": "aws",
+    "sagemaker": "aws",
+    "mistral": "mistralai",
+    "cohere": "cohere",
+    "cohere_chat": "cohere",
+    "xai": "xai",
+    "deepseek": "deepseek",
+    "groq": "groq",
+    "fireworks_ai": "fireworks",
+    "together_ai": "together",
+    "perplexity": "perplexity",
+    "cerebras": "cerebras",
+    "ollama": "ollama",
+    "ollama_chat": "ollama",
+    "moonshot": "moonshot",
+    "meta_llama": "meta",
+}
+
+_capture_content = True
+
+
+def capture_content() -> bool:
+    """Whether prompt and answer text goes on spans."""
+    return _capture_content
+
+
+def set_capture_content(value: bool) -> None:
+    """Set once at start-up from `tracing.capture_content` (process-wide, like the tracer provider)."""
+    global _capture_content
+    _capture_content = value
+
+
+def text(value: str) -> str:
+    """`value` made safe for a span: secrets removed, bounded in length."""
+    value = redact(value)
+    return value if len(value) <= MAX_TEXT else value[:MAX_TEXT] + "…"
+
+
+def provider_of(model_id: str) -> str | None:
+    """The OpenInference provider of a litellm model id (`anthropic/claude-…` → `anthropic`)."""
+    if "/" not in model_id:
+        return None
+    prefix = model_id.split("/", 1)[0].lower()
+    return _PROVIDERS.get(prefix, prefix)
+
+
+def bare_model(model_id: str) -> str:
+    """The provider's own name for a model, without litellm's provider prefix."""
+    return model_id.split("/", 1)[1] if "/" in model_id else model_id
+
+
+def invocation_parameters(request: CompletionRequest) -> str:
+    params: dict[str, object] = {
+        "max_tokens": request.max_tokens,
+        "temperature": request.temperature,
+        "timeout_s": request.timeout_s,
+    }
+    if request.logprobs:
+        params["logprobs"] = True
+    return json.dumps({k: v for k, v in params.items() if v is not None}, sort_keys=True)
+
+
+def llm_request(alias: str, model_id: str, request: CompletionRequest) -> Attributes:
+    """An LLM span's attributes known before the call."""
+    attributes: Attributes = {
+        KIND: LLM,
+        SpanAttributes.LLM_MODEL_NAME: bare_model(model_id),
+        SpanAttributes.LLM_REQUEST_MODEL_NAME: bare_model(model_id),
+        SpanAttributes.LLM_INVOCATION_PARAMETERS: invocation_parameters(request),
+        "chorus.model": alias,
+        "chorus.model_id": model_id,
+    }
+    provider = provider_of(model_id)
+    if provider is not None:
+        attributes[SpanAttributes.LLM_PROVIDER] = provider
+    if capture_content():
+        prefix = SpanAttributes.LLM_INPUT_MESSAGES
+        for index, message in enumerate(request.messages):
+            attributes[f"{prefix}.{index}.{MessageAttributes.MESSAGE_ROLE}"] = message.role
+            attributes[f"{prefix}.{index}.{MessageAttributes.MESSAGE_CONTENT}"] = text(message.content)
+        user = [m.content for m in request.messages if m.role == "user"]
+        if user:
+            attributes.update(io_value(SpanAttributes.INPUT_VALUE, user[-1]))
+    return attributes
+
+
+def llm_response(completion: Completion) -> Attributes:
+    """An LLM span's attributes from the answer: model, tokens, cost, latency, text."""
+    attributes: Attributes = {
+        SpanAttributes.LLM_MODEL_NAME: bare_model(completion.model),
+        SpanAttributes.LLM_RESPONSE_MODEL_NAME: bare_model(completion.model),
+        "chorus.latency_s": round(completion.latency_s, 4),
+        "chorus.call.status": "ok",
+        "chorus.cost_known": completion.cost_usd is not None,
+    }
+    if completion.prompt_tokens is not None:
+        attributes[SpanAttributes.LLM_TOKEN_COUNT_PROMPT] = completion.prompt_tokens
+    if completion.completion_tokens is not None:
+        attributes[SpanAttributes.LLM_TOKEN_COUNT_COMPLETION] = completion.completion_tokens
+    if completion.total_tokens is not None:
+        attributes[SpanAttributes.LLM_TOKEN_COUNT_TOTAL] = completion.total_tokens
+    if completion.cost_usd is not None:
+        # Unknown stays absent (with chorus.cost_known=false): never a made-up 0.
+        attributes["chorus.cost_usd"] = float(completion.cost_usd)
+        attributes[SpanAttributes.LLM_COST_TOTAL] = float(completion.cost_usd)
+    if completion.finish_reason is not None:
+        attributes[SpanAttributes.LLM_FINISH_REASON] = completion.finish_reason
+    if capture_content():
+        prefix = f"{SpanAttributes.LLM_OUTPUT_MESSAGES}.0"
+        attributes[f"{prefix}.{MessageAttributes.MESSAGE_ROLE}"] = "assistant"
+        attributes[f"{prefix}.{MessageAttributes.MESSAGE_CONTENT}"] = text(completion.text)
+        attributes.update(io_value(SpanAttributes.OUTPUT_VALUE, completion.text))
+    return attributes
+
+
+def io_value(key: str, value: str) -> Attributes:
+    """`input.value` / `output.value` with its MIME type (plain text)."""
+    mime = (
+        SpanAttributes.INPUT_MIME_TYPE
+        if key == SpanAttributes.INPUT_VALUE
+        else SpanAttributes.OUTPUT_MIME_TYPE
+    )
+    return {key: text(value), mime: OpenInferenceMimeTypeValues.TEXT.value}
+
+
+def step_result(result: StrategyResult) -> Attributes:
+    """What a strategy step (or the whole run) came to."""
+    attributes: Attributes = {"chorus.ok": result.ok, "chorus.partial": result.partial}
+    if result.partial_reason:
+        attributes["chorus.partial_reason"] = text(result.partial_reason)
+    if result.error:
+        attributes["chorus.error"] = text(result.error)
+    if result.answer is not None and capture_content():
+        attributes.update(io_value(SpanAttributes.OUTPUT_VALUE, result.answer))
+    return attributes
+
+
+def totals(value: Totals) -> Attributes:
+    attributes: Attributes = {
+        "chorus.totals.calls": value.calls,
+        "chorus.totals.prompt_tokens": value.prompt_tokens,
+        "chorus.totals.completion_tokens": value.completion_tokens,
+        "chorus.totals.cost_complete": value.cost_complete,
+        "chorus.totals.latency_s": round(value.latency_s, 4),
+    }
+    if value.cost_usd is not None:
+        attributes["chorus.totals.cost_usd"] = float(value.cost_usd)
+    return attributes
+
+
+def decision_name(decision: Decision) -> str:
+    return decision.kind
+
+
+def decision(decision: Decision) -> Attributes:
+    """A decision span's attributes (route, vote, confidence, review, fallback)."""
+    attributes: Attributes = {KIND: CHAIN, "chorus.decision": decision.kind, "chorus.stage": decision.stage}
+    match decision:
+        case RouteDecision():
+            attributes |= {
+                "chorus.route": decision.route,
+                "chorus.route.method": decision.method,
+                "chorus.reason": text(decision.reason),
+            }
+            attributes.update(io_value(SpanAttributes.OUTPUT_VALUE, decision.route))
+        case VoteDecision():
+            attributes |= {
+                "chorus.vote.mode": decision.mode,
+                "chorus.vote.agreement": round(decision.agreement, 4),
+                "chorus.vote.consensus": decision.consensus,
+                "chorus.vote.early_stop": decision.early_stop,
+                "chorus.vote.answers": len(decision.counts),
+            }
+            if capture_content():
+                attributes["chorus.vote.counts"] = json.dumps(
+                    decision.counts, sort_keys=True, ensure_ascii=False
+                )
+                if decision.winner is not None:
+                    attributes["chorus.vote.winner"] = text(decision.winner)
+                    attributes.update(io_value(SpanAttributes.OUTPUT_VALUE, decision.winner))
+        case ConfidenceDecision():
+            attributes |= {
+                "chorus.confidence.model": decision.model,
+                "chorus.confidence.estimator": decision.estimator,
+                "chorus.confidence.threshold": decision.threshold,
+                "chorus.escalate": decision.escalate,
+                "chorus.reason": text(decision.reason),
+            }
+            if decision.confidence is not None:
+                attributes["chorus.confidence"] = round(decision.confidence, 4)
+            attributes.update(
+                io_value(SpanAttributes.OUTPUT_VALUE, "escalate" if decision.escalate else "accept")
+            )
+        case ReviewDecision():
+            attributes |= {
+                "chorus.review.iteration": decision.iteration,
+                "chorus.review.approved": decision.approved,
+                "chorus.review.issue_count": len(decision.issues),
+            }
+            if capture_content() and decision.issues:
+                attributes["chorus.review.issues"] = [text(issue) for issue in decision.issues]
+            attributes.update(
+                io_value(SpanAttributes.OUTPUT_VALUE, "approved" if decision.approved else "not approved")
+            )
+        case FallbackDecision():
+            attributes |= {
+                "chorus.fallback.from": decision.from_model,
+                "chorus.reason": text(decision.reason),
+            }
+            if decision.to_model is not None:
+                attributes["chorus.fallback.to"] = decision.to_model
+        case NoteDecision():
+            attributes["chorus.note"] = text(decision.message)
+    return attributes
+
+
+def scrub(attributes: Mapping[str, AttributeValue]) -> Attributes:
+    """Redact every string (and string list) in `attributes`."""
+    clean: Attributes = {}
+    for key, value in attributes.items():
+        if isinstance(value, str):
+            clean[key] = redact(value)
+        elif isinstance(value, (list, tuple)) and value and isinstance(value[0], str):
+            clean[key] = [redact(str(v)) for v in value]
+        else:
+            clean[key] = value
+    return clean
+
+
+def as_float(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)

@@ -1,0 +1,142 @@
+"""`InstrumentedClient`: any `ModelClient`, with an OpenInference LLM span and a usage record per call.
+
+Installed around every client by wrapping the catalog's factory (`instrument`), so each call the core
+makes — a member, a judge, a classifier, a retry, a fallback — is one LLM span, wherever it comes
+from. The wrapper sees exactly the provider call: warm-up and waiting for a concurrency slot happen
+outside `complete`, so the span's duration is the call's latency.
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+from typing import Any
+
+import anyio
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from strategies.calling import CostEstimator, WarmsUp
+from strategies.catalog import ClientFactory, ModelEntry
+from strategies.client import ModelClient
+from strategies.completion import Completion, CompletionRequest
+from strategies.errors import ModelError
+from strategies.tracing import attributes as attrs
+from strategies.tracing.spans import current_frame, current_session, tracer
+from strategies.tracing.usage import UsageLedger
+
+log = logging.getLogger("chorus.calls")
+
+
+class InstrumentedClient:
+    """Wraps one client; `name` and any other attribute are the wrapped client's."""
+
+    def __init__(self, inner: ModelClient, entry: ModelEntry, usage: UsageLedger | None = None) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self._entry = entry
+        self._usage = usage
+
+    def __repr__(self) -> str:
+        return f"InstrumentedClient({self.inner!r})"
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "inner":  # not set yet (half-built instance): do not recurse
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        with tracer().start_as_current_span(
+            f"llm {self.name}", kind=SpanKind.CLIENT, record_exception=False, set_status_on_exception=False
+        ) as span:
+            recording = span.is_recording()
+            if recording:
+                span.set_attributes(attrs.llm_request(self.name, self._entry.model, request))
+            try:
+                completion = await self.inner.complete(request)
+            except ModelError as exc:
+                self._record(exc.status, None)
+                if recording:
+                    span.set_attributes(
+                        {
+                            "chorus.call.status": exc.status,
+                            "error.type": type(exc).__name__,
+                            "chorus.error": attrs.text(exc.message),
+                        }
+                    )
+                    span.set_status(Status(StatusCode.ERROR, attrs.text(exc.message)))
+                log.info(
+                    "model call failed",
+                    extra={"model": self.name, "status": exc.status, "error": exc.message},
+                )
+                raise
+            except BaseException as exc:
+                status = _interrupted(exc)
+                self._record(status, None)
+                if recording:
+                    span.set_attribute("chorus.call.status", status)
+                    if status != "cancelled":
+                        span.set_attribute("error.type", type(exc).__qualname__)
+                        span.set_status(Status(StatusCode.ERROR, status))
+                raise
+            self._record("ok", completion)
+            if recording:
+                span.set_attributes(attrs.llm_response(completion))
+                span.set_status(Status(StatusCode.OK))
+            return completion
+
+    def _record(self, status: str, completion: Completion | None) -> None:
+        frame = current_frame()
+        if frame is not None:
+            frame.record_attempt(self.name, completion is not None)
+        if self._usage is not None:
+            self._usage.record(self.name, self._entry.model, status, completion, current_session())
+
+
+def _interrupted(exc: BaseException) -> str:
+    """How a call that ended without an answer or a `ModelError` is reported."""
+    if not isinstance(exc, anyio.get_cancelled_exc_class()):
+        return "error"  # a bug in the client: the core reports it as such
+    # Cut by a time-out or deadline (the scope's deadline has passed) or cancelled outright (an early stop).
+    return "timeout" if anyio.current_time() >= anyio.current_effective_deadline() else "cancelled"
+
+
+class _WarmsUp(InstrumentedClient):
+    async def ready(self) -> None:
+        assert isinstance(self.inner, WarmsUp)
+        await self.inner.ready()
+
+
+class _Estimates(InstrumentedClient):
+    def estimate_cost_usd(self, request: CompletionRequest) -> Decimal | None:
+        assert isinstance(self.inner, CostEstimator)
+        return self.inner.estimate_cost_usd(request)
+
+
+class _WarmsUpAndEstimates(_WarmsUp, _Estimates):
+    pass
+
+
+def instrumented(
+    client: ModelClient, entry: ModelEntry, usage: UsageLedger | None = None
+) -> InstrumentedClient:
+    """`client` wrapped, keeping the optional capabilities the core checks for (warm-up, cost estimate)."""
+    warms, estimates = isinstance(client, WarmsUp), isinstance(client, CostEstimator)
+    cls = (
+        _WarmsUpAndEstimates
+        if warms and estimates
+        else _WarmsUp
+        if warms
+        else _Estimates
+        if estimates
+        else InstrumentedClient
+    )
+    return cls(client, entry, usage)
+
+
+def instrument(factory: ClientFactory, usage: UsageLedger | None = None) -> ClientFactory:
+    """A factory whose clients are `factory`'s, instrumented."""
+
+    def build(alias: str, entry: ModelEntry) -> ModelClient:
+        return instrumented(factory(alias, entry), entry, usage)
+
+    return build
