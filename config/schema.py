@@ -9,6 +9,7 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
 
 from strategies.catalog import ModelEntry
 from strategies.reliability import ReliabilitySettings
+from strategies.sessions import SessionSettings
 from strategies.spec import Step, StrategyRef, models_in
 from strategies.tracing.settings import TracingSettings
 
@@ -144,6 +145,9 @@ class ChorusConfig(_Section):
     An opt-in: such a call spends credit on a model the operator did not choose."""
     http: HttpSettings = Field(default_factory=HttpSettings)
     reliability: ReliabilitySettings = Field(default_factory=ReliabilitySettings)
+    sessions: SessionSettings = Field(default_factory=SessionSettings)
+    """Where conversations are kept (SQLite by default, Redis for replicas), their caps, and how their
+    history is passed to models."""
     tracing: TracingSettings = Field(default_factory=TracingSettings)
     """OpenTelemetry traces (OTLP/HTTP to Phoenix, Jaeger or any collector); off unless an endpoint is set."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
