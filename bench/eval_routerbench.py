@@ -180,10 +180,12 @@ def router_comparison(report: Any) -> str:
 
 
 def run_one(path: str, seed: int, out: str) -> str:
+    from server.eval_cli import quiet_logs
     from strategies.evaluation.datasets import load_dataset
     from strategies.evaluation.report import calibration_lines, table, write_files
     from strategies.evaluation.suite import run_suite
 
+    quiet_logs()
     started = time.monotonic()
     dataset = load_dataset(path)
     cap = CAPS.get(dataset.name, 0.25)

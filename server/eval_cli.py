@@ -13,6 +13,7 @@ stdout respectively; results are written to `--out`.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import time
@@ -127,7 +128,15 @@ class ProgressBar:
             self._stream.flush()
 
 
+def quiet_logs() -> None:
+    """One evaluation makes thousands of runs: their per-run INFO logs would drown the table (and the
+    wordllama package turns the root logger on at INFO when imported)."""
+    for name in ("chorus", "wordllama", "strategies", "LiteLLM"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def handle_run(args: argparse.Namespace) -> int:
+    quiet_logs()
     try:
         from strategies.evaluation.config import load_eval_config, resolve_dataset
         from strategies.evaluation.datasets import load_dataset
@@ -162,6 +171,7 @@ def handle_run(args: argparse.Namespace) -> int:
 
 
 def handle_train_router(args: argparse.Namespace) -> int:
+    quiet_logs()
     try:
         from strategies.evaluation.config import RouterSettings
         from strategies.evaluation.datasets import load_dataset
