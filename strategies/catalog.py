@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from decimal import Decimal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from strategies.client import ModelClient
 from strategies.errors import UserInputError
@@ -23,6 +24,10 @@ class ModelEntry(BaseModel):
     """Endpoint override (a local OpenAI-compatible server, a proxy)."""
     api_key_env: str | None = None
     """Name of the environment variable holding the key; the key itself never appears in config."""
+    protocol: Literal["auto", "openai", "litellm"] = "auto"
+    """How the provider is reached. `openai`: Chorus's own OpenAI-compatible client (fast; needs an
+    `api_base` unless the id starts with `openai/` or `openrouter/`); `litellm`: through litellm;
+    `auto`: `openai` for `openai/` and `openrouter/` ids, `litellm` for every other provider."""
     timeout_s: float = Field(default=60.0, gt=0)
     input_cost_per_mtok: Decimal | None = Field(default=None, ge=0)
     """Price override in USD per million prompt tokens (otherwise litellm's price map)."""
@@ -37,6 +42,13 @@ class ModelEntry(BaseModel):
     """Assumed output length for a pre-call cost estimate when the request sets no `max_tokens`."""
     tags: list[str] = Field(default_factory=list)
     description: str | None = None
+
+    @model_validator(mode="after")
+    def _openai_protocol_has_an_endpoint(self) -> ModelEntry:
+        provider = self.model.split("/")[0]
+        if self.protocol == "openai" and not self.api_base and provider not in ("openai", "openrouter"):
+            raise ValueError("protocol: openai needs an api_base for ids not starting openai/ or openrouter/")
+        return self
 
     def missing_key(self) -> str | None:
         """The environment variable this model needs but that is not set, if any."""

@@ -2,36 +2,35 @@
 
 This is the only module that imports litellm, and it does so lazily — on the first call, in a worker
 thread — because the import takes seconds and the server must start (and stay responsive) without
-waiting for it. Everything litellm raises is translated here, once, into `strategies.errors`:
+waiting for it. Models whose provider speaks OpenAI's protocol skip litellm altogether
+(`openai_compat.OpenAICompatClient`; `provider_client` chooses); this path serves every other provider.
 
-    litellm exception (or what it wraps)                 → Chorus error
-    ────────────────────────────────────────────────────   ────────────────────────────────────────
-    Timeout                                                ModelTimeout
-    ContextWindowExceededError (a BadRequestError: first)  ContextWindowExceeded
-    RateLimitError                                         RateLimited(retry_after from Retry-After)
-    AuthenticationError, PermissionDeniedError, 401/403    AuthenticationFailed
-    BadRequestError, NotFoundError, UnprocessableEntity    BadRequest
-    anything caused by a read/connect timeout              ModelTimeout
-    anything caused by a JSON decode error                 MalformedResponse
-    "Missing credentials" (no key found anywhere)          AuthenticationFailed
-    APIConnectionError, or caused by a transport error
-      (connection refused or reset, DNS, TLS)              ProviderUnavailable
-    APIResponseValidationError                             MalformedResponse
-    any other error with status 429 / 408 / 4xx            RateLimited / ModelTimeout / BadRequest
-    InternalServerError, ServiceUnavailable, BadGateway,
-      any other 5xx                                        ProviderServerError(status_code)
-    any other litellm, openai or httpx exception           ProviderServerError(status_code=None)
-    a response with no choices, or no text                 MalformedResponse
+Everything litellm raises is translated here, once, into `strategies.errors`, in the same words as the
+fast path (`translation` has the table). litellm hides the facts under its own exception classes, so
+the cause chain is read first, top to bottom:
 
-The checks run top to bottom. Order matters: litellm reports a refused or reset connection, an
-unparseable body and a missing key as `InternalServerError` (HTTP 500), so the wrapped cause is
-consulted before the status code.
+    what is found (first match wins)                              → via `translation`
+    ───────────────────────────────────────────────────────────   ──────────────────────────────────
+    an HTTP status error from the openai SDK (OpenAI-shaped        http_error(status, the provider's
+      providers: the status, body and headers it kept)               message, headers, error code)
+    ContextWindowExceededError                                     ContextWindowExceeded
+    a transport time-out (httpx / aiohttp / openai APITimeoutError) timed_out(the call's time-out)
+    a JSON decode error                                            unparseable
+    "Missing credentials" (no key found anywhere)                  no_credentials
+    a connect failure (refused, DNS, TLS)                          could_not_connect
+    any other transport error, or APIConnectionError               broke_off
+    otherwise, litellm's class and status code (other providers):
+      Timeout → ModelTimeout; RateLimitError → RateLimited; AuthenticationError, PermissionDenied →
+      AuthenticationFailed; BadRequest, NotFound, Unprocessable → BadRequest; APIResponseValidation →
+      MalformedResponse; any status → http_error(status, litellm's message); else ProviderServerError
+
+litellm reports a refused or reset connection, an unparseable body and a missing key as
+`InternalServerError` (HTTP 500), which is why the cause is consulted before the status code.
 """
 
 from __future__ import annotations
 
 import contextlib
-import email.utils
 import json
 import logging
 import os
@@ -47,20 +46,20 @@ import httpx
 
 from strategies.catalog import ModelEntry
 from strategies.client import ModelClient
-from strategies.completion import Completion, CompletionRequest, Message, TokenLogprob
+from strategies.completion import Completion, CompletionRequest, Message
 from strategies.errors import (
     AuthenticationFailed,
     BadRequest,
-    ContextWindowExceeded,
     MalformedResponse,
     ModelError,
     ModelTimeout,
     ProviderServerError,
-    ProviderUnavailable,
     RateLimited,
     redact,
     register_secret,
 )
+from strategies.providers import translation
+from strategies.providers.pricing import estimate_cost_usd
 
 _OFFLINE_ENV = {
     # Without these litellm fetches its price map from GitHub at import and may try a model hub for
@@ -69,8 +68,6 @@ _OFFLINE_ENV = {
     "LITELLM_LOCAL_MODEL_COST_MAP": "True",
 }
 _FOREIGN_PACKAGES = frozenset({"litellm", "openai", "httpx", "aiohttp"})
-_MILLION = Decimal(1_000_000)
-_DETAIL_LIMIT = 400
 
 _litellm: Any = None
 _load_lock = threading.Lock()
@@ -148,6 +145,10 @@ class LiteLLMClient:
         if _litellm is None:
             await anyio.to_thread.run_sync(load_litellm, abandon_on_cancel=True)
 
+    def estimate_cost_usd(self, request: CompletionRequest) -> Decimal | None:
+        """The most the call may cost (see `pricing.estimate_cost_usd`); None when the price is unknown."""
+        return estimate_cost_usd(self.entry, request)
+
     async def complete(self, request: CompletionRequest) -> Completion:
         # The first call imports litellm in a worker thread (seconds), abandoned on cancel so that a
         # deadline still cuts it short; the import finishes in the background for the next call.
@@ -159,16 +160,9 @@ class LiteLLMClient:
         except Exception as exc:
             if not _is_foreign(exc):
                 raise  # our own bug: let it surface as one, not as a provider failure
-            raise translate_error(self.name, exc) from _scrubbed(exc)
+            raise translate_error(self.name, exc, self.entry, arguments["timeout"]) from _scrubbed(exc)
         latency_s = time.perf_counter() - started
-        return to_completion(self.name, self.entry, response, latency_s)
-
-    def estimate_cost_usd(self, request: CompletionRequest) -> Decimal | None:
-        """The most `request` can cost (for the budget check before a call): its prompt tokens at the input
-        price plus `max_tokens` (else the entry's `max_output_tokens`) at the output price; None when a
-        price is unknown. Blocking, and imports litellm on first use: await `ready()` first."""
-        max_tokens = request.max_tokens or self.entry.max_output_tokens
-        return cost_of(self.entry, estimate_prompt_tokens(self.entry, request.messages), max_tokens)
+        return translation.to_completion(self.name, self.entry, response, latency_s)
 
     def _arguments(self, request: CompletionRequest) -> dict[str, Any]:
         entry = self.entry
@@ -185,11 +179,10 @@ class LiteLLMClient:
         }
         if entry.api_base:
             arguments["api_base"] = entry.api_base
-        if entry.api_key_env:
-            key = os.environ.get(entry.api_key_env)
-            if not key:
-                raise AuthenticationFailed(self.name, f"environment variable {entry.api_key_env} is not set")
-            register_secret(key)
+        # The configured variable (which must be set), else the provider's usual one; when neither has
+        # a key, litellm looks further (cloud credentials) or reports missing credentials.
+        key = translation.api_key(self.name, entry)
+        if key is not None:
             arguments["api_key"] = key
         if request.max_tokens is not None:
             arguments["max_tokens"] = request.max_tokens
@@ -201,7 +194,7 @@ class LiteLLMClient:
 
 
 def litellm_client_factory(alias: str, entry: ModelEntry) -> ModelClient:
-    """The `ClientFactory` the server gives its `ModelCatalog`."""
+    """A `LiteLLMClient` for (alias, entry); `provider_client` decides when this path is used."""
     return LiteLLMClient(alias, entry)
 
 
@@ -218,133 +211,86 @@ def estimate_prompt_tokens(entry: ModelEntry, messages: Sequence[Message]) -> in
         return sum(len(m.content) for m in messages) // 4 + 4 * len(messages)
 
 
-# -- responses -------------------------------------------------------------------------------------
-
-
-def to_completion(name: str, entry: ModelEntry, response: Any, latency_s: float) -> Completion:
-    """Turn litellm's `ModelResponse` into a `Completion`; `MalformedResponse` if it holds no answer."""
-    choices = _field(response, "choices")
-    if not choices:
-        raise MalformedResponse(name, "the provider answered with no choices")
-    choice = choices[0]
-    finish_reason = _field(choice, "finish_reason")
-    text = _field(_field(choice, "message"), "content")
-    if not isinstance(text, str) or not text.strip():
-        raise MalformedResponse(name, f"the provider answered with no text (finish_reason={finish_reason})")
-    prompt_tokens, completion_tokens = _usage(_field(response, "usage"))
-    return Completion(
-        text=text,
-        model=str(_field(response, "model") or entry.model),
-        prompt_tokens=prompt_tokens,
-        completion_tokens=completion_tokens,
-        cost_usd=cost_of(entry, prompt_tokens, completion_tokens),
-        latency_s=latency_s,
-        finish_reason=None if finish_reason is None else str(finish_reason),
-        logprobs=_logprobs(_field(choice, "logprobs")),
-    )
-
-
-def cost_of(entry: ModelEntry, prompt_tokens: int | None, completion_tokens: int | None) -> Decimal | None:
-    """USD cost from the entry's price overrides, else litellm's price map; None when either is unknown."""
-    if prompt_tokens is None or completion_tokens is None:
-        return None
-    mapped: tuple[Decimal, Decimal] | None = None
-    if entry.input_cost_per_mtok is None or entry.output_cost_per_mtok is None:
-        mapped = _price_map_cost(entry.model, prompt_tokens, completion_tokens)
-        if mapped is None:
-            return None
-    prompt_cost = (
-        prompt_tokens * entry.input_cost_per_mtok / _MILLION if entry.input_cost_per_mtok is not None
-        else mapped[0] if mapped else None
-    )
-    completion_cost = (
-        completion_tokens * entry.output_cost_per_mtok / _MILLION if entry.output_cost_per_mtok is not None
-        else mapped[1] if mapped else None
-    )
-    if prompt_cost is None or completion_cost is None:
-        return None
-    return prompt_cost + completion_cost
-
-
-def _price_map_cost(model: str, prompt_tokens: int, completion_tokens: int) -> tuple[Decimal, Decimal] | None:
-    try:
-        prompt, completion = load_litellm().cost_per_token(
-            model=model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
-        )
-    except Exception:  # litellm raises ModelNotMappedError (or BadRequestError) for unknown models
-        return None
-    # str() first: Decimal(0.00015) would carry the float's binary noise into every sum.
-    return Decimal(str(prompt)), Decimal(str(completion))
-
-
-def _logprobs(raw: Any) -> list[TokenLogprob] | None:
-    content = _field(raw, "content")
-    if not content:
-        return None
-    return [TokenLogprob(token=str(_field(t, "token")), logprob=float(_field(t, "logprob"))) for t in content]
-
-
-def _field(obj: Any, name: str) -> Any:
-    """Attribute or key: litellm hands back pydantic objects, but some providers' parts are plain dicts."""
-    if obj is None:
-        return None
-    if isinstance(obj, dict):
-        return obj.get(name)
-    return getattr(obj, name, None)
-
-
-def _usage(usage: Any) -> tuple[int | None, int | None]:
-    """(prompt, completion) tokens as the provider reported them; (None, None) when it did not."""
-    prompt = _field(usage, "prompt_tokens")
-    completion = _field(usage, "completion_tokens")
-    if not isinstance(prompt, int) or not isinstance(completion, int):
-        return None, None
-    # When the provider sends no `usage`, litellm fills in zeros. No real call has a zero-token
-    # prompt, so 0/0 means "not reported" — never count it (or price it) as free.
-    if prompt == 0 and completion == 0:
-        return None, None
-    return prompt, completion
-
-
 # -- errors ----------------------------------------------------------------------------------------
 
 
-def translate_error(model: str, exc: Exception) -> ModelError:
-    """Map one litellm exception to the Chorus error tree (see the module docstring for the table)."""
+def translate_error(
+    model: str, exc: Exception, entry: ModelEntry | None = None, timeout_s: float = 0
+) -> ModelError:
+    """Map one litellm exception to the Chorus error tree (see the module docstring for the order)."""
     litellm = load_litellm()
+    import openai  # loaded with litellm, which speaks to every OpenAI-shaped provider through it
+
+    chain = _chain(exc)
+    for link in chain:
+        # The openai SDK's own status error (litellm's exception classes subclass it: skip those).
+        if isinstance(link, openai.APIStatusError) and type(link).__module__.split(".")[0] == "openai":
+            body = _body_of(link)
+            return translation.http_error(
+                model, link.status_code, translation.provider_message(body), link.response.headers,
+                translation.error_code(body),
+            )
     detail = _detail(exc)
-    status = _status_code(exc)
-    if isinstance(exc, litellm.Timeout):
-        return ModelTimeout(model, f"timed out: {detail}")
     if isinstance(exc, litellm.ContextWindowExceededError):
-        return ContextWindowExceeded(model, f"prompt does not fit the context window: {detail}")
-    if isinstance(exc, litellm.RateLimitError):
-        return RateLimited(model, f"rate limited (HTTP 429): {detail}", retry_after=_retry_after(exc))
-    if isinstance(exc, (litellm.AuthenticationError, litellm.PermissionDeniedError)) or status in (401, 403):
-        return AuthenticationFailed(model, f"authentication failed (HTTP {status}): {detail}")
-    if isinstance(exc, (litellm.BadRequestError, litellm.NotFoundError, litellm.UnprocessableEntityError)):
-        return BadRequest(model, f"request rejected (HTTP {status}): {detail}")
-    if _caused_by(exc, httpx.TimeoutException, TimeoutError):
-        return ModelTimeout(model, f"timed out: {detail}")
-    if _caused_by(exc, json.JSONDecodeError):
-        return MalformedResponse(model, f"unparseable response: {detail}")
+        return translation.http_error(model, 400, detail, code="context_length_exceeded")
+    timeouts = (httpx.TimeoutException, openai.APITimeoutError, TimeoutError)
+    if any(isinstance(link, timeouts) for link in chain[1:]):
+        return translation.timed_out(model, timeout_s)
+    if any(isinstance(link, json.JSONDecodeError) for link in chain):
+        decode_error = next(link for link in chain if isinstance(link, json.JSONDecodeError))
+        assert isinstance(decode_error, json.JSONDecodeError)
+        return translation.unparseable(model, decode_error)
     if _MISSING_CREDENTIALS.search(detail):
         # The provider SDK found no key (none configured, none in its default variable) and litellm
         # reports that as an HTTP 500; it is an authentication problem, and retrying cannot fix it.
+        if entry is not None:
+            return translation.no_credentials(model, entry)
         return AuthenticationFailed(model, f"no credentials: {detail}")
-    if isinstance(exc, litellm.APIConnectionError) or _caused_by(exc, httpx.TransportError, ConnectionError):
-        return ProviderUnavailable(model, f"connection failed: {detail}")
+    if any(_is_connect_failure(link) for link in chain[1:]):
+        return translation.could_not_connect(model)
+    if isinstance(exc, litellm.APIConnectionError) or any(
+        isinstance(link, httpx.TransportError | ConnectionError) for link in chain[1:]
+    ):
+        return translation.broke_off(model)
+    return _by_litellm_class(litellm, model, exc, detail)
+
+
+def _by_litellm_class(litellm: Any, model: str, exc: Exception, detail: str) -> ModelError:
+    """Providers litellm reaches with its own HTTP code: its exception class and status say what happened."""
+    status = _status_code(exc)
+    if isinstance(exc, litellm.Timeout):
+        return ModelTimeout(model, f"timed out: {detail}")
+    if isinstance(exc, litellm.RateLimitError):
+        return RateLimited(model, f"rate limited (HTTP 429): {detail}", retry_after=_retry_after(exc))
+    if isinstance(exc, (litellm.AuthenticationError, litellm.PermissionDeniedError)):
+        return AuthenticationFailed(model, f"authentication failed (HTTP {status}): {detail}")
+    if isinstance(exc, (litellm.BadRequestError, litellm.NotFoundError, litellm.UnprocessableEntityError)):
+        return BadRequest(model, f"request rejected (HTTP {status}): {detail}")
     if isinstance(exc, litellm.APIResponseValidationError):
         return MalformedResponse(model, f"unusable response: {detail}")
-    if status == 429:
-        return RateLimited(model, f"rate limited (HTTP 429): {detail}", retry_after=_retry_after(exc))
-    if status == 408:
-        return ModelTimeout(model, f"timed out (HTTP 408): {detail}")
-    if status is not None and 400 <= status < 500:
-        return BadRequest(model, f"request rejected (HTTP {status}): {detail}")
-    if status is not None and status >= 500:
-        return ProviderServerError(model, f"provider error (HTTP {status}): {detail}", status_code=status)
+    if status is not None and status >= 400:
+        headers = _headers_of(exc)
+        return translation.http_error(model, status, detail, headers)
     return ProviderServerError(model, f"{type(exc).__name__}: {detail}")
+
+
+def _body_of(error: Any) -> bytes | str | None:
+    """The error response's body as the provider sent it (the openai SDK keeps the response)."""
+    try:
+        content = error.response.content
+    except Exception:  # a synthetic response without a body
+        content = None
+    if content:
+        return bytes(content)
+    body = getattr(error, "body", None)
+    return json.dumps({"error": body}) if isinstance(body, dict) else str(getattr(error, "message", "") or "")
+
+
+def _is_connect_failure(link: BaseException) -> bool:
+    if isinstance(link, httpx.ConnectError | ConnectionRefusedError):
+        return True
+    # aiohttp's (litellm's default transport), matched by name: aiohttp is not our dependency.
+    return type(link).__name__.startswith("ClientConnector")
 
 
 def _status_code(exc: Exception) -> int | None:
@@ -356,43 +302,29 @@ def _status_code(exc: Exception) -> int | None:
     return None
 
 
-def _retry_after(exc: Exception) -> float | None:
-    """Seconds from `Retry-After` / `retry-after-ms` (on the error's response or its own headers)."""
-    response = getattr(exc, "response", None)
+def _headers_of(exc: Exception) -> dict[str, str]:
     headers: dict[str, str] = {}
+    response = getattr(exc, "response", None)
     for source in (getattr(response, "headers", None), getattr(exc, "headers", None)):
         if source:
             headers.update({str(k).lower(): str(v) for k, v in dict(source).items()})
-    if "retry-after-ms" in headers:
-        try:
-            return max(0.0, float(headers["retry-after-ms"]) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:  # the HTTP-date form
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+    return headers
+
+
+def _retry_after(exc: Exception) -> float | None:
+    """Seconds from `Retry-After` / `retry-after-ms` (on the error's response or its own headers)."""
+    return translation.retry_after(_headers_of(exc))
 
 
 _MISSING_CREDENTIALS = re.compile(r"(?i)missing credentials|api_key client option must be set")
-_PREFIX = re.compile(r"^(?:litellm\.\w+:\s*|\w+Error:\s*|\w+Exception\s*-\s*)+")
+_PREFIX = re.compile(r"^(?:litellm\.\w+:\s*|\w+ ?Error:\s*|\w+Exception\s*-\s*)+")
 
 
 def _detail(exc: BaseException) -> str:
     """The provider's message without litellm's repeated class-name prefixes, on one line, bounded."""
     text = str(getattr(exc, "message", None) or exc) or type(exc).__name__
     text = _PREFIX.sub("", " ".join(text.split()))
-    if len(text) > _DETAIL_LIMIT:
-        text = text[:_DETAIL_LIMIT] + "…"
-    return text or type(exc).__name__
+    return translation.bounded(text) or type(exc).__name__
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
@@ -402,10 +334,6 @@ def _chain(exc: BaseException) -> list[BaseException]:
         seen.append(current)
         current = current.__cause__ or current.__context__
     return seen
-
-
-def _caused_by(exc: BaseException, *types: type[BaseException]) -> bool:
-    return any(isinstance(link, types) for link in _chain(exc)[1:])
 
 
 def _is_foreign(exc: BaseException) -> bool:

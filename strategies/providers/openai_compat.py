@@ -1,0 +1,182 @@
+"""`OpenAICompatClient`: the fast path, for providers that speak OpenAI's chat-completions protocol.
+
+OpenAI, OpenRouter, vLLM, Ollama, llama.cpp, LM Studio, Groq, Together and most gateways accept the
+same `POST {base}/chat/completions`. For them Chorus needs none of litellm's machinery (seconds of
+import, ~6-14 ms of work per call here): one JSON body out, one JSON body back. Every client of this
+kind shares ONE pooled `httpx.AsyncClient` per event loop, so concurrent calls reuse warm keep-alive
+connections instead of opening new ones.
+
+Which models take this path is decided in `strategies.providers.provider_client` (see there); this
+module only speaks the protocol. It returns exactly what `LiteLLMClient` returns for the same exchange
+— the same `Completion` (usage, cost from `pricing`, logprobs, finish reason) and the same error types
+and messages (`translation`) — which `tests/strategies/providers/test_clients.py` checks by running one
+suite against both clients.
+
+What is sent, as litellm sends it for `openai/` and `openrouter/` models:
+
+- the model id without its provider prefix (`openai/gpt-4.1-mini` → `gpt-4.1-mini`,
+  `openrouter/anthropic/claude-sonnet-4.5` → `anthropic/claude-sonnet-4.5`);
+- `max_tokens`, `temperature`, `logprobs` when the request sets them — except for OpenAI's reasoning
+  models (`o1`, `o3`, `o4-mini`, `gpt-5*` but not `gpt-5-chat*`): `max_completion_tokens` instead of
+  `max_tokens`, and `temperature` (unless 1) and `logprobs` left out, since those models reject them.
+  (litellm also rewrites system messages as user messages for `o3`/`o4-mini`; OpenAI accepts system
+  messages there, so they are sent as they are.);
+- to OpenRouter, `usage: {include: true}`, so the answer reports its token usage.
+
+The key is read from the entry's `api_key_env` (else the provider's usual variable, `OPENAI_API_KEY`
+or `OPENROUTER_API_KEY`), registered for redaction, and sent only in the `Authorization` header. A
+model with an `api_base` and no key anywhere is called without one (local servers need none).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+import weakref
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import sniffio
+
+from strategies.catalog import ModelEntry
+from strategies.completion import Completion, CompletionRequest
+from strategies.providers import translation
+from strategies.providers.pricing import estimate_cost_usd
+
+DEFAULT_BASES = {
+    # (the default base URL, environment variables that override it — litellm reads the same ones)
+    "openai": ("https://api.openai.com/v1", ("OPENAI_BASE_URL", "OPENAI_API_BASE")),
+    "openrouter": ("https://openrouter.ai/api/v1", ("OPENROUTER_API_BASE",)),
+}
+"""Providers whose models take the fast path without an `api_base`."""
+
+_REASONING = re.compile(r"^(?:o[1-9]|gpt-5(?!-chat))")
+_LIMITS = httpx.Limits(max_connections=1024, max_keepalive_connections=256, keepalive_expiry=30)
+"""Generous: how many calls run at once per provider is the `CallGuard`'s concurrency cap, not the pool's."""
+
+_pools: weakref.WeakKeyDictionary[Any, httpx.AsyncClient] = weakref.WeakKeyDictionary()
+
+
+def shared_http() -> httpx.AsyncClient:
+    """The one pooled HTTP client of the running event loop (an httpx client cannot cross loops)."""
+    loop = _running_loop()
+    client = _pools.get(loop)
+    if client is None or client.is_closed:
+        client = httpx.AsyncClient(limits=_LIMITS, timeout=None, follow_redirects=False, trust_env=False)
+        _pools[loop] = client
+    return client
+
+
+def _running_loop() -> Any:
+    if sniffio.current_async_library() == "asyncio":
+        import asyncio
+
+        return asyncio.get_running_loop()
+    import trio
+
+    return trio.lowlevel.current_root_task()
+
+
+async def close_shared_http() -> None:
+    """Close the running loop's pool (at server shutdown; the next call opens a new one)."""
+    client = _pools.pop(_running_loop(), None)
+    if client is not None:
+        await client.aclose()
+
+
+def base_url(entry: ModelEntry) -> str | None:
+    """Where the entry's chat completions are posted from: its `api_base`, else its provider's default."""
+    if entry.api_base:
+        return entry.api_base.rstrip("/")
+    default = DEFAULT_BASES.get(entry.model.partition("/")[0])
+    if default is None:
+        return None
+    url, variables = default
+    for variable in variables:
+        if os.environ.get(variable):
+            return os.environ[variable].rstrip("/")
+    return url
+
+
+def wire_model(entry: ModelEntry) -> str:
+    """The model id the provider knows: the litellm id without its provider prefix."""
+    provider, _, rest = entry.model.partition("/")
+    return rest or provider
+
+
+class OpenAICompatClient:
+    """A `ModelClient` for one model behind an OpenAI-compatible endpoint, over the shared HTTP pool."""
+
+    def __init__(self, name: str, entry: ModelEntry) -> None:
+        self.name = name
+        """The alias: what strategies, results and errors call this model."""
+        self.entry = entry
+        url = base_url(entry)
+        if url is None:
+            raise ValueError(f"{entry.model}: an OpenAI-compatible model needs an api_base")
+        self.url = f"{url}/chat/completions"
+        self._model = wire_model(entry)
+        self._provider = entry.model.partition("/")[0]
+        self._reasoning = self._provider == "openai" and bool(_REASONING.match(self._model))
+
+    def __repr__(self) -> str:
+        return f"OpenAICompatClient({self.name!r}, model={self.entry.model!r})"
+
+    def estimate_cost_usd(self, request: CompletionRequest) -> Decimal | None:
+        """The most the call may cost (see `pricing.estimate_cost_usd`); None when the price is unknown."""
+        return estimate_cost_usd(self.entry, request)
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        key = translation.api_key(self.name, self.entry)
+        if key is not None:
+            headers["Authorization"] = f"Bearer {key}"
+        elif not self.entry.api_base:
+            raise translation.no_credentials(self.name, self.entry)
+        content = json.dumps(self.body(request)).encode()
+        timeout_s = request.timeout_s or self.entry.timeout_s
+        started = time.perf_counter()
+        try:
+            response = await shared_http().post(
+                self.url, content=content, headers=headers, timeout=httpx.Timeout(timeout_s)
+            )
+        except httpx.TimeoutException as exc:
+            raise translation.timed_out(self.name, timeout_s) from exc
+        except (httpx.ConnectError, httpx.UnsupportedProtocol) as exc:
+            raise translation.could_not_connect(self.name) from exc
+        except httpx.TransportError as exc:
+            raise translation.broke_off(self.name) from exc
+        latency_s = time.perf_counter() - started
+        if response.status_code >= 400:
+            error = httpx.HTTPStatusError(
+                f"HTTP {response.status_code} from {self.url}", request=response.request, response=response
+            )
+            raise translation.http_error(
+                self.name, response.status_code, translation.provider_message(response.content),
+                response.headers, translation.error_code(response.content),
+            ) from error
+        try:
+            parsed = json.loads(response.content)
+        except json.JSONDecodeError as exc:
+            raise translation.unparseable(self.name, exc) from exc
+        return translation.to_completion(self.name, self.entry, parsed, latency_s)
+
+    def body(self, request: CompletionRequest) -> dict[str, Any]:
+        """The JSON body for `request` (see the module docstring for what is sent to whom)."""
+        body: dict[str, Any] = {
+            "model": self._model,
+            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+        }
+        if request.max_tokens is not None:
+            body["max_completion_tokens" if self._reasoning else "max_tokens"] = request.max_tokens
+        if request.temperature is not None and (not self._reasoning or request.temperature == 1):
+            body["temperature"] = request.temperature
+        if request.logprobs and not self._reasoning:
+            body["logprobs"] = True
+        if self._provider == "openrouter":
+            body["usage"] = {"include": True}
+        return body
+
