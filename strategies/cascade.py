@@ -25,12 +25,12 @@ from strategies.spec import CascadeSpec, Step
 
 
 async def _try_tier(
-    tier: Step, request: CompletionRequest, ctx: RunContext, stage: str, spec: CascadeSpec
+    tier: Step, request: CompletionRequest, ctx: RunContext, stage: str, spec: CascadeSpec, last: bool
 ) -> Guarded[TierAnswer]:
     async def work(child: RunContext) -> TierAnswer:
-        return await estimate(tier, request, child, stage, spec)
+        return await estimate(tier, request, child, stage, spec, last=last)
 
-    return await within_deadline(tier, ctx, stage, work, nested=is_nested(tier, spec))
+    return await within_deadline(tier, ctx, stage, work, nested=is_nested(tier, spec, last=last))
 
 
 def _verdict(confidence: float | None, threshold: float, last: bool) -> tuple[bool, str]:
@@ -72,7 +72,7 @@ async def run_cascade(
             failures.append(f"tier-{number} ({name}): not started, deadline reached")
             cut_at = number
             break
-        tried = await _try_tier(tier, request, ctx, tier_stage, spec)
+        tried = await _try_tier(tier, request, ctx, tier_stage, spec, last)
         answer = tried.value
         if answer is None:
             result.calls.extend(tried.calls)

@@ -168,7 +168,8 @@ async def _agreement(
     # CascadeSpec has no field naming the JSON field to compare, so JSON answers compare as text.
     extract: AnswerFormat = "text" if spec.extract == "json_field" else spec.extract
     if isinstance(tier, EnsembleSpec):
-        outcome = await ensemble_vote(tier, request, ctx, stage)
+        # Agreement is only honest over every member: an early stop would count just the agreeing ones.
+        outcome = await ensemble_vote(tier.model_copy(update={"early_stop": False}), request, ctx, stage)
     else:
         sampled = _sampled(tier, spec.samples, extract)
         outcome = await ensemble_vote(sampled, request, ctx, stage, label="sample")
@@ -177,9 +178,23 @@ async def _agreement(
 
 
 async def estimate(
-    tier: Step, request: CompletionRequest, ctx: RunContext, stage: str, spec: CascadeSpec
+    tier: Step,
+    request: CompletionRequest,
+    ctx: RunContext,
+    stage: str,
+    spec: CascadeSpec,
+    *,
+    last: bool = False,
 ) -> TierAnswer:
-    """Run one tier with the cascade's estimator and return its answer and confidence."""
+    """Run one tier with the cascade's estimator and return its answer and confidence.
+
+    The last tier is accepted whatever its confidence, so it is never sampled several times for
+    agreement: that would multiply the cost of the most expensive model for a figure nobody acts on.
+    """
+    if last and spec.estimator == "agreement" and not isinstance(tier, EnsembleSpec):
+        result = await run_step(tier, request, ctx, stage)
+        note = "last tier: asked once, not sampled for agreement"
+        return TierAnswer(result, None, "agreement", _answered_by(tier, result), note=note)
     if isinstance(tier, EnsembleSpec) or spec.estimator == "agreement":
         answer = await _agreement(tier, request, ctx, stage, spec)
         if spec.estimator != "agreement":
@@ -190,6 +205,6 @@ async def estimate(
     return await _self_report(tier, request, ctx, stage)
 
 
-def is_nested(tier: Step, spec: CascadeSpec) -> bool:
+def is_nested(tier: Step, spec: CascadeSpec, *, last: bool = False) -> bool:
     """Whether running the tier is itself a strategy (which should end a little before the deadline)."""
-    return not isinstance(tier, ModelStep) or spec.estimator == "agreement"
+    return not isinstance(tier, ModelStep) or (spec.estimator == "agreement" and not last)

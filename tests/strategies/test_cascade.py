@@ -124,10 +124,12 @@ async def test_agreement_samples_a_model_tier_in_parallel_and_escalates_on_disag
     assert len(small.requests) == 3 and all(r.temperature == 0.7 for r in small.requests)
     first, last = confidences(result)
     assert first.confidence == pytest.approx(0.6667) and first.reason == "confidence 0.67 < 0.70, escalating"
-    assert last.confidence == 1.0
+    # The last tier is accepted anyway: asked once, never sampled (that would triple the strong model's cost).
+    assert last.confidence is None and last.reason.startswith("last tier: asked once")
+    assert len(big.requests) == 1
     assert result.calls[0].stage == "cascade/tier-1/sample-1"
     votes = [d for d in result.decisions if isinstance(d, VoteDecision)]
-    assert [v.counts for v in votes] == [{"B": 2.0, "C": 1.0}, {"B": 3.0}]
+    assert [v.counts for v in votes] == [{"B": 2.0, "C": 1.0}]
 
 
 async def test_agreement_accepts_when_every_sample_agrees() -> None:
@@ -243,3 +245,17 @@ async def test_a_sub_strategy_tier_gets_to_return_its_own_partial_answer_before_
     assert result.ok and result.answer == "B" and result.partial
     assert confidences(result)[0].confidence == 1.0 and big.requests == []
     assert result.partial_reason == "tier-1: deadline reached: 2 of 3 members answered"
+
+
+async def test_an_ensemble_tier_measures_agreement_over_every_member_not_just_the_early_majority() -> None:
+    a, b = ScriptedClient("a", "B"), ScriptedClient("b", "B")
+    c = ScriptedClient("c", "C", delay_s=0.05)
+    big = ScriptedClient("big", "B")
+    tier = {"kind": "ensemble", "members": ["a", "b", "c"], "extract": "choice", "early_stop": True}
+    spec = CascadeSpec.model_validate({"tiers": [tier, "big"], "threshold": 0.9})
+
+    result = await run_cascade(spec, QUESTION, context_of(a, b, c, big), "cascade")
+
+    first = confidences(result)[0]
+    assert first.confidence == pytest.approx(0.6667) and first.escalate
+    assert len(c.requests) == 1 and c.cancelled == 0
