@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from strategies.embeddings import DEFAULT_THRESHOLDS, check_embedder
 from strategies.errors import UserInputError
 from strategies.templates import check_fields
 
@@ -98,6 +99,9 @@ class Route(_Spec):
     """Case-insensitive whole words; any match selects the route."""
     patterns: list[str] = Field(default_factory=list)
     """Regular expressions (Python syntax); any match selects the route."""
+    examples: list[str] = Field(default_factory=list)
+    """Example requests that belong here; the embedding router (`RouteSpec.embedding`) sends a request
+    to the route whose examples are most similar to it."""
     target: Step
 
     @model_validator(mode="after")
@@ -113,15 +117,49 @@ class Route(_Spec):
         return self
 
 
+class EmbeddingRouting(_Spec):
+    """How the embedding router compares a request with the routes' examples."""
+
+    model: str = "wordllama"
+    """The embedder: `wordllama` (local, bundled in the `eval` extra), `hashing` (a lexical baseline)
+    or `litellm/<embedding model>` (e.g. `litellm/openai/text-embedding-3-small`); see
+    `strategies.embeddings`."""
+    threshold: float | None = Field(default=None, ge=-1, le=1)
+    """The least cosine similarity between the request and a route's closest example for the embedding
+    router to choose that route; below it, the classifier (or the default) decides. None: the local
+    embedder's default (`strategies.embeddings.DEFAULT_THRESHOLDS`); required for `litellm/` embedders,
+    whose similarity scale depends on the model. Calibrate on your own requests
+    (bench/routing_accuracy.py shows how)."""
+
+    @field_validator("model")
+    @classmethod
+    def _known_embedder(cls, model: str) -> str:
+        return check_embedder(model)
+
+    @model_validator(mode="after")
+    def _threshold_known(self) -> EmbeddingRouting:
+        if self.threshold is None and self.model not in DEFAULT_THRESHOLDS:
+            raise ValueError(f"embedder {self.model!r} needs a 'threshold': its similarity scale is its own")
+        return self
+
+    @property
+    def min_similarity(self) -> float:
+        """The threshold in force (the configured one, else the embedder's default)."""
+        return self.threshold if self.threshold is not None else DEFAULT_THRESHOLDS[self.model]
+
+
 class RouteSpec(_Spec):
-    """Pick one route per request: rules first, then an LLM classifier, then the default."""
+    """Pick one route per request: rules first, then example embeddings, then an LLM classifier, then
+    the default."""
 
     kind: Literal["route"] = "route"
     routes: list[Route] = Field(min_length=1)
+    embedding: EmbeddingRouting | None = None
+    """Route by similarity to the routes' `examples` when no rule matches (before the classifier)."""
     classifier: str | None = None
-    """A (cheap) model that picks a route name from the descriptions when no rule matches."""
+    """A (cheap) model that picks a route name from the descriptions when no rule or example decides."""
     default: str
-    """The route taken when no rule matches and the classifier cannot decide."""
+    """The route taken when no rule matches and neither the examples nor the classifier decide."""
 
     @model_validator(mode="after")
     def _check(self) -> RouteSpec:
@@ -130,6 +168,14 @@ class RouteSpec(_Spec):
             raise ValueError(f"route names must be unique, got {names}")
         if self.default not in names:
             raise ValueError(f"default route {self.default!r} is not one of the routes {names}")
+        with_examples = [r.name for r in self.routes if r.examples]
+        if self.embedding is not None and not with_examples:
+            raise ValueError("embedding routing needs 'examples' on at least one route")
+        if self.embedding is None and with_examples:
+            raise ValueError(
+                f"routes {with_examples} have 'examples', which only an embedding router reads: "
+                "add 'embedding: {model: wordllama}' (or another embedder) to the route spec"
+            )
         return self
 
 
@@ -140,6 +186,9 @@ class Stage(_Spec):
     step: Step
     review: bool = False
     """A review stage answers with a JSON verdict `{"approved": bool, "issues": [...]}`."""
+    context: Literal["full", "summary", "extract", "none"] | None = None
+    """What of the session's history this stage is sent (`strategies.context_passing`); None: as the
+    tool call chose."""
 
 
 class Refine(_Spec):
