@@ -6,7 +6,6 @@ Everything human-readable goes to stderr: stdout belongs to the stdio transport.
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import json
 import logging
 import os
@@ -76,12 +75,10 @@ def _serve(args: argparse.Namespace) -> int:
     level = args.log_level or config.log_level
     logging.basicConfig(stream=sys.stderr, level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     host = args.host or config.http.host
-    if args.http and not _is_loopback(host):
-        print(
-            f"chorus-mcp: refusing to listen on {host}: this server spends its users' provider credit and has "
-            "no authentication configured; bind to 127.0.0.1 (or put an authenticating proxy in front)",
-            file=sys.stderr,
-        )
+    from server.auth import bind_refusal, serve_http
+
+    if args.http and (refusal := bind_refusal(config, host)):
+        print(f"chorus-mcp: {refusal}", file=sys.stderr)
         return 2
 
     from server.app import build_server
@@ -92,24 +89,16 @@ def _serve(args: argparse.Namespace) -> int:
         return 0
     port = config.http.port if args.port is None else args.port
     print(f"chorus-mcp: streamable HTTP on http://{host}:{port}{config.http.path}", file=sys.stderr)
-    server.run(
-        "streamable-http",
+    serve_http(
+        server,
+        config,
         host=host,
         port=port,
-        streamable_http_path=config.http.path,
-        stateless_http=args.stateless or config.http.stateless,
+        stateless=args.stateless or config.http.stateless,
         json_response=config.http.json_response,
+        log_level=level,
     )
     return 0
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _config_schema(_args: argparse.Namespace) -> int:
