@@ -403,11 +403,12 @@ def serve_http(
     port: int,
     stateless: bool,
     json_response: bool,
+    log_level: str = "INFO",
 ) -> None:
     """Serve streamable HTTP until interrupted (what `MCPServer.run("streamable-http")` does, gated)."""
     import anyio
     import uvicorn
 
     app = http_app(server, config, host=host, stateless=stateless, json_response=json_response)
-    uvicorn_config = uvicorn.Config(app, host=host, port=port, log_level=config.log_level.lower())
+    uvicorn_config = uvicorn.Config(app, host=host, port=port, log_level=log_level.lower())
     anyio.run(uvicorn.Server(uvicorn_config).serve)
