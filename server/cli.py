@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from strategies.errors import ConfigError
+from strategies.errors import ConfigError, redact
 
 log = logging.getLogger("chorus")
 
@@ -132,7 +132,7 @@ def _doctor(args: argparse.Namespace) -> int:
             status = f"not usable: environment variable {missing} is not set"
         else:
             usable += 1
-            status = "usable" + (f" (endpoint {entry.api_base})" if entry.api_base else "")
+            status = "usable" + (f" (endpoint {redact(entry.api_base)})" if entry.api_base else "")
         print(f"  {alias:<16} {entry.model:<36} {status}")
     print(f"{usable} of {len(config.models)} models usable")
     if "CHORUS_CONFIG" in os.environ:

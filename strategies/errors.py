@@ -33,6 +33,8 @@ _SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         r"\1[REDACTED]",
     ),
     (re.compile(r"\bAIza[0-9A-Za-z_\-]{20,}"), "[REDACTED]"),
+    # Credentials inside a URL (`https://user:password@host`), e.g. an `api_base` or a Redis URL.
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/\s:@]*:[^/\s@]+@"), r"\1[REDACTED]@"),
 )
 _known_secrets: set[str] = set()
 
