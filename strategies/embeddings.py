@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 EXTRA_HINT = "install chorus-mcp[eval] (e.g. `uv sync --extra eval` or `pip install 'chorus-mcp[eval]'`)"
 LOCAL_EMBEDDERS = ("wordllama", "hashing")
-DEFAULT_THRESHOLDS = {"wordllama": 0.2, "hashing": 0.3}
+DEFAULT_THRESHOLDS = {"wordllama": 0.2, "hashing": 0.1}
 """Least cosine similarity to a route's closest example for the embedding router to take that route, per
 local embedder (measured in bench/results/routing_accuracy.md). Remote embedders have no default."""
 LITELLM_PREFIX = "litellm/"
