@@ -6,9 +6,10 @@ from decimal import Decimal
 from typing import Any
 
 from mcp.server.mcpserver import Context
-from mcp.types import CallToolResult
+from mcp.types import CallToolResult, InputRequiredResult
 
 from server.rendering import render
+from server.sampling_context import run_with_client_model
 from server.specs import check_models
 from server.state import ChorusState
 from strategies.completion import CompletionRequest
@@ -36,7 +37,7 @@ async def execute(
     deadline_s: float | None = None,
     max_cost_usd: float | None = None,
     expected_calls: int | None = None,
-) -> CallToolResult:
+) -> CallToolResult | InputRequiredResult:
     state = state_of(ctx)
     defaults = state.config.defaults
     if not prompt.strip():
@@ -44,6 +45,7 @@ async def execute(
     check_models(step, state.catalog)
 
     request = CompletionRequest.of(prompt, system=system)
+    created = session_id is None
     if session_id is not None:
         validate_session_id(session_id)
         session = await state.sessions.get(session_id)
@@ -70,7 +72,13 @@ async def execute(
         progress=progress,
         guard=state.guard,
     )
-    result = await run_strategy(step, request, run)
+    outcome = await run_with_client_model(ctx, run, step, lambda run: run_strategy(step, request, run))
+    if isinstance(outcome, InputRequiredResult):
+        # The client's own model must answer first (MCP sampling, 2026-07-28): the client calls again.
+        if created:
+            await state.sessions.delete(session_id)
+        return outcome
+    result = outcome
     result.session_id = session_id
     if result.ok:
         # Only answered turns join the history: a failed attempt would leave the next turn a dangling question.

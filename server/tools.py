@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import CallToolResult, ToolAnnotations
+from mcp.types import CallToolResult, InputRequiredResult, ToolAnnotations
 from pydantic import Field
 
 from server.execution import execute, state_of
@@ -28,8 +28,10 @@ System = Annotated[str | None, Field(description="System prompt for every model.
 DeadlineS = Annotated[float | None, Field(description="Return by then, partial if need be.", gt=0, le=3600)]
 MaxCost = Annotated[float | None, Field(description="Cost cap in USD for this call.", ge=0)]
 
-ToolResult = Annotated[CallToolResult, StrategyResult]
-"""Tools build their own result (short text + structured record) and publish StrategyResult as outputSchema."""
+ToolResult = Annotated[CallToolResult, StrategyResult] | InputRequiredResult
+"""Tools build their own result (short text + structured record) and publish StrategyResult as outputSchema.
+On a 2026-07-28 connection a call that needs the client's own model first returns an `InputRequiredResult`
+(server/sampling_context.py); the SDK keeps it out of the schema."""
 
 _READ_ONLY = ToolAnnotations(readOnlyHint=True, openWorldHint=False)
 _CALLS_MODELS = ToolAnnotations(readOnlyHint=False, destructiveHint=False, openWorldHint=True)

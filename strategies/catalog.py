@@ -98,6 +98,15 @@ class ModelCatalog:
             self._clients[name] = client
         return client
 
+    def wrapped(self, wrap: Callable[[str, ModelEntry, ModelClient], ModelClient]) -> ModelCatalog:
+        """The same models, each client seen through `wrap(name, entry, client)` (per-call instrumentation,
+        e.g. the rounds of MCP sampling). The underlying clients stay shared with this catalog."""
+        return ModelCatalog(
+            self._entries,
+            lambda name, entry: wrap(name, entry, self.client(name)),
+            allow_unlisted=self._allow_unlisted,
+        )
+
     def weight(self, name: str) -> float:
         entry = self._entries.get(name)
         return entry.weight if entry is not None else 1.0
