@@ -1,0 +1,230 @@
+"""The client's own model (`mcp/sampling`) answers through a real MCP client session, in both protocol eras:
+mid-call over the back channel (handshake era, `legacy`) and in `InputRequiredResult` rounds (2026-07-28,
+`auto`), where every other model is called once and its outcome replayed in later rounds."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client, StdioServerParameters
+from mcp.client.context import ClientRequestContext
+from mcp.types import CreateMessageRequestParams, CreateMessageResult, ErrorData, TextContent
+
+from config.loader import parse_config
+from server.app import build_server
+from strategies.catalog import ModelEntry
+from strategies.client import ModelClient
+from strategies.completion import CompletionRequest
+from strategies.providers import provider_client
+from strategies.providers.sampling import SamplingClient, SamplingUnavailable, is_sampling_model
+from tests.fake_openai import FakeOpenAI
+from tests.fakes import ScriptedClient
+
+pytestmark = pytest.mark.anyio
+
+MODES = ["auto", "legacy"]
+REPO = Path(__file__).resolve().parents[2]
+
+CONFIG = """
+models:
+  cheap: {model: fake/cheap}
+  mid: {model: fake/mid}
+  me: {model: mcp/sampling, fallbacks: [mid]}
+allow_unlisted_models: false
+strategies:
+  ensemble: {kind: ensemble, members: [cheap, mid, me], extract: choice, early_stop: false}
+  cascade: {kind: cascade, tiers: [cheap, me], estimator: self_report, threshold: 0.9}
+  agreement: {kind: cascade, tiers: [me, mid], estimator: agreement, samples: 3, threshold: 0.5}
+  route:
+    kind: route
+    default: general
+    routes: [{name: general, target: me}]
+  pipeline:
+    kind: pipeline
+    stages:
+      - {name: plan, prompt: "Plan: {input}", step: cheap}
+      - {name: code, prompt: "Code for this plan: {plan}", step: me}
+      - {name: review, prompt: "Review: {code}", step: mid}
+defaults: {deadline_s: 10}
+"""
+
+
+class ClientModel:
+    """The MCP client's sampling callback: answers in turn from `replies`, remembering what it was asked."""
+
+    def __init__(self, *replies: str | ErrorData) -> None:
+        self.replies = list(replies) or ["B"]
+        self.asked: list[CreateMessageRequestParams] = []
+
+    async def __call__(
+        self, context: ClientRequestContext, params: CreateMessageRequestParams
+    ) -> CreateMessageResult | ErrorData:
+        self.asked.append(params)
+        reply = self.replies[min(len(self.asked), len(self.replies)) - 1]
+        if isinstance(reply, ErrorData):
+            return reply
+        return CreateMessageResult(
+            role="assistant",
+            content=TextContent(type="text", text=reply),
+            model="client-llm",
+            stop_reason="endTurn",
+        )
+
+    def prompts(self) -> list[str]:
+        texts = []
+        for params in self.asked:
+            content = params.messages[-1].content
+            assert isinstance(content, TextContent)
+            texts.append(content.text)
+        return texts
+
+
+@pytest.fixture
+def scripted() -> dict[str, ScriptedClient]:
+    return {
+        "cheap": ScriptedClient("cheap", "The answer is (B).\nConfidence: 40%", delay_s=0.05),
+        "mid": ScriptedClient("mid", "C"),
+    }
+
+
+def _server(scripted: dict[str, ScriptedClient]) -> Any:
+    def factory(alias: str, entry: ModelEntry) -> ModelClient:
+        return provider_client(alias, entry) if is_sampling_model(entry.model) else scripted[alias]
+
+    return build_server(parse_config(CONFIG, source="sampling-test.yaml", env={}), factory)
+
+
+def _calls(result: Any) -> list[dict[str, Any]]:
+    calls: list[dict[str, Any]] = (result.structured_content or {})["calls"]
+    return calls
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_the_clients_model_answers_as_an_ensemble_member_and_every_other_model_is_called_once(
+    scripted: dict[str, ScriptedClient], mode: str
+) -> None:
+    model = ClientModel("B")
+    async with Client(_server(scripted), mode=mode, sampling_callback=model) as client:
+        result = await client.call_tool("ensemble_vote", {"prompt": "Pick one: A) x B) y C) z"})
+    assert not result.is_error, result.content
+    data = result.structured_content or {}
+    assert data["answer"] == "B"
+    mine = next(c for c in data["calls"] if c["model"] == "me")
+    assert mine["status"] == "ok" and mine["answer"] == "B"
+    assert "cost_usd" not in mine  # the client's model: its price is unknown, never 0
+    assert model.prompts() == ["Pick one: A) x B) y C) z"]
+    assert len(scripted["cheap"].requests) == 1 and len(scripted["mid"].requests) == 1
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_stage_that_needs_earlier_stages_is_asked_after_them_with_their_output(
+    scripted: dict[str, ScriptedClient], mode: str
+) -> None:
+    model = ClientModel("def solve(): return 42")
+    async with Client(_server(scripted), mode=mode, sampling_callback=model) as client:
+        result = await client.call_tool("run_pipeline", {"input": "the answer"})
+    assert not result.is_error, result.content
+    assert [(c["model"], c["status"]) for c in _calls(result)] == [
+        ("cheap", "ok"),
+        ("me", "ok"),
+        ("mid", "ok"),
+    ]
+    assert model.prompts() == ["Code for this plan: The answer is (B).\nConfidence: 40%"]
+    assert "def solve" in scripted["mid"].requests[0].messages[-1].content
+    assert len(scripted["cheap"].requests) == 1 and len(scripted["mid"].requests) == 1
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_repeated_samples_of_the_clients_model_are_separate_questions(
+    scripted: dict[str, ScriptedClient], mode: str
+) -> None:
+    model = ClientModel("A", "A", "B")
+    async with Client(_server(scripted), mode=mode, sampling_callback=model) as client:
+        result = await client.call_tool("cascade_ask", {"prompt": "A or B?", "strategy": "agreement"})
+    assert not result.is_error, result.content
+    answers = sorted(c["answer"] for c in _calls(result) if c["model"] == "me")
+    assert answers == ["A", "A", "B"] and len(model.asked) == 3
+    assert (result.structured_content or {})["answer"] == "A"
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_client_without_sampling_gets_the_fallback_at_once(
+    scripted: dict[str, ScriptedClient], mode: str
+) -> None:
+    async with Client(_server(scripted), mode=mode) as client:
+        result = await client.call_tool("route_specialist", {"prompt": "hello"})
+    assert not result.is_error, result.content
+    calls = _calls(result)
+    assert calls[0]["model"] == "me" and calls[0]["status"] == "error"
+    assert "does not offer sampling" in calls[0]["error"]
+    assert calls[1]["model"] == "mid" and (result.structured_content or {})["answer"] == "C"
+
+
+async def test_a_declined_request_is_a_failed_call_and_the_fallback_answers(
+    scripted: dict[str, ScriptedClient],
+) -> None:
+    # In the 2026-07-28 era a refusal ends the whole call on the client's side (the SDK's input-required
+    # driver raises), so the server never sees it; in the handshake era it is an error answer mid-call.
+    model = ClientModel(ErrorData(code=-1, message="User rejected sampling request"))
+    async with Client(_server(scripted), mode="legacy", sampling_callback=model) as client:
+        result = await client.call_tool("route_specialist", {"prompt": "hello"})
+    calls = _calls(result)
+    assert calls[0]["status"] == "error" and "declined: User rejected" in calls[0]["error"]
+    assert (result.structured_content or {})["answer"] == "C"
+
+
+async def test_outside_a_tool_call_the_clients_model_fails_as_data() -> None:
+    client = provider_client("me", ModelEntry(model="mcp/sampling"))
+    assert isinstance(client, SamplingClient)
+    with pytest.raises(SamplingUnavailable, match="only answer inside an MCP tool call") as caught:
+        await client.complete(CompletionRequest.of("hi"))
+    assert not caught.value.retryable
+
+
+def test_only_mcp_sampling_ids_are_sampling_models() -> None:
+    assert is_sampling_model("mcp/sampling") and is_sampling_model("mcp/sampling/claude-sonnet")
+    assert not is_sampling_model("mcp/samplingx") and not is_sampling_model("openai/gpt-4o")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", MODES)
+async def test_over_stdio_the_clients_model_votes_beside_a_real_provider(
+    fake_openai: FakeOpenAI, tmp_path: Path, mode: str
+) -> None:
+    fake_openai.script("alpha", "The answer is B.", latency_s=0.05)
+    config = {
+        "models": {
+            "alpha": {
+                "model": "openai/alpha",
+                "api_base": fake_openai.base_url,
+                "api_key_env": "CHORUS_TEST_KEY",
+            },
+            "me": {"model": "mcp/sampling/claude-sonnet"},
+        },
+        "strategies": {"ensemble": {"kind": "ensemble", "members": ["alpha", "me"], "early_stop": False}},
+    }
+    path = tmp_path / "chorus.yaml"
+    path.write_text(json.dumps(config))
+    repo = REPO
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "server.cli", "serve", "--config", str(path), "--log-level", "WARNING"],
+        env={
+            "CHORUS_TEST_KEY": "sk-test-0123456789",
+            "PYTHONPATH": str(repo),
+            "LITELLM_OFFLINE_MODE": "true",
+        },
+        cwd=repo,
+    )
+    model = ClientModel("B")
+    async with Client(params, mode=mode, sampling_callback=model) as client:
+        result = await client.call_tool("ensemble_vote", {"prompt": "A) x B) y?", "extract": "choice"})
+    assert not result.is_error, result.content
+    assert {c["model"]: c["answer"] for c in _calls(result)} == {"alpha": "B", "me": "B"}
+    assert len(fake_openai.requests_for("alpha")) == 1
+    hints = model.asked[0].model_preferences
+    assert hints is not None and hints.hints and hints.hints[0].name == "claude-sonnet"
