@@ -181,6 +181,7 @@ async def _attempt_model(
         try:
             await warm_up(ctx, model)  # the estimate may need the client's tokenizer
             reserved = check_budget(ctx, model, request)
+            started = anyio.current_time()
             completion = await call_once(ctx, model, request, stage)
         except BudgetExceeded as exc:
             breaker.abandon()
@@ -303,4 +304,9 @@ async def run_model(step: ModelStep, request: CompletionRequest, ctx: RunContext
     result = StrategyResult(
         strategy="model", answer=None, ok=False, error=error, calls=calls, decisions=decisions
     )
+    # Cut short rather than failed outright: say so, so that every strategy above can report it.
+    if ctx.time_left() <= 0:
+        result.partial, result.partial_reason = True, "deadline reached"
+    elif calls and calls[-1].status == "skipped" and (calls[-1].error or "").startswith("budget"):
+        result.partial, result.partial_reason = True, "cost budget spent"
     return ModelOutcome(result=result, completion=None)
