@@ -10,9 +10,10 @@ from mcp.server.mcpserver import MCPServer
 
 from config.schema import ChorusConfig
 from server.auth import auth_options
+from server.footprint import compact_tools
 from server.limits import cap_output_tokens, guard_tool_calls
 from server.resources import register_resources
-from server.state import ChorusState, build_state, start_provider_warm_up
+from server.state import ChorusState, build_state
 from server.tools import register_tools
 from strategies.catalog import ClientFactory
 
@@ -30,7 +31,9 @@ def build_server(config: ChorusConfig, factory: ClientFactory | None = None) -> 
     @asynccontextmanager
     async def lifespan(_server: MCPServer[Any]) -> AsyncIterator[ChorusState]:
         if factory is None:
-            start_provider_warm_up()
+            from strategies.providers import warm_up
+
+            warm_up(config.models.values())
         yield state
 
     server: MCPServer[ChorusState] = MCPServer(
@@ -44,6 +47,7 @@ def build_server(config: ChorusConfig, factory: ClientFactory | None = None) -> 
     register_tools(server)
     register_resources(server, state)
     guard_tool_calls(server, config)
+    compact_tools(server)  # last: every tool's published schema, whoever registered it
     return server
 
 

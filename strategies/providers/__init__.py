@@ -6,6 +6,9 @@ server's warm-up thread).
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterable
+
 from strategies.catalog import ModelEntry
 from strategies.client import ModelClient
 from strategies.providers.litellm_client import (
@@ -49,6 +52,23 @@ def needs_litellm(entries: list[ModelEntry]) -> bool:
     return any(not uses_fast_path(entry) for entry in entries)
 
 
+def warm_up(entries: Iterable[ModelEntry]) -> threading.Thread:
+    """Load what the first calls will need, in a daemon thread, so that no call waits for it: the price
+    map (~0.1 s), and litellm (3-20 s) only when some configured model is reached through it."""
+    with_litellm = needs_litellm(list(entries))
+
+    def load() -> None:
+        from strategies.providers.pricing import load_prices
+
+        load_prices()
+        if with_litellm:
+            load_litellm()
+
+    thread = threading.Thread(target=load, name="chorus-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
 __all__ = [
     "FAST_PATH_PROVIDERS",
     "LiteLLMClient",
@@ -60,4 +80,5 @@ __all__ = [
     "preload_in_background",
     "provider_client",
     "uses_fast_path",
+    "warm_up",
 ]
