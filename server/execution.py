@@ -72,7 +72,9 @@ async def execute(
         progress=progress,
         guard=state.guard,
     )
-    outcome = await run_with_client_model(ctx, run, step, lambda run: run_strategy(step, request, run, session_id=session_id))
+    outcome = await run_with_client_model(
+        ctx, run, step, lambda run: run_strategy(step, request, run, session_id=session_id)
+    )
     if isinstance(outcome, InputRequiredResult):
         # The client's own model must answer first (MCP sampling, 2026-07-28): the client calls again.
         if created:
