@@ -11,10 +11,17 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from strategies.errors import ConfigError, redact
 
+if TYPE_CHECKING:
+    from config.schema import ChorusConfig
+
 log = logging.getLogger("chorus")
+
+READY_WAIT_S = 120.0
+"""How long `--phoenix` waits for Phoenix to come up before saying it did not."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -34,7 +41,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="chorus-mcp", description="Ask several language models; get one answer.")
+    parser = argparse.ArgumentParser(
+        prog="chorus-mcp", description="Ask several language models; get one answer."
+    )
     commands = parser.add_subparsers(title="commands")
 
     serve = commands.add_parser("serve", help="run the MCP server (stdio by default)")
@@ -43,7 +52,20 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="HTTP bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="HTTP port (default from config: 8765)")
     serve.add_argument("--stateless", action="store_true", help="stateless HTTP, for replicas")
-    serve.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    serve.add_argument(
+        "--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="default from config: INFO"
+    )
+    serve.add_argument(
+        "--log-format",
+        choices=["auto", "json", "text"],
+        default="auto",
+        help="stderr log lines as JSON objects or key=value text (auto: text on a terminal, else JSON)",
+    )
+    serve.add_argument(
+        "--phoenix",
+        action="store_true",
+        help="start a local Arize Phoenix on 127.0.0.1 and send it the traces (needs the 'phoenix' extra)",
+    )
     serve.set_defaults(handler=_serve)
 
     config = commands.add_parser("config", help="inspect the configuration")
@@ -70,10 +92,13 @@ def _config_option(parser: argparse.ArgumentParser) -> None:
 
 def _serve(args: argparse.Namespace) -> int:
     from config.loader import load_config
+    from server.logging_setup import setup_logging
 
     config = load_config(args.config)
     level = args.log_level or config.log_level
-    logging.basicConfig(stream=sys.stderr, level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(level, args.log_format)
+    if args.phoenix:
+        config = _with_local_phoenix(config)
     host = args.host or config.http.host
     from server.auth import bind_refusal, serve_http
 
@@ -101,6 +126,38 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _with_local_phoenix(config: ChorusConfig) -> ChorusConfig:
+    """Start a local Phoenix, send the traces to it, say where its UI is (on stderr, when it is up)."""
+    import threading
+
+    from server.app import version
+    from server.phoenix import default_working_dir, start_local_phoenix
+    from server.telemetry import setup_tracing
+
+    phoenix = start_local_phoenix(config.tracing.phoenix_port, default_working_dir())
+    tracing = config.tracing.model_copy(update={"enabled": True, "endpoint": phoenix.url})
+    setup_tracing(tracing, version=version(), ready=phoenix.ready)
+    project = tracing.project
+    if phoenix.process is None:
+        print(
+            f"chorus-mcp: tracing to the Phoenix already running at {phoenix.url} (project {project!r})",
+            file=sys.stderr,
+        )
+    else:
+        print(f"chorus-mcp: starting Phoenix at {phoenix.url} (log: {phoenix.log_path})", file=sys.stderr)
+
+        def announce() -> None:
+            if phoenix.ready(READY_WAIT_S):
+                print(
+                    f"chorus-mcp: Phoenix is up — open {phoenix.url} (project {project!r})", file=sys.stderr
+                )
+            else:
+                print(f"chorus-mcp: Phoenix did not start; see {phoenix.log_path}", file=sys.stderr)
+
+        threading.Thread(target=announce, name="chorus-phoenix-announce", daemon=True).start()
+    return config.model_copy(update={"tracing": tracing})
+
+
 def _config_schema(_args: argparse.Namespace) -> int:
     from config.schema import ChorusConfig
 
@@ -113,7 +170,8 @@ def _config_check(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     print(
-        f"{config_path(args.config)}: valid — {len(config.models)} models, {len(config.strategies)} strategies "
+        f"{config_path(args.config)}: valid — {len(config.models)} models, "
+        f"{len(config.strategies)} strategies "
         f"({', '.join(sorted(config.strategies))})",
         file=sys.stderr,
     )

@@ -8,8 +8,6 @@ only attached while `capture_content()` is true (config `tracing.capture_content
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from decimal import Decimal
 
 from openinference.semconv.trace import (
     MessageAttributes,
@@ -108,7 +106,7 @@ def invocation_parameters(request: CompletionRequest) -> str:
     params: dict[str, object] = {
         "max_tokens": request.max_tokens,
         "temperature": request.temperature,
-        "timeout_s": request.timeout_s,
+        "timeout_s": None if request.timeout_s is None else round(request.timeout_s, 3),
     }
     if request.logprobs:
         params["logprobs"] = True
@@ -204,7 +202,8 @@ def totals(value: Totals) -> Attributes:
 
 
 def decision_name(decision: Decision) -> str:
-    return decision.kind
+    """`route decision`, `vote decision`, `confidence decision`, `review decision`, `fallback decision`."""
+    return f"{decision.kind} decision"
 
 
 def decision(decision: Decision) -> Attributes:
@@ -227,9 +226,8 @@ def decision(decision: Decision) -> Attributes:
                 "chorus.vote.answers": len(decision.counts),
             }
             if capture_content():
-                attributes["chorus.vote.counts"] = json.dumps(
-                    decision.counts, sort_keys=True, ensure_ascii=False
-                )
+                counts = json.dumps(decision.counts, sort_keys=True, ensure_ascii=False)
+                attributes["chorus.vote.counts"] = text(counts)
                 if decision.winner is not None:
                     attributes["chorus.vote.winner"] = text(decision.winner)
                     attributes.update(io_value(SpanAttributes.OUTPUT_VALUE, decision.winner))
@@ -267,20 +265,3 @@ def decision(decision: Decision) -> Attributes:
         case NoteDecision():
             attributes["chorus.note"] = text(decision.message)
     return attributes
-
-
-def scrub(attributes: Mapping[str, AttributeValue]) -> Attributes:
-    """Redact every string (and string list) in `attributes`."""
-    clean: Attributes = {}
-    for key, value in attributes.items():
-        if isinstance(value, str):
-            clean[key] = redact(value)
-        elif isinstance(value, (list, tuple)) and value and isinstance(value[0], str):
-            clean[key] = [redact(str(v)) for v in value]
-        else:
-            clean[key] = value
-    return clean
-
-
-def as_float(value: Decimal | None) -> float | None:
-    return None if value is None else float(value)

@@ -84,6 +84,11 @@ def configure(
     return url
 
 
+def installed() -> bool:
+    """Whether `configure` installed an exporter in this process."""
+    return _installed is not None
+
+
 def flush(timeout_s: float = 5.0) -> None:
     """Export what is pending (at shutdown; the SDK also flushes at interpreter exit)."""
     if _installed is not None:

@@ -9,11 +9,12 @@ outside `complete`, so the span's duration is the call's latency.
 from __future__ import annotations
 
 import logging
+import math
 from decimal import Decimal
 from typing import Any
 
 import anyio
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from strategies.calling import CostEstimator, WarmsUp
 from strategies.catalog import ClientFactory, ModelEntry
@@ -45,59 +46,73 @@ class InstrumentedClient:
         return getattr(self.inner, name)
 
     async def complete(self, request: CompletionRequest) -> Completion:
-        with tracer().start_as_current_span(
-            f"llm {self.name}", kind=SpanKind.CLIENT, record_exception=False, set_status_on_exception=False
-        ) as span:
-            recording = span.is_recording()
+        answered = False
+        try:
+            with tracer().start_as_current_span(
+                f"llm {self.name}",
+                kind=SpanKind.CLIENT,
+                record_exception=False,
+                set_status_on_exception=False,
+            ) as span:
+                completion = await self._call(request, span)
+                answered = True
+                return completion
+        finally:
+            # Once the span has ended: a decision placed at the end of this attempt then follows it.
+            frame = current_frame()
+            if frame is not None:
+                frame.record_attempt(self.name, answered)
+
+    async def _call(self, request: CompletionRequest, span: Span) -> Completion:
+        recording = span.is_recording()
+        if recording:
+            span.set_attributes(attrs.llm_request(self.name, self._entry.model, request))
+        deadline = anyio.current_effective_deadline()  # the call's time-out, or the run's deadline
+        try:
+            completion = await self.inner.complete(request)
+        except ModelError as exc:
+            self._record(exc.status, None)
             if recording:
-                span.set_attributes(attrs.llm_request(self.name, self._entry.model, request))
-            try:
-                completion = await self.inner.complete(request)
-            except ModelError as exc:
-                self._record(exc.status, None)
-                if recording:
-                    span.set_attributes(
-                        {
-                            "chorus.call.status": exc.status,
-                            "error.type": type(exc).__name__,
-                            "chorus.error": attrs.text(exc.message),
-                        }
-                    )
-                    span.set_status(Status(StatusCode.ERROR, attrs.text(exc.message)))
-                log.info(
-                    "model call failed",
-                    extra={"model": self.name, "status": exc.status, "error": exc.message},
+                span.set_attributes(
+                    {
+                        "chorus.call.status": exc.status,
+                        "error.type": type(exc).__name__,
+                        "chorus.error": attrs.text(exc.message),
+                    }
                 )
-                raise
-            except BaseException as exc:
-                status = _interrupted(exc)
-                self._record(status, None)
-                if recording:
-                    span.set_attribute("chorus.call.status", status)
-                    if status != "cancelled":
-                        span.set_attribute("error.type", type(exc).__qualname__)
-                        span.set_status(Status(StatusCode.ERROR, status))
-                raise
-            self._record("ok", completion)
+                span.set_status(Status(StatusCode.ERROR, attrs.text(exc.message)))
+            log.info(
+                "model call failed",
+                extra={"model": self.name, "status": exc.status, "error": exc.message},
+            )
+            raise
+        except BaseException as exc:
+            status = _interrupted(exc, deadline)
+            self._record(status, None)
             if recording:
-                span.set_attributes(attrs.llm_response(completion))
-                span.set_status(Status(StatusCode.OK))
-            return completion
+                span.set_attribute("chorus.call.status", status)
+                if status != "cancelled":
+                    span.set_attribute("error.type", type(exc).__qualname__)
+                    span.set_status(Status(StatusCode.ERROR, status))
+            raise
+        self._record("ok", completion)
+        if recording:
+            span.set_attributes(attrs.llm_response(completion))
+            span.set_status(Status(StatusCode.OK))
+        return completion
 
     def _record(self, status: str, completion: Completion | None) -> None:
-        frame = current_frame()
-        if frame is not None:
-            frame.record_attempt(self.name, completion is not None)
         if self._usage is not None:
             self._usage.record(self.name, self._entry.model, status, completion, current_session())
 
 
-def _interrupted(exc: BaseException) -> str:
+def _interrupted(exc: BaseException, deadline: float) -> str:
     """How a call that ended without an answer or a `ModelError` is reported."""
     if not isinstance(exc, anyio.get_cancelled_exc_class()):
         return "error"  # a bug in the client: the core reports it as such
-    # Cut by a time-out or deadline (the scope's deadline has passed) or cancelled outright (an early stop).
-    return "timeout" if anyio.current_time() >= anyio.current_effective_deadline() else "cancelled"
+    # Cut by its time-out or the run's deadline, or cancelled outright (an ensemble's early stop).
+    # (A deadline of -inf: the call began inside a scope already cancelled.)
+    return "timeout" if math.isfinite(deadline) and anyio.current_time() >= deadline else "cancelled"
 
 
 class _WarmsUp(InstrumentedClient):

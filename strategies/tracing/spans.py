@@ -146,16 +146,18 @@ def step_span(
     Yields the frame to `finish` with the step's result, or None when nothing records spans.
     """
     name = stage.rsplit("/", 1)[-1]
+    started = time.time_ns()  # the span's own start, so decisions placed by it line up exactly
     with tracer().start_as_current_span(
-        name, record_exception=False, set_status_on_exception=False, end_on_exit=True
+        name, start_time=started, record_exception=False, set_status_on_exception=False, end_on_exit=False
     ) as span:
         if not span.is_recording():
             yield None
+            span.end()
             return
         parent = _frame.get()
         run = parent.run if parent is not None else _Run()
-        frame = Frame(span=span, stage=stage, run=run, started_ns=time.time_ns())
-        run.starts[stage] = frame.started_ns
+        frame = Frame(span=span, stage=stage, run=run, started_ns=started)
+        run.starts[stage] = started
         span.set_attributes({attrs.KIND: attrs.CHAIN, "chorus.step": kind, "chorus.stage": stage})
         if model is not None:
             span.set_attribute("chorus.model", model)
@@ -169,7 +171,8 @@ def step_span(
             raise
         finally:
             _frame.reset(token)
-            run.ends[stage] = time.time_ns()
+            run.ends[stage] = ended = time.time_ns()
+            span.end(end_time=ended)
 
 
 @contextlib.contextmanager
