@@ -423,7 +423,7 @@ async def test_no_api_key_or_bearer_token_appears_in_any_span_attribute_or_event
 
     _, spans, _ = await _traced(spec, _context(leaky, echo), prompt=prompt)
 
-    texts = []
+    texts: list[str] = []
     for span in spans:
         texts.extend(str(v) for v in attributes(span).values())
         texts.extend(str(v) for event in span.events for v in (event.attributes or {}).values())
