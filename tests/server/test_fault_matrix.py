@@ -54,6 +54,10 @@ GRACE_S = 1.5
 """How far past its deadline a tool may return: the server's own safety net is 0.5 s; the rest is slack
 for a busy machine. A tool that ignored its deadline would take far longer (a hang never answers)."""
 FAULTY_TIMEOUT_S = 0.3
+PROTOCOL = os.environ.get("CHORUS_FAULT_MATRIX_PROTOCOL", "auto")
+"""How the server reaches the fake provider: `auto` (what a user gets: the OpenAI-compatible fast path
+for `openai/` ids) or `litellm` (the path every other provider takes). Both hold the whole matrix; the
+suite runs `auto` by default to stay fast."""
 HEALTHY_ANSWER = "B\nConfidence: 90%"
 
 
@@ -140,7 +144,7 @@ def matrix_config(fake: FakeOpenAI, case: Case) -> dict[str, Any]:
 
     def model(name: str, base: str, timeout_s: float) -> dict[str, Any]:
         return {"model": f"openai/{name}", "api_base": base, "api_key_env": KEY_ENV, "timeout_s": timeout_s,
-                "input_cost_per_mtok": 1, "output_cost_per_mtok": 2}
+                "input_cost_per_mtok": 1, "output_cost_per_mtok": 2, "protocol": PROTOCOL}
 
     return {
         "models": {
@@ -228,6 +232,11 @@ def _key(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="module")
 async def servers() -> AsyncIterator[dict[str, MCPServer[Any]]]:
     """One server per fault, built on first use."""
+    if PROTOCOL == "litellm":
+        # A server warms litellm up as it starts; that takes longer than a cell's 3 s deadline here.
+        from strategies.providers import load_litellm
+
+        await anyio.to_thread.run_sync(load_litellm)
     yield {}
 
 
