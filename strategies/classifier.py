@@ -23,11 +23,15 @@ SYSTEM_PROMPT = (
 MAX_REQUEST_CHARS = 4000
 """The classifier sees at most this much of the request: enough to classify, cheap to send."""
 MAX_ANSWER_TOKENS = 50
+SHOWN_EXAMPLES = 3
+"""How many of a route's example requests the classifier is shown (as a hint, under the description)."""
+MAX_EXAMPLE_CHARS = 120
 
 
 def classifier_request(routes: Sequence[Route], text: str) -> CompletionRequest:
-    """The request sent to the classifier model: route names with descriptions, then the request."""
-    listing = "\n".join(f"- {r.name}: {r.description or '(no description)'}" for r in routes)
+    """The request sent to the classifier model: route names with descriptions (and a few example
+    requests, when the routes have them), then the request."""
+    listing = "\n".join(_listing(route) for route in routes)
     names = ", ".join(r.name for r in routes)
     prompt = (
         f"Routes:\n{listing}\n\n"
@@ -35,6 +39,14 @@ def classifier_request(routes: Sequence[Route], text: str) -> CompletionRequest:
         f"Which route fits this request best? Answer with one of: {names}"
     )
     return CompletionRequest.of(prompt, system=SYSTEM_PROMPT, temperature=0.0, max_tokens=MAX_ANSWER_TOKENS)
+
+
+def _listing(route: Route) -> str:
+    line = f"- {route.name}: {route.description or '(no description)'}"
+    examples = [" ".join(e.split())[:MAX_EXAMPLE_CHARS] for e in route.examples[:SHOWN_EXAMPLES]]
+    if examples:
+        line += "\n  for example: " + "; ".join(json.dumps(e, ensure_ascii=False) for e in examples)
+    return line
 
 
 def parse_choice(answer: str, names: Sequence[str]) -> str | None:

@@ -101,7 +101,7 @@ class Route(_Spec):
     """Regular expressions (Python syntax); any match selects the route."""
     examples: list[str] = Field(default_factory=list)
     """Example requests that belong here; the embedding router (`RouteSpec.embedding`) sends a request
-    to the route whose examples are most similar to it."""
+    to the route whose examples are most similar to it, and the classifier is shown the first few."""
     target: Step
 
     @model_validator(mode="after")
@@ -171,10 +171,10 @@ class RouteSpec(_Spec):
         with_examples = [r.name for r in self.routes if r.examples]
         if self.embedding is not None and not with_examples:
             raise ValueError("embedding routing needs 'examples' on at least one route")
-        if self.embedding is None and with_examples:
+        if self.embedding is None and self.classifier is None and with_examples:
             raise ValueError(
-                f"routes {with_examples} have 'examples', which only an embedding router reads: "
-                "add 'embedding: {model: wordllama}' (or another embedder) to the route spec"
+                f"routes {with_examples} have 'examples', which only an embedding router or a classifier "
+                "reads: add 'embedding: {model: wordllama}' (or another embedder) or a 'classifier'"
             )
         return self
 

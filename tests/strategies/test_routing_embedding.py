@@ -255,3 +255,20 @@ async def test_a_remote_embedder_is_not_called_once_the_cost_cap_is_spent(
 
     assert remote.sent == []
     assert "embedding router skipped (the cost cap is spent)" in _decision(result).reason
+
+
+async def test_the_classifier_is_shown_a_few_examples_per_route_and_examples_alone_need_a_classifier() -> (
+    None
+):
+    *_, classifier = clients = _clients("cooking")
+    ctx = context_of(*clients)
+    spec = _spec(embedding=None, classifier="cheap")  # examples without an embedder: a classifier reads them
+
+    result = await run_route(spec, CompletionRequest.of("bake"), ctx, "route")
+
+    assert _decision(result).method == "classifier"
+    sent = classifier.requests[0].messages[-1].content
+    assert (
+        '- cooking: recipes and kitchen advice\n  for example: "how long do I bake banana bread"; '
+        '"a recipe for tomato soup"\n- general: anything else\n'
+    ) in sent
