@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import anyio
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, InputRequiredResult
 
@@ -14,10 +15,11 @@ from server.specs import check_models
 from server.state import ChorusState
 from strategies.completion import CompletionRequest
 from strategies.context import Budget, RunContext
+from strategies.context_passing import ActiveSession, bound
 from strategies.errors import UserInputError
-from strategies.result import CallRecord
+from strategies.result import CallRecord, NoteDecision, StrategyResult, compute_totals
 from strategies.runner import run_strategy
-from strategies.sessions import remember, validate_session_id, with_history
+from strategies.sessions import ContextMode, Session, remember, usage_of, validate_session_id
 from strategies.spec import Step
 
 
@@ -37,7 +39,11 @@ async def execute(
     deadline_s: float | None = None,
     max_cost_usd: float | None = None,
     expected_calls: int | None = None,
+    context: ContextMode | None = None,
 ) -> CallToolResult | InputRequiredResult:
+    """Run `step` on `prompt` within the session `session_id` (a new one when None): its history is
+    passed per `context` (default `sessions.context.mode`), the call's cost cap is lowered to what the
+    session's own cap has left, and the exchange and its cost are recorded in the session."""
     state = state_of(ctx)
     defaults = state.config.defaults
     if not prompt.strip():
@@ -46,16 +52,32 @@ async def execute(
 
     request = CompletionRequest.of(prompt, system=system)
     created = session_id is None
+    session: Session | None = None
     if session_id is not None:
         validate_session_id(session_id)
         session = await state.sessions.get(session_id)
         if session is None:
-            raise UserInputError(f"session_id: no session {session_id!r} (it may have expired); omit it to start one")
-        request = with_history(session, request)
+            raise UserInputError(
+                f"session_id: no session {session_id!r} (it may have expired); omit it to start one"
+            )
+        session_cap = session.max_cost_usd
+        session_left = session.cost_left_usd()
     else:
-        session_id = await state.sessions.create()
+        session_cap = session_left = state.config.sessions.max_cost_usd
+        session_id = await state.sessions.create(max_cost_usd=session_cap)
 
     cap = defaults.max_cost_usd if max_cost_usd is None else Decimal(str(max_cost_usd))
+    budget_note: NoteDecision | None = None
+    if session_left is not None:
+        if session_left <= 0:
+            raise UserInputError(
+                f"session_id: the session's budget of ${session_cap} is spent; start a new session to go on"
+            )
+        if cap is None or session_left < cap:
+            cap = session_left
+            message = f"cost capped at ${session_left}: what is left of the session's ${session_cap}"
+            budget_note = NoteDecision(stage="session", message=message)
+    mode = context or state.config.sessions.context.mode
     done = 0
 
     async def progress(record: CallRecord) -> None:
@@ -72,9 +94,20 @@ async def execute(
         progress=progress,
         guard=state.guard,
     )
-    outcome = await run_with_client_model(
-        ctx, run, step, lambda run: run_strategy(step, request, run, session_id=session_id)
-    )
+    async def work(run: RunContext) -> StrategyResult:
+        started = anyio.current_time()
+        built = await state.context.build(session, request, mode, step, run, state.sessions)
+        active = ActiveSession(state.context, session, request, state.sessions)
+        with bound(active):
+            result = await run_strategy(step, built.request, run, session_id=session_id)
+        extra = [*built.calls, *active.calls]
+        result.calls[:0] = extra
+        result.decisions[:0] = [*([budget_note] if budget_note else []), *built.notes, *active.notes]
+        if extra:
+            result.totals = compute_totals(result.calls, anyio.current_time() - started)
+        return result
+
+    outcome = await run_with_client_model(ctx, run, step, work)
     if isinstance(outcome, InputRequiredResult):
         # The client's own model must answer first (MCP sampling, 2026-07-28): the client calls again.
         if created:
@@ -82,7 +115,15 @@ async def execute(
         return outcome
     result = outcome
     result.session_id = session_id
-    if result.ok:
-        # Only answered turns join the history: a failed attempt would leave the next turn a dangling question.
-        await remember(state.sessions, session_id, request, result)
+    usage = usage_of(result)
+    try:
+        if result.ok:
+            # Only answered turns join the history: a failed attempt would leave the next turn a dangling
+            # question. Its cost still counts against the session.
+            await remember(state.sessions, session_id, request, result, usage)
+        elif usage.calls:
+            await state.sessions.append(session_id, [], usage=usage)
+    except UserInputError:
+        message = "the session was ended or expired during this call; this exchange is not recorded in it"
+        result.decisions.append(NoteDecision(stage="session", message=message))
     return render(result)

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import threading
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import anyio
 
 from config.schema import ChorusConfig
-from strategies.catalog import ClientFactory, ModelCatalog
+from strategies.catalog import ClientFactory, ModelCatalog, ModelEntry
+from strategies.context_passing import ContextPassing, offline_tokens
 from strategies.reliability import CallGuard
-from strategies.session_stores.memory import MemorySessionStore
+from strategies.session_stores import open_session_store
+from strategies.session_stores.breakers import BreakerStore, SharedCallGuard
 from strategies.sessions import SessionStore
+
+log = logging.getLogger("chorus.state")
 
 
 @dataclass
@@ -19,6 +28,29 @@ class ChorusState:
     sessions: SessionStore
     guard: CallGuard
     """Shared by every tool call, so a breaker opened by one call protects the next."""
+    context: ContextPassing = field(default_factory=ContextPassing)
+    """How session history is passed to models (`sessions.context`)."""
+    breakers: BreakerStore | None = None
+    """Where replicas share circuit-breaker state (Redis); None for one process."""
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[ChorusState]:
+        """For the server's lifetime: keep breaker state in step with the other replicas; close the
+        session store at the end."""
+        try:
+            async with anyio.create_task_group() as tg:
+                if self.breakers is not None and isinstance(self.guard, SharedCallGuard):
+                    interval = self.config.sessions.breaker_sync_s
+                    tg.start_soon(self.guard.run_sync, self.breakers, interval, _sync_failed)
+                yield self
+                tg.cancel_scope.cancel()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.sessions.aclose()
+
+
+def _sync_failed(exc: BaseException) -> None:
+    log.warning("circuit-breaker state could not be shared through Redis: %s", exc)
 
 
 def default_client_factory() -> ClientFactory:
@@ -35,12 +67,38 @@ def start_provider_warm_up() -> None:
     threading.Thread(target=load_litellm, name="chorus-warm-up", daemon=True).start()
 
 
+def known_context_window(entry: ModelEntry) -> int | None:
+    """The model's prompt-token window from litellm's bundled model map (no litellm import), if listed."""
+    try:
+        from strategies.providers.pricing import model_prices
+    except ImportError:
+        return None
+    info = model_prices(entry.model) or {}
+    window = info.get("max_input_tokens") or info.get("max_tokens")
+    return window if isinstance(window, int) and window > 0 else None
+
+
 def build_state(config: ChorusConfig, factory: ClientFactory | None = None) -> ChorusState:
     catalog = ModelCatalog(
         config.models,
         factory or default_client_factory(),
         allow_unlisted=config.allow_unlisted_models,
     )
+    settings = config.sessions
+    sessions = open_session_store(settings)
+    guard: CallGuard = CallGuard(config.reliability)
+    breakers: BreakerStore | None = None
+    if settings.uses_redis and settings.share_breakers:
+        from strategies.session_stores.redis import RedisBreakerStore, RedisSessionStore
+
+        assert isinstance(sessions, RedisSessionStore)
+        guard = SharedCallGuard(config.reliability)
+        for alias in config.models:
+            guard.breaker(alias)  # known up front, so the first sync already adopts their shared state
+        breakers = RedisBreakerStore(sessions.redis, prefix=settings.key_prefix)
+    context = ContextPassing(
+        settings.context, count_tokens=offline_tokens, known_window=known_context_window, blocking=True
+    )
     return ChorusState(
-        config=config, catalog=catalog, sessions=MemorySessionStore(), guard=CallGuard(config.reliability)
+        config=config, catalog=catalog, sessions=sessions, guard=guard, context=context, breakers=breakers
     )

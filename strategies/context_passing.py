@@ -25,11 +25,15 @@ stage asks `for_stage` for its request.
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TypeVar, cast
+from pathlib import Path
+from typing import Any, TypeVar, cast
 
 import anyio
 
@@ -85,6 +89,51 @@ def approximate_tokens(_entry: ModelEntry, messages: Sequence[Message]) -> int:
 
 def no_window(_entry: ModelEntry) -> int | None:
     return None
+
+
+# -- an offline tokenizer --------------------------------------------------------------------------
+
+_encoding: Any = None
+_encoding_lock = threading.Lock()
+TOKENS_PER_MESSAGE = 3
+"""OpenAI's chat overhead per message (role and separators), as litellm's counter adds it too."""
+
+
+def offline_tokens(entry: ModelEntry, messages: Sequence[Message]) -> int:
+    """Real prompt tokens, offline, never waiting on a slow import.
+
+    litellm's own counter (`estimate_prompt_tokens`) when litellm is already loaded; until then the
+    tokenizer that counter uses by default — tiktoken's `cl100k_base`, read from the encodings litellm
+    bundles, so nothing is downloaded. ~4 characters a token if neither is available. Blocking.
+    """
+    from strategies.providers import litellm_client
+
+    if getattr(litellm_client, "_litellm", None) is not None:
+        return litellm_client.estimate_prompt_tokens(entry, messages)
+    encoding = load_encoding()
+    if encoding is None:
+        return approximate_tokens(entry, messages)
+    per_message = [len(encoding.encode(m.content, disallowed_special=())) for m in messages]
+    return sum(per_message) + TOKENS_PER_MESSAGE * len(messages) + 3
+
+
+def load_encoding() -> Any:
+    """tiktoken's `cl100k_base` from litellm's bundled copy (loaded once; None when unavailable)."""
+    global _encoding
+    if _encoding is None:
+        with _encoding_lock:
+            if _encoding is None:
+                spec = importlib.util.find_spec("litellm")
+                if spec is not None and spec.origin is not None:
+                    bundled = Path(spec.origin).parent / "litellm_core_utils" / "tokenizers"
+                    os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(bundled))
+                try:
+                    import tiktoken
+
+                    _encoding = tiktoken.get_encoding("cl100k_base")
+                except Exception:
+                    _encoding = False
+    return _encoding or None
 
 
 @dataclass

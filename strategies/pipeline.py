@@ -2,8 +2,10 @@
 
 Each stage's prompt is a safe template (`strategies.templates`) over `{input}` (the latest user
 message) and the outputs of earlier stages, and replaces the latest user message of the request
-(the caller's system prompt and history are kept). A stage's step is any `Step`, run as
-`{stage}/{name}`; a stage's second and later runs (after a refinement) are `{stage}/{name}#2`, `#3`...
+(the caller's system prompt and history are kept; a stage with its own `context` mode gets the
+session's history rebuilt in that mode, `strategies.context_passing.for_stage`). A stage's step is
+any `Step`, run as `{stage}/{name}`; a stage's second and later runs (after a refinement) are
+`{stage}/{name}#2`, `#3`...
 
 A review stage answers with a JSON verdict (`strategies.verdict`). When it does not approve and
 `refine` is configured for an earlier stage, the refine prompt (with `{issues}` as a bullet list and
@@ -32,8 +34,10 @@ from dataclasses import dataclass, field
 
 from strategies.completion import CompletionRequest
 from strategies.context import RunContext
+from strategies.context_passing import for_stage
 from strategies.errors import UserInputError
 from strategies.result import NoteDecision, ReviewDecision, StrategyResult
+from strategies.sessions import ContextMode
 from strategies.spec import PipelineSpec, Step
 from strategies.templates import check_fields, latest_user_text, render, with_prompt
 from strategies.verdict import REVIEW_INSTRUCTION, parse_verdict
@@ -75,12 +79,18 @@ class _Run:
         count = self.runs[name]
         return f"{self.stage}/{name}" if count <= 1 else f"{self.stage}/{name}#{count}"
 
-    async def run(self, name: str, step: Step, prompt: str, *, review: bool) -> StrategyResult:
+    async def run(
+        self, name: str, step: Step, prompt: str, *, review: bool, context: ContextMode | None = None
+    ) -> StrategyResult:
         """Run one stage's step (or a refinement of it) and keep its output when it answers."""
         from strategies.runner import run_step  # the runner imports this module
 
         self.runs[name] += 1
-        child = await run_step(step, with_prompt(self.request, prompt), self.ctx, self.label(name))
+        request = with_prompt(self.request, prompt)
+        if context is not None:
+            # The stage chose its own context: its history is rebuilt from the session for it.
+            request = await for_stage(request, context, step, self.ctx, self.label(name))
+        child = await run_step(step, request, self.ctx, self.label(name))
         self.result.include(child)
         if child.partial:
             self.result.partial = True
@@ -109,7 +119,7 @@ async def run_pipeline(
         prompt = render(st.prompt, run.values(), where=f"{stage}: stage {st.name!r}")
         if st.review:
             prompt += REVIEW_INSTRUCTION
-        child = await run.run(st.name, st.step, prompt, review=st.review)
+        child = await run.run(st.name, st.step, prompt, review=st.review, context=st.context)
         if not child.ok or child.answer is None:
             return _stage_failed(run, st.name, child)
         if not st.review:
@@ -152,7 +162,8 @@ async def _after_review(run: _Run, index: int, answer: str) -> int | StrategyRes
     target = spec.stages[names.index(refine.stage)]
     issues = "\n".join(f"- {issue}" for issue in verdict.issues)
     prompt = render(refine.prompt, run.values(issues=issues), where=f"{run.stage}: refine prompt")
-    child = await run.run(target.name, refine.step or target.step, prompt, review=False)
+    step = refine.step or target.step
+    child = await run.run(target.name, step, prompt, review=False, context=target.context)
     if not child.ok or child.answer is None:
         return _stage_failed(run, target.name, child)
     # The revised output replaces the old one; the stages after it run again, up to this review.
