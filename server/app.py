@@ -6,16 +6,21 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
 from mcp.server.mcpserver import MCPServer
 
 from config.schema import ChorusConfig
 from server.auth import auth_options
+from server.footprint import compact_tools
 from server.limits import cap_output_tokens, guard_tool_calls
 from server.resources import register_resources
 from server.session_tools import register_session_tools
-from server.state import ChorusState, build_state, start_provider_warm_up
+from server.state import ChorusState, build_state, default_client_factory
+from server.telemetry import register_usage_resources, setup_tracing
 from server.tools import register_tools
 from strategies.catalog import ClientFactory
+from strategies.tracing import UsageLedger, instrument
+from strategies.tracing import export as trace_export
 
 INSTRUCTIONS = (
     "Chorus asks several language models and returns one answer with the evidence: who answered what, "
@@ -26,19 +31,29 @@ INSTRUCTIONS = (
 
 def build_server(config: ChorusConfig, factory: ClientFactory | None = None) -> MCPServer[ChorusState]:
     """The Chorus MCP server for `config`. `factory` replaces the litellm clients (tests, replay)."""
-    state = build_state(config, cap_output_tokens(factory, config.limits.max_output_tokens))
+    setup_tracing(config.tracing, version=version())
+    usage = UsageLedger()
+    clients = cap_output_tokens(factory, config.limits.max_output_tokens) or default_client_factory()
+    # Every client is instrumented: an LLM span and a usage record per call, wherever it is made.
+    state = build_state(config, instrument(clients, usage))
 
     @asynccontextmanager
     async def lifespan(_server: MCPServer[Any]) -> AsyncIterator[ChorusState]:
         if factory is None:
-            start_provider_warm_up()
-        async with state.running():
-            yield state
+            from strategies.providers import warm_up
+
+            warm_up(config.models.values())
+        try:
+            async with state.running():
+                yield state
+        finally:
+            if trace_export.installed():  # send the last spans before the process goes
+                await anyio.to_thread.run_sync(trace_export.flush)
 
     server: MCPServer[ChorusState] = MCPServer(
         "chorus",
         instructions=INSTRUCTIONS,
-        version=_version(),
+        version=version(),
         lifespan=lifespan,
         log_level=config.log_level,
         **auth_options(config),
@@ -46,14 +61,18 @@ def build_server(config: ChorusConfig, factory: ClientFactory | None = None) -> 
     register_tools(server)
     register_resources(server, state)
     register_session_tools(server, state)
+    register_usage_resources(server, usage)
     guard_tool_calls(server, config)
+    compact_tools(server)  # last: every tool's published schema, whoever registered it
     return server
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+def version() -> str:
+    """Chorus's installed version (0.0.0 when run from a source tree that is not installed)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed_version
 
     try:
-        return version("chorus-mcp")
+        return installed_version("chorus-mcp")
     except PackageNotFoundError:
         return "0.0.0"

@@ -9,21 +9,28 @@ from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import CallToolResult, InputRequiredResult, ToolAnnotations
+from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
 from server.execution import execute, state_of
+from server.rendering import Detail, shaped
 from server.specs import build, named, with_overrides
 from strategies.errors import ChorusError
 from strategies.result import StrategyResult
 from strategies.sessions import ContextMode
-from strategies.spec import Aggregation, AnswerFormat, CascadeSpec, EnsembleSpec, Estimator, PipelineSpec, RouteSpec
+from strategies.spec import (
+    Aggregation,
+    AnswerFormat,
+    CascadeSpec,
+    EnsembleSpec,
+    Estimator,
+    PipelineSpec,
+    RouteSpec,
+)
 
 Prompt = Annotated[str, Field(description="The question or task.", min_length=1, max_length=200_000)]
 StrategyName = Annotated[str | None, Field(description="A configured strategy name (see list_strategies).")]
-Models = Annotated[
-    list[str] | None, Field(description="Model aliases or provider ids; overrides the strategy's.", max_length=16)
-]
+Models = Annotated[list[str] | None, Field(description="Model aliases or provider ids.", max_length=16)]
 SessionId = Annotated[str | None, Field(description="Continue this session (history is passed on).")]
 ContextChoice = Annotated[
     ContextMode | None, Field(description="How session history is passed: full | summary | extract | none.")
@@ -31,11 +38,10 @@ ContextChoice = Annotated[
 System = Annotated[str | None, Field(description="System prompt for every model.")]
 DeadlineS = Annotated[float | None, Field(description="Return by then, partial if need be.", gt=0, le=3600)]
 MaxCost = Annotated[float | None, Field(description="Cost cap in USD for this call.", ge=0)]
+DetailChoice = Annotated[Detail, Field(description="summary: answers cut to excerpts; full: everything.")]
 
-ToolResult = Annotated[CallToolResult, StrategyResult] | InputRequiredResult
-"""Tools build their own result (short text + structured record) and publish StrategyResult as outputSchema.
-On a 2026-07-28 connection a call that needs the client's own model first returns an `InputRequiredResult`
-(server/sampling_context.py); the SDK keeps it out of the schema."""
+ToolResult = Annotated[CallToolResult, StrategyResult]
+"""Tools build their own result (short text + structured record); StrategyResult is the outputSchema."""
 
 _READ_ONLY = ToolAnnotations(readOnlyHint=True, openWorldHint=False)
 _CALLS_MODELS = ToolAnnotations(readOnlyHint=False, destructiveHint=False, openWorldHint=True)
@@ -51,11 +57,12 @@ def register_tools(server: MCPServer[Any]) -> None:
     async def ensemble_vote(
         prompt: Prompt,
         ctx: Context[Any, Any],
+        detail: DetailChoice = "summary",
         models: Models = None,
         strategy: StrategyName = None,
-        aggregation: Annotated[Aggregation | None, Field(description="majority | weighted | synthesis")] = None,
-        extract: Annotated[AnswerFormat | None, Field(description="How answers are read for the vote.")] = None,
-        json_field: Annotated[str | None, Field(description="Field voted on when extract=json_field.")] = None,
+        aggregation: Aggregation | None = None,
+        extract: Annotated[AnswerFormat | None, Field(description="How answers are read to vote.")] = None,
+        json_field: Annotated[str | None, Field(description="Field voted on if extract=json_field.")] = None,
         judge: Annotated[str | None, Field(description="Model that synthesises the answer.")] = None,
         quorum: Annotated[int | None, Field(description="Minimum members that must answer.", ge=1)] = None,
         system: System = None,
@@ -79,11 +86,11 @@ def register_tools(server: MCPServer[Any]) -> None:
                 base = named(config, strategy or config.defaults.ensemble, EnsembleSpec)
                 assert isinstance(base, EnsembleSpec)
                 spec = with_overrides(base, overrides)
-            return await execute(
-                ctx, spec, prompt, system=system, session_id=session_id, deadline_s=deadline_s,
+            return shaped(await execute(
+                ctx, spec, prompt, system=system, session_id=session_id, context=context,
+                deadline_s=deadline_s,
                 max_cost_usd=max_cost_usd, expected_calls=len(spec.members) + (1 if spec.judge else 0),
-                context=context,
-            )
+            ), detail)
         except ChorusError as exc:
             raise _guard(exc) from None
 
@@ -91,10 +98,11 @@ def register_tools(server: MCPServer[Any]) -> None:
     async def cascade_ask(
         prompt: Prompt,
         ctx: Context[Any, Any],
-        tiers: Annotated[list[str] | None, Field(description="Models from cheap to strong.", max_length=8)] = None,
+        detail: DetailChoice = "summary",
+        tiers: Annotated[list[str] | None, Field(description="Models, cheap first.", max_length=8)] = None,
         strategy: StrategyName = None,
-        threshold: Annotated[float | None, Field(description="Confidence (0-1) to accept.", ge=0, le=1)] = None,
-        estimator: Annotated[Estimator | None, Field(description="self_report | logprob | agreement")] = None,
+        threshold: Annotated[float | None, Field(description="Confidence to accept.", ge=0, le=1)] = None,
+        estimator: Estimator | None = None,
         system: System = None,
         session_id: SessionId = None,
         context: ContextChoice = None,
@@ -113,10 +121,11 @@ def register_tools(server: MCPServer[Any]) -> None:
                 base = named(config, strategy or config.defaults.cascade, CascadeSpec)
                 assert isinstance(base, CascadeSpec)
                 spec = with_overrides(base, overrides)
-            return await execute(
-                ctx, spec, prompt, system=system, session_id=session_id, deadline_s=deadline_s,
-                max_cost_usd=max_cost_usd, context=context,
-            )
+            return shaped(await execute(
+                ctx, spec, prompt, system=system, session_id=session_id, context=context,
+                deadline_s=deadline_s,
+                max_cost_usd=max_cost_usd,
+            ), detail)
         except ChorusError as exc:
             raise _guard(exc) from None
 
@@ -124,6 +133,7 @@ def register_tools(server: MCPServer[Any]) -> None:
     async def route_specialist(
         prompt: Prompt,
         ctx: Context[Any, Any],
+        detail: DetailChoice = "summary",
         strategy: StrategyName = None,
         system: System = None,
         session_id: SessionId = None,
@@ -135,10 +145,11 @@ def register_tools(server: MCPServer[Any]) -> None:
         try:
             config = state_of(ctx).config
             spec = named(config, strategy or config.defaults.route, RouteSpec)
-            return await execute(
-                ctx, spec, prompt, system=system, session_id=session_id, deadline_s=deadline_s,
-                max_cost_usd=max_cost_usd, context=context,
-            )
+            return shaped(await execute(
+                ctx, spec, prompt, system=system, session_id=session_id, context=context,
+                deadline_s=deadline_s,
+                max_cost_usd=max_cost_usd,
+            ), detail)
         except ChorusError as exc:
             raise _guard(exc) from None
 
@@ -146,8 +157,9 @@ def register_tools(server: MCPServer[Any]) -> None:
     async def run_pipeline(
         input: Annotated[str, Field(description="The task, available to stages as {input}.", min_length=1)],
         ctx: Context[Any, Any],
+        detail: DetailChoice = "summary",
         pipeline: Annotated[str | None, Field(description="A configured pipeline name.")] = None,
-        max_iterations: Annotated[int | None, Field(description="Refine rounds at most.", ge=0, le=10)] = None,
+        max_iterations: Annotated[int | None, Field(description="Most refine rounds.", ge=0, le=10)] = None,
         session_id: SessionId = None,
         context: ContextChoice = None,
         deadline_s: DeadlineS = None,
@@ -162,10 +174,10 @@ def register_tools(server: MCPServer[Any]) -> None:
                 spec = spec.model_copy(
                     update={"refine": spec.refine.model_copy(update={"max_iterations": max_iterations})}
                 )
-            return await execute(
-                ctx, spec, input, session_id=session_id, deadline_s=deadline_s, max_cost_usd=max_cost_usd,
-                context=context,
-            )
+            return shaped(await execute(
+                ctx, spec, input, session_id=session_id, deadline_s=deadline_s, context=context,
+                max_cost_usd=max_cost_usd,
+            ), detail)
         except ChorusError as exc:
             raise _guard(exc) from None
 
