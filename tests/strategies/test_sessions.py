@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -133,3 +134,18 @@ def test_store_redis_reads_the_url_from_the_named_variable(monkeypatch: pytest.M
     monkeypatch.delenv("CHORUS_TEST_UNSET_REDIS", raising=False)
     with pytest.raises(ConfigError, match="CHORUS_TEST_UNSET_REDIS"):
         open_session_store(SessionSettings(store="redis", redis_url_env="CHORUS_TEST_UNSET_REDIS"))
+
+
+def test_without_the_redis_package_sqlite_works_and_a_redis_store_says_which_extra_to_install(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in [n for n in sys.modules if n == "redis" or n.startswith("redis.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.delitem(sys.modules, "strategies.session_stores.redis", raising=False)
+    monkeypatch.setitem(sys.modules, "redis", None)  # `import redis` now fails, as when it is not installed
+
+    store = open_session_store(SessionSettings(sqlite_path=str(tmp_path / "s.db")))
+    with pytest.raises(ConfigError, match=r"pip install 'chorus-mcp\[redis\]'"):
+        open_session_store(SessionSettings(store="redis://127.0.0.1:6379/0"))
+
+    assert isinstance(store, SqliteSessionStore)
