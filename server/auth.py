@@ -352,7 +352,7 @@ def _is_request(body: bytes) -> tuple[bool, object]:
     """Whether the body is a JSON-RPC request that does work (and its id, for an error reply)."""
     try:
         message = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deep to parse
         return False, None  # the transport answers with a parse error
     if not isinstance(message, dict) or "method" not in message or message.get("id") is None:
         return False, None  # a notification or a reply to the server

@@ -39,6 +39,8 @@ TEXT_ARGUMENTS = ("prompt", "input", "system")
 MODEL_LIST_ARGUMENTS = ("models", "tiers")
 """Arguments that list models: bounded by `limits.max_members`, each checked like `judge`."""
 MODEL_ARGUMENTS = ("judge",)
+SESSION_WIDE_COST = frozenset({"start_session"})
+"""Tools whose `max_cost_usd` caps a session, not one call."""
 CONFIG_ONLY = frozenset(
     {"api_base", "base_url", "api_key", "key", "headers", "extra_headers", "endpoint", "url"}
 )
@@ -72,11 +74,20 @@ class ModelPolicy:
         return f"{field}: unknown model {_shown(name)}: use one of {listing}{hint}"
 
 
-def check_arguments(limits: Limits, models: ModelPolicy, arguments: Mapping[str, Any]) -> str | None:
+def check_arguments(
+    limits: Limits, models: ModelPolicy, arguments: Mapping[str, Any], *, session_wide: bool = False
+) -> str | None:
     """The first limit the arguments break, as a message naming the argument and the limit; else None.
 
-    Values of the wrong type are left alone: the SDK's own validation reports them.
+    `session_wide`: the call's `max_cost_usd` caps a whole session (`start_session`), not one call, so
+    `limits.max_cost_usd` (a per-call ceiling) does not bound it; each call of the session still is.
+
+    Values of the wrong type are left alone: the SDK's own validation reports them. NaN and infinity
+    are refused here: they pass a bounds check (every comparison with NaN is false).
     """
+    for field, value in arguments.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"{field}: must be a finite number, got {value}"
     for field in TEXT_ARGUMENTS:
         value = arguments.get(field)
         if isinstance(value, str) and len(value) > limits.max_prompt_chars:
@@ -102,7 +113,12 @@ def check_arguments(limits: Limits, models: ModelPolicy, arguments: Mapping[str,
             "(limits.max_pipeline_iterations)"
         )
     cost = _number(arguments.get("max_cost_usd"))
-    if cost is not None and limits.max_cost_usd is not None and cost > limits.max_cost_usd:
+    if (
+        cost is not None
+        and limits.max_cost_usd is not None
+        and cost > limits.max_cost_usd
+        and not session_wide
+    ):
         return f"max_cost_usd: {cost}; at most {limits.max_cost_usd} (limits.max_cost_usd)"
     deadline = _number(arguments.get("deadline_s"))
     if deadline is not None and deadline > Decimal(str(limits.max_deadline_s)):
@@ -169,7 +185,8 @@ class ToolCallGuard:
         if declared is None:
             return None  # an unknown tool: the SDK says so
         unknown = unknown_arguments(name, arguments, declared)
-        return unknown or check_arguments(self._limits, self._models, arguments)
+        session_wide = name in SESSION_WIDE_COST
+        return unknown or check_arguments(self._limits, self._models, arguments, session_wide=session_wide)
 
 
 def guard_tool_calls(server: MCPServer[Any], config: ChorusConfig) -> None:
