@@ -19,6 +19,15 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_data_directory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Sessions are kept in the user's data directory by default (SQLite): during tests — and in the
+    servers they start, which inherit the environment — that is a temporary directory instead."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
+        yield
+
+
 @pytest.fixture(scope="session")
 def _fake_openai_server() -> Iterator[FakeOpenAI]:
     from tests.fake_openai import FakeOpenAI
