@@ -140,6 +140,11 @@ class ChorusConfig(_Section):
     strategies: dict[str, Step] = Field(default_factory=dict)
     """Named strategies, usable by name in any tool call and from other strategies."""
     defaults: Defaults = Field(default_factory=Defaults)
+    use_available_models: bool = False
+    """Decide at start-up which models can work here (key variable set, local server answering with the
+    model, embedded model installed) and steer every strategy from the others to the first usable model
+    of their `fallbacks` (server/availability.py). The bundled default turns it on; `chorus-mcp doctor`
+    shows the outcome."""
     allow_unlisted_models: bool = False
     """Let tool calls name provider model ids that are not configured aliases (e.g. `openai/gpt-4o`).
     An opt-in: such a call spends credit on a model the operator did not choose."""

@@ -8,12 +8,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from strategies.errors import ConfigError, redact
+from strategies.errors import ConfigError
 
 if TYPE_CHECKING:
     from config.schema import ChorusConfig
@@ -76,9 +75,11 @@ def _parser() -> argparse.ArgumentParser:
     _config_option(check)
     check.set_defaults(handler=_config_check)
 
-    doctor = commands.add_parser("doctor", help="say which models are usable and why not")
-    _config_option(doctor)
-    doctor.set_defaults(handler=_doctor)
+    from server.ask import add_ask_parser
+    from server.doctor import add_doctor_parser
+
+    add_doctor_parser(commands)
+    add_ask_parser(commands)
 
     from server.eval_cli import add_eval_parser
 
@@ -97,6 +98,7 @@ def _serve(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     level = args.log_level or config.log_level
     setup_logging(level, args.log_format)
+    config = _use_available(config)
     if args.phoenix:
         config = _with_local_phoenix(config)
     host = args.host or config.http.host
@@ -178,24 +180,16 @@ def _config_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _doctor(args: argparse.Namespace) -> int:
-    from config.loader import config_path, load_config
+def _use_available(config: ChorusConfig) -> ChorusConfig:
+    """Steer the strategies to the models usable here, when the config asks to (server/availability.py)."""
+    if not config.use_available_models:
+        return config
+    from server.availability import use_available
 
-    config = load_config(args.config)
-    print(f"config: {config_path(args.config)}")
-    usable = 0
-    for alias, entry in sorted(config.models.items()):
-        missing = entry.missing_key()
-        if missing:
-            status = f"not usable: environment variable {missing} is not set"
-        else:
-            usable += 1
-            status = "usable" + (f" (endpoint {redact(entry.api_base)})" if entry.api_base else "")
-        print(f"  {alias:<16} {entry.model:<36} {status}")
-    print(f"{usable} of {len(config.models)} models usable")
-    if "CHORUS_CONFIG" in os.environ:
-        print("CHORUS_CONFIG is set")
-    return 0 if usable else 1
+    steered, statuses = use_available(config)
+    usable = ", ".join(alias for alias, status in statuses.items() if status.usable) or "none"
+    log.info("models usable here: %s (`chorus-mcp doctor` says why)", usable)
+    return steered
 
 
 if __name__ == "__main__":
