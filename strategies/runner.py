@@ -29,7 +29,7 @@ from strategies.spec import (
 )
 from strategies.templates import latest_user_text
 from strategies.tracing.attributes import totals as totals_attributes
-from strategies.tracing.spans import Frame, run_span, step_span
+from strategies.tracing.spans import run_span, step_span
 
 MAX_REFERENCE_DEPTH = 8
 DEADLINE_GRACE_S = 0.5
@@ -40,10 +40,11 @@ log = logging.getLogger("chorus.runner")
 
 async def run_step(step: Step, request: CompletionRequest, ctx: RunContext, stage: str) -> StrategyResult:
     """Run any step. Strategies call this for their children, which is how they compose."""
-    if isinstance(step, StrategyRef):
-        return await run_step(resolve_reference(step, ctx), request, _deeper(ctx), f"{stage}/{step.name}")
     model = step.model if isinstance(step, ModelStep) else None
-    with step_span(step.kind, stage, model=model, input_text=latest_user_text(request)) as frame:
+    named = step.name if isinstance(step, StrategyRef) else None
+    with step_span(
+        step.kind, stage, model=model, strategy=named, input_text=latest_user_text(request)
+    ) as frame:
         result = await _dispatch(step, request, ctx, stage)
         if frame is not None:
             frame.finish(result)
@@ -112,7 +113,8 @@ async def run_strategy(
     with run_span(name, step.kind, name, session_id, latest_user_text(request)) as frame:
         result: StrategyResult | None = None
         with anyio.move_on_after(ctx.time_left() + DEADLINE_GRACE_S):
-            result = await _run_top(step, request, ctx, name, frame)
+            # The top step shares the run's span (a named strategy gets its own span below it).
+            result = await _dispatch(step, request, ctx, name)
         if result is None:
             result = StrategyResult(
                 strategy=name,
@@ -130,15 +132,6 @@ async def run_strategy(
             frame.span.set_attributes(totals_attributes(result.totals))
     _log_run(name, result)
     return result
-
-
-async def _run_top(
-    step: Step, request: CompletionRequest, ctx: RunContext, stage: str, frame: Frame | None
-) -> StrategyResult:
-    """The top step: it shares the run's span (a named strategy gets a span of its own under it)."""
-    if isinstance(step, StrategyRef):
-        return await run_step(step, request, ctx, stage)
-    return await _dispatch(step, request, ctx, stage)
 
 
 def _log_run(name: str, result: StrategyResult) -> None:

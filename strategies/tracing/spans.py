@@ -117,7 +117,9 @@ class Frame:
         match decision:
             case RouteDecision():
                 # From the route step's start (rules, classifier) to the start of the chosen target.
-                return self.started_ns, run.starts.get(f"{decision.stage}/{decision.route}", now)
+                target = f"{decision.stage}/{decision.route}"
+                starts = [t for s, t in run.starts.items() if s == target or s.startswith(target + "/")]
+                return self.started_ns, min(starts, default=now)
             case ConfidenceDecision() | ReviewDecision():
                 at = run.ends.get(decision.stage, now)
                 return at, at
@@ -139,7 +141,12 @@ class Frame:
 
 @contextlib.contextmanager
 def step_span(
-    kind: str, stage: str, *, model: str | None = None, input_text: str | None = None
+    kind: str,
+    stage: str,
+    *,
+    model: str | None = None,
+    strategy: str | None = None,
+    input_text: str | None = None,
 ) -> Iterator[Frame | None]:
     """A CHAIN span for one step (`kind` is the spec's kind), current while the step runs.
 
@@ -161,6 +168,8 @@ def step_span(
         span.set_attributes({attrs.KIND: attrs.CHAIN, "chorus.step": kind, "chorus.stage": stage})
         if model is not None:
             span.set_attribute("chorus.model", model)
+        if strategy is not None:
+            span.set_attribute("chorus.strategy", strategy)
         if input_text is not None and attrs.capture_content():
             span.set_attributes(attrs.io_value(SpanAttributes.INPUT_VALUE, input_text))
         token = _frame.set(frame)

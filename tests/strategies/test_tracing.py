@@ -45,6 +45,7 @@ def _context(
     models: dict[str, str] | None = None,
     retries: int = 1,
     deadline_s: float = 10.0,
+    strategies: dict[str, Step] | None = None,
 ) -> RunContext:
     by_name = {c.name: c for c in clients}
     entries = {
@@ -57,7 +58,7 @@ def _context(
         entries, instrument(lambda name, _entry: by_name[name], ledger), allow_unlisted=False
     )
     guard = CallGuard(ReliabilitySettings(retry=RetrySettings(max_attempts=retries, base_delay_s=0.0)))
-    return RunContext.starting_now(catalog, deadline_s, guard=guard)
+    return RunContext.starting_now(catalog, deadline_s, guard=guard, strategies=strategies or {})
 
 
 async def _traced(
@@ -289,6 +290,39 @@ async def test_a_route_decision_spans_the_classifier_call_and_ends_where_the_tar
     assert decision.start_time is not None and decision.end_time is not None and call.start_time is not None
     assert call.end_time is not None and target.start_time is not None
     assert decision.start_time <= call.start_time and call.end_time <= decision.end_time <= target.start_time
+
+
+async def test_a_named_strategy_has_its_own_span_and_a_route_to_it_ends_where_it_starts() -> None:
+    clients = [ScriptedClient("a", "B"), ScriptedClient("b", "B")]
+    named: dict[str, Step] = {"vote": EnsembleSpec(members=["a", "b"], early_stop=False)}
+    spec = RouteSpec.model_validate(
+        {
+            "kind": "route",
+            "default": "science",
+            "routes": [{"name": "science", "target": {"kind": "strategy", "name": "vote"}}],
+        }
+    )
+
+    _, spans, root = await _traced(spec, _context(*clients, strategies=named))
+
+    assert tree(spans, root, by_name=True) == [
+        "chorus route [AGENT]",
+        "  route decision [CHAIN]",
+        "  science [CHAIN]",
+        "    vote [CHAIN]",
+        "      member-1 [CHAIN]",
+        "        llm a [LLM]",
+        "      member-2 [CHAIN]",
+        "        llm b [LLM]",
+        "      vote decision [CHAIN]",
+    ]
+    reference = one(spans, "science")
+    assert (
+        attributes(reference)["chorus.step"] == "strategy"
+        and attributes(reference)["chorus.strategy"] == "vote"
+    )
+    assert attributes(one(spans, "vote"))["chorus.stage"] == "route/science/vote"
+    assert one(spans, "route decision").end_time == reference.start_time
 
 
 async def test_a_cascade_shows_each_tiers_confidence_and_whether_it_escalated() -> None:
