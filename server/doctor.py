@@ -18,15 +18,13 @@ import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import anyio
-
-from config.schema import ChorusConfig
-from server.availability import ModelStatus, check_models, how_to_enable, use_available
-from strategies.catalog import ModelEntry
-from strategies.completion import CompletionRequest
-from strategies.errors import ModelError, redact
-from strategies.spec import CascadeSpec, EnsembleSpec, ModelStep, PipelineSpec, RouteSpec, Step, StrategyRef
+if TYPE_CHECKING:  # the CLI imports this module for its parser; the work imports what it needs
+    from config.schema import ChorusConfig
+    from server.availability import ModelStatus
+    from strategies.catalog import ModelEntry
+    from strategies.spec import Step
 
 PROBE_PROMPT = "Reply with the single word OK."
 DEFAULT_TIMEOUT_S = 30.0
@@ -60,7 +58,10 @@ def add_doctor_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
 
 
 def run_doctor(args: argparse.Namespace) -> int:
+    import anyio
+
     from config.loader import config_path, load_config
+    from server.availability import check_models, how_to_enable, use_available
 
     config = load_config(args.config)
     statuses = check_models(config.models)
@@ -100,6 +101,8 @@ def run_doctor(args: argparse.Namespace) -> int:
 
 
 def render_models(statuses: Mapping[str, ModelStatus], probes: Mapping[str, Probe]) -> str:
+    from strategies.errors import redact
+
     rows = [("model", "provider id", "source", "status")]
     for alias, status in statuses.items():
         if not status.usable:
@@ -129,6 +132,8 @@ def render_strategies(config: ChorusConfig) -> str:
 
 def describe(step: Step) -> str:
     """One line saying which models a strategy calls, and how."""
+    from strategies.spec import CascadeSpec, EnsembleSpec, ModelStep, PipelineSpec, RouteSpec, StrategyRef
+
     if isinstance(step, ModelStep):
         return step.model + (f" (then {', '.join(step.fallbacks)})" if step.fallbacks else "")
     if isinstance(step, EnsembleSpec):
@@ -153,6 +158,8 @@ def describe(step: Step) -> str:
 
 
 def _short(step: Step) -> str:
+    from strategies.spec import ModelStep, StrategyRef
+
     if isinstance(step, ModelStep):
         return step.model
     if isinstance(step, StrategyRef):
@@ -161,6 +168,8 @@ def _short(step: Step) -> str:
 
 
 async def _probe_all(entries: Mapping[str, ModelEntry], timeout_s: float) -> dict[str, Probe]:
+    import anyio
+
     results: dict[str, Probe] = {}
 
     async def one(alias: str, entry: ModelEntry) -> None:
@@ -174,7 +183,11 @@ async def _probe_all(entries: Mapping[str, ModelEntry], timeout_s: float) -> dic
 
 async def probe_model(alias: str, entry: ModelEntry, timeout_s: float) -> Probe:
     """Ask one model a one-word question, through the same client the server would use."""
+    import anyio
+
     from strategies.calling import WarmsUp
+    from strategies.completion import CompletionRequest
+    from strategies.errors import ModelError
     from strategies.providers import provider_client
 
     request = CompletionRequest.of(PROBE_PROMPT, max_tokens=8, temperature=0.0, timeout_s=timeout_s)

