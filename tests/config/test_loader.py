@@ -8,7 +8,10 @@ from config.loader import BUNDLED_DEFAULT, load_config, parse_config
 from strategies.errors import ConfigError
 from strategies.spec import CascadeSpec, EnsembleSpec, PipelineSpec, RouteSpec
 
-EXAMPLES = sorted((BUNDLED_DEFAULT.parent / "examples").glob("*.yaml"))
+# `eval-*.yaml` are offline-evaluation files (`chorus-mcp eval run`), checked by the evaluation tests.
+EXAMPLES = sorted(
+    p for p in (BUNDLED_DEFAULT.parent / "examples").glob("*.yaml") if not p.name.startswith("eval-")
+)
 
 
 def test_the_bundled_default_is_valid_and_names_a_strategy_for_every_tool() -> None:
