@@ -1,122 +1,136 @@
-"""What `LiteLLMClient` costs per call over a raw httpx POST to the same local server.
+"""Figure 2, per-model-call overhead: what Chorus's client path costs per call over a raw httpx POST to the
+same local server, for the OpenAI-compatible fast path (`OpenAICompatClient`, what `openai/` and
+`openrouter/` models use) and for `LiteLLMClient` (every other provider).
 
-Both talk to the fake OpenAI server (tests/fake_openai.py) with zero scripted latency, so the
-difference is client-side work: litellm's parameter mapping, logging hooks, response objects, our
-translation into `Completion` and the price-map lookup. Calls are sequential, after a warm-up, in
-alternating rounds so that drift on a busy machine hits both sides alike. The server runs in its
-own process: in-process, client and server would also be timing each other's hold on the GIL.
+All talk to the fake OpenAI server (its own process, zero scripted latency), so the difference is
+client-side work: building the request, parsing the answer into a `Completion`, pricing it — and for
+litellm, its parameter mapping, logging hooks and response objects. Calls are sequential, after a
+warm-up, in alternating rounds of 50 so that drift on a busy machine hits every side alike; each
+figure is a median of at least 200 calls.
 
-Run: `.venv/bin/python bench/client_overhead.py [--calls 300]`
+    .venv/bin/python bench/client_overhead.py [--calls 300] [--no-litellm]
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import statistics
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 
 import anyio
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
-
+from bench._harness import BENCH_KEY, BENCH_KEY_ENV, Figure, fake_provider, load, percentile
 from strategies.catalog import ModelEntry
 from strategies.completion import CompletionRequest
-from strategies.providers import LiteLLMClient, load_litellm
+from strategies.providers import LiteLLMClient, OpenAICompatClient, load_litellm
 
-REPO = Path(__file__).resolve().parents[1]
-KEY_ENV = "CHORUS_BENCH_KEY"
-MODEL = "bench-model"
+MODEL = "gpt-4o-mini"  # priced by the map: both paths do the price lookup a real call does
 PROMPT = "What is the capital of France? Answer in one word."
 ROUND = 50
 WARM_UP = 30
 
 
-def percentile(samples: list[float], fraction: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
-@contextlib.contextmanager
-def fake_server_process() -> Iterator[str]:
-    """Start `python -m tests.fake_openai` and yield its base URL; stop it afterwards."""
-    command = [sys.executable, "-m", "tests.fake_openai", "--reply", "Paris",
-               "--prompt-tokens", "14", "--completion-tokens", "1"]
-    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None
-        base_url = process.stdout.readline().strip()
-        if not base_url.startswith("http://"):
-            raise RuntimeError("the fake server did not start")
-        yield base_url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-async def run(calls: int) -> None:
-    os.environ[KEY_ENV] = "bench-dummy-key-0000"
-    started = time.perf_counter()
-    load_litellm()
-    print(f"import litellm (first use): {time.perf_counter() - started:.2f} s")
-
-    with fake_server_process() as base_url:
-        entry = ModelEntry(model=f"openai/{MODEL}", api_base=base_url, api_key_env=KEY_ENV)
-        client = LiteLLMClient("bench", entry)
+async def measure(calls: int = 300, with_litellm: bool = True) -> dict[str, list[float]]:
+    os.environ[BENCH_KEY_ENV] = BENCH_KEY
+    if with_litellm:
+        load_litellm()
+    with fake_provider(reply="Paris", completion_tokens=1) as base_url:
+        entry = ModelEntry(model=f"openai/{MODEL}", api_base=base_url, api_key_env=BENCH_KEY_ENV)
         request = CompletionRequest.of(PROMPT, max_tokens=16, temperature=0.0)
-        body = {"model": MODEL, "messages": [{"role": "user", "content": PROMPT}],
-                "max_tokens": 16, "temperature": 0.0}
-        headers = {"Authorization": f"Bearer {os.environ[KEY_ENV]}"}
+        body = {
+            "model": MODEL,
+            "messages": [{"role": "user", "content": PROMPT}],
+            "max_tokens": 16,
+            "temperature": 0.0,
+        }
+        fast = OpenAICompatClient("bench", entry)
+        slow = LiteLLMClient("bench", entry)
 
-        async with httpx.AsyncClient(base_url=base_url, headers=headers) as http:
-
-            async def via_litellm() -> None:
-                completion = await client.complete(request)
-                assert completion.text == "Paris"
+        async with httpx.AsyncClient(
+            base_url=base_url, headers={"Authorization": f"Bearer {BENCH_KEY}"}
+        ) as http:
 
             async def via_httpx() -> None:
                 response = await http.post("/chat/completions", json=body)
                 response.raise_for_status()
                 assert response.json()["choices"][0]["message"]["content"] == "Paris"
 
-            for _ in range(WARM_UP):
-                await via_litellm()
-                await via_httpx()
+            async def via_fast() -> None:
+                assert (await fast.complete(request)).text == "Paris"
 
-            timings: dict[str, list[float]] = {"litellm": [], "httpx": []}
+            async def via_litellm() -> None:
+                assert (await slow.complete(request)).text == "Paris"
+
+            sides: dict[str, Callable[[], Awaitable[None]]] = {"httpx": via_httpx, "openai_compat": via_fast}
+            if with_litellm:
+                sides["litellm"] = via_litellm
+            for call in sides.values():
+                for _ in range(WARM_UP):
+                    await call()
+            timings: dict[str, list[float]] = {name: [] for name in sides}
             done = 0
             while done < calls:
                 batch = min(ROUND, calls - done)
-                for name, call in (("litellm", via_litellm), ("httpx", via_httpx)):
+                for name, call in sides.items():
                     for _ in range(batch):
-                        t0 = time.perf_counter()
+                        started = time.perf_counter()
                         await call()
-                        timings[name].append(time.perf_counter() - t0)
+                        timings[name].append(time.perf_counter() - started)
                 done += batch
+    return timings
 
-    print(f"{calls} sequential calls each, after {WARM_UP} warm-up calls, zero server latency\n")
-    print(f"{'client':<22}{'median ms':>11}{'p90 ms':>10}{'mean ms':>10}")
-    for name, label in (("httpx", "raw httpx.AsyncClient"), ("litellm", "LiteLLMClient")):
-        samples = timings[name]
-        print(f"{label:<22}{statistics.median(samples) * 1e3:>11.2f}{percentile(samples, 0.9) * 1e3:>10.2f}"
-              f"{statistics.fmean(samples) * 1e3:>10.2f}")
-    raw, ours = statistics.median(timings["httpx"]), statistics.median(timings["litellm"])
-    raw90, ours90 = percentile(timings["httpx"], 0.9), percentile(timings["litellm"], 0.9)
-    print(f"\noverhead (median): {(ours - raw) * 1e3:.2f} ms per call, {ours / raw:.1f}x")
-    print(f"overhead (p90):    {(ours90 - raw90) * 1e3:.2f} ms per call, {ours90 / raw90:.1f}x")
+
+def overhead_ms(timings: dict[str, list[float]], name: str) -> float:
+    return (statistics.median(timings[name]) - statistics.median(timings["httpx"])) * 1e3
+
+
+def figures(timings: dict[str, list[float]]) -> list[Figure]:
+    fast = overhead_ms(timings, "openai_compat")
+    raw_ms = statistics.median(timings["httpx"]) * 1e3
+    rows = [
+        Figure(
+            "per-model-call overhead over raw httpx, OpenAI-compatible path (median)",
+            f"{fast:.2f} ms",
+            "<= 2 ms",
+            fast <= 2.0,
+            f"{len(timings['httpx'])} calls each; raw httpx {raw_ms:.2f} ms/call",
+        )
+    ]
+    if "litellm" in timings:
+        slow = overhead_ms(timings, "litellm")
+        rows.append(
+            Figure(
+                "per-model-call overhead over raw httpx, litellm path (median)",
+                f"{slow:.2f} ms",
+                "report",
+                None,
+                "every provider that is not OpenAI-compatible",
+            )
+        )
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--calls", type=int, default=300, help="timed calls per client (>= 200)")
+    parser.add_argument("--no-litellm", action="store_true", help="skip the litellm path (saves its import)")
     args = parser.parse_args()
-    anyio.run(run, max(200, args.calls))
+    print(load())
+    timings = anyio.run(measure, max(200, args.calls), not args.no_litellm)
+    print(
+        f"{len(timings['httpx'])} sequential calls each, after {WARM_UP} warm-up calls, zero server latency\n"
+    )
+    print(f"{'client':<24}{'median ms':>11}{'p90 ms':>10}{'mean ms':>10}{'overhead ms':>13}")
+    for name, samples in timings.items():
+        extra = "" if name == "httpx" else f"{overhead_ms(timings, name):>13.2f}"
+        print(
+            f"{name:<24}{statistics.median(samples) * 1e3:>11.2f}{percentile(samples, 90) * 1e3:>10.2f}"
+            f"{statistics.fmean(samples) * 1e3:>10.2f}{extra}"
+        )
+    print(load())
 
 
 if __name__ == "__main__":

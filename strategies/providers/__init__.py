@@ -7,6 +7,7 @@ server's warm-up thread).
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable
 
 from strategies.catalog import ModelEntry
@@ -52,12 +53,21 @@ def needs_litellm(entries: list[ModelEntry]) -> bool:
     return any(not uses_fast_path(entry) for entry in entries)
 
 
-def warm_up(entries: Iterable[ModelEntry]) -> threading.Thread:
-    """Load what the first calls will need, in a daemon thread, so that no call waits for it: the price
-    map (~0.1 s), and litellm (3-20 s) only when some configured model is reached through it."""
+WARM_UP_DELAY_S = 1.5
+"""The warm-up waits this long after start-up: a thread importing litellm holds the GIL most of the time,
+and would slow the client's `initialize` and `tools/list`, which come first. A call made before then
+loads what it needs itself (`LiteLLMClient.ready`, outside the call's time-out)."""
+
+
+def warm_up(entries: Iterable[ModelEntry], delay_s: float = WARM_UP_DELAY_S) -> threading.Thread:
+    """Load what the first calls will need, in a daemon thread, so that no call waits for it: httpcore
+    and the price map (~0.2 s), and litellm (3-20 s) only when some configured model is reached through it."""
     with_litellm = needs_litellm(list(entries))
 
     def load() -> None:
+        time.sleep(delay_s)
+        import httpcore  # noqa: F401 - httpx imports it on its first client (~0.1 s, on the event loop)
+
         from strategies.providers.pricing import load_prices
 
         load_prices()

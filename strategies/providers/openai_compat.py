@@ -54,8 +54,11 @@ DEFAULT_BASES = {
 """Providers whose models take the fast path without an `api_base`."""
 
 _REASONING = re.compile(r"^(?:o[1-9]|gpt-5(?!-chat))")
-_LIMITS = httpx.Limits(max_connections=1024, max_keepalive_connections=256, keepalive_expiry=30)
-"""Generous: how many calls run at once per provider is the `CallGuard`'s concurrency cap, not the pool's."""
+_LIMITS = httpx.Limits(max_connections=1024, max_keepalive_connections=32, keepalive_expiry=30)
+"""How many calls run at once per provider is the `CallGuard`'s cap (default 32), not the pool's. Idle
+connections kept for reuse are bounded at that default: httpcore scans every pooled connection (a socket
+poll for each idle one) on every request and response, so a pool left with hundreds of idle connections
+after a burst makes every later call slower."""
 
 _pools: weakref.WeakKeyDictionary[Any, httpx.AsyncClient] = weakref.WeakKeyDictionary()
 

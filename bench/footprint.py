@@ -1,0 +1,84 @@
+"""Figure 4, tool footprint: o200k_base tokens of what Chorus puts into the calling model's context —
+the whole `tools/list` result (bundled default configuration), and a default `ensemble_vote` result for
+5 members answering ~100 words each (the same fixture as tests/server/test_footprint.py), both as
+serialised on the wire. The baseline is the same server's schemas as the SDK would publish them
+without `server.footprint.compact_tools`.
+
+    .venv/bin/python bench/footprint.py
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+from unittest import mock
+
+import anyio
+from mcp import Client
+
+from bench._harness import Figure
+from config.loader import load_config
+from server.app import build_server
+from server.footprint import TOOLS_LIST_BUDGET
+from tests.fakes import ScriptedClient
+from tests.server.test_footprint import RESULT_BUDGET, _ensemble_result
+from tests.tokens import wire_tokens
+
+
+async def _tools_list_tokens(compact: bool) -> tuple[int, int]:
+    def factory(alias: str, _entry: Any) -> ScriptedClient:
+        return ScriptedClient(alias, "ok")
+
+    if compact:
+        server = build_server(load_config(None), factory)
+    else:
+        with mock.patch("server.app.compact_tools", lambda server: None):
+            server = build_server(load_config(None), factory)
+    async with Client(server) as client:
+        listed = await client.list_tools()
+    return wire_tokens(listed), len(listed.tools)
+
+
+async def measure() -> dict[str, int]:
+    compact, tools = await _tools_list_tokens(compact=True)
+    published, _ = await _tools_list_tokens(compact=False)
+    summary = await _ensemble_result({})
+    full = await _ensemble_result({"detail": "full"})
+    return {
+        "tools": tools,
+        "tools_list": compact,
+        "tools_list_uncompacted": published,
+        "result": wire_tokens(summary),
+        "result_full": wire_tokens(full),
+    }
+
+
+def figures(result: dict[str, int]) -> list[Figure]:
+    return [
+        Figure(
+            f"tools/list tokens (o200k_base, {result['tools']} tools)",
+            str(result["tools_list"]),
+            f"<= {TOOLS_LIST_BUDGET:,}",
+            result["tools_list"] <= TOOLS_LIST_BUDGET,
+            f"{result['tools_list'] / result['tools_list_uncompacted']:.2f} of the SDK's default "
+            f"{result['tools_list_uncompacted']:,}",
+        ),
+        Figure(
+            "default ensemble_vote result, 5 x ~100 words (tokens)",
+            str(result["result"]),
+            f"<= {RESULT_BUDGET}",
+            result["result"] <= RESULT_BUDGET,
+            f"detail=full: {result['result_full']:,}",
+        ),
+    ]
+
+
+def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None).parse_args()
+    result = anyio.run(measure)
+    for figure in figures(result):
+        print(f"{figure.name}: {figure.value} (target {figure.target}) - {figure.note}")
+
+
+if __name__ == "__main__":
+    main()
