@@ -410,5 +410,7 @@ def serve_http(
     import uvicorn
 
     app = http_app(server, config, host=host, stateless=stateless, json_response=json_response)
-    uvicorn_config = uvicorn.Config(app, host=host, port=port, log_level=log_level.lower())
+    # log_config=None: uvicorn's loggers go through the server's own logging (stderr, structured);
+    # its default config would send the access log to stdout.
+    uvicorn_config = uvicorn.Config(app, host=host, port=port, log_level=log_level.lower(), log_config=None)
     anyio.run(uvicorn.Server(uvicorn_config).serve)
