@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("chorus")
 
-READY_WAIT_S = 120.0
-"""How long `--phoenix` waits for Phoenix to come up before saying it did not."""
+READY_NOTE_S = 60.0
+"""After this long without Phoenix up, `--phoenix` says it is still starting."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -130,6 +130,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _with_local_phoenix(config: ChorusConfig) -> ChorusConfig:
     """Start a local Phoenix, send the traces to it, say where its UI is (on stderr, when it is up)."""
+    import atexit
     import threading
 
     from server.app import version
@@ -139,6 +140,9 @@ def _with_local_phoenix(config: ChorusConfig) -> ChorusConfig:
     phoenix = start_local_phoenix(config.tracing.phoenix_port, default_working_dir())
     tracing = config.tracing.model_copy(update={"enabled": True, "endpoint": phoenix.url})
     setup_tracing(tracing, version=version(), ready=phoenix.ready)
+    # Registered after the exporter's own exit hook, so it runs first (atexit is last-in, first-out):
+    # a Phoenix still starting when the server exits is not waited for.
+    atexit.register(phoenix.give_up_waiting)
     project = tracing.project
     if phoenix.process is None:
         print(
@@ -149,12 +153,12 @@ def _with_local_phoenix(config: ChorusConfig) -> ChorusConfig:
         print(f"chorus-mcp: starting Phoenix at {phoenix.url} (log: {phoenix.log_path})", file=sys.stderr)
 
         def announce() -> None:
-            if phoenix.ready(READY_WAIT_S):
-                print(
-                    f"chorus-mcp: Phoenix is up — open {phoenix.url} (project {project!r})", file=sys.stderr
-                )
-            else:
-                print(f"chorus-mcp: Phoenix did not start; see {phoenix.log_path}", file=sys.stderr)
+            if not phoenix.ready(READY_NOTE_S):
+                print(f"chorus-mcp: Phoenix is still starting (log: {phoenix.log_path})", file=sys.stderr)
+            if phoenix.ready(float("inf")):
+                print(f"chorus-mcp: Phoenix is up: open {phoenix.url} (project {project!r})", file=sys.stderr)
+            elif phoenix.process is not None and phoenix.process.poll() is not None:
+                print(f"chorus-mcp: Phoenix exited; see {phoenix.log_path}", file=sys.stderr)
 
         threading.Thread(target=announce, name="chorus-phoenix-announce", daemon=True).start()
     return config.model_copy(update={"tracing": tracing})

@@ -5,21 +5,21 @@ needs it. It runs as its own process (`python -m server.phoenix serve`, which is
 one change: its OTLP/gRPC receiver, which Phoenix binds to every interface, is bound to loopback like
 the rest), with its data in Chorus's data folder, so traces survive restarts. Chorus exports over
 OTLP/HTTP to it; spans made while it is still starting wait for it (`LocalPhoenix.ready`).
-A Phoenix already answering on the port is used as it is.
+A Phoenix already answering on the port is used as it is, and left running; one started here stops
+with the server (start Phoenix yourself to keep its UI up between sessions).
 """
 
 from __future__ import annotations
 
 import atexit
-import contextlib
 import importlib.util
 import os
-import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -57,28 +57,33 @@ class LocalPhoenix:
     """None when a Phoenix that was already running is used."""
     log_path: Path | None = None
 
+    _given_up: threading.Event = field(default_factory=threading.Event)
+
     def ready(self, timeout_s: float) -> bool:
-        """Wait until Phoenix answers its health check (False: it exited or did not start in time)."""
+        """Wait until Phoenix answers its health check (False: it exited, did not start in time, or the
+        server is exiting and stopped waiting: `give_up_waiting`)."""
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not self._given_up.is_set():
             if self.process is not None and self.process.poll() is not None:
                 return False
             if _healthy(self.url):
                 return True
-            time.sleep(0.25)
+            self._given_up.wait(0.25)
         return False
+
+    def give_up_waiting(self) -> None:
+        """At exit: spans still waiting for a Phoenix that is not up yet are dropped, not waited for."""
+        self._given_up.set()
 
     def stop(self) -> None:
         process = self.process
         if process is None or process.poll() is not None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)  # its own session: Phoenix and anything it started
+        process.terminate()
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
+            process.kill()
             process.wait(timeout=5)
 
 
@@ -101,14 +106,14 @@ def start_local_phoenix(port: int, working_dir: Path) -> LocalPhoenix:
     )
     log_path = working_dir / "phoenix.log"
     with log_path.open("ab") as log:
-        # Never stdout: it belongs to the stdio transport.
+        # Never stdout: it belongs to the stdio transport. Same process group as the server: an MCP
+        # host that stops the server's group stops Phoenix with it.
         process = subprocess.Popen(
             [sys.executable, "-m", "server.phoenix", "serve"],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            start_new_session=True,
         )
     phoenix = LocalPhoenix(url=f"http://{HOST}:{port}", process=process, log_path=log_path)
     atexit.register(phoenix.stop)

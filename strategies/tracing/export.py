@@ -27,8 +27,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("chorus.tracing")
 
 MCP_SDK_SCOPE = "mcp-python-sdk"
-READY_WAIT_S = 120.0
-"""How long the exporter waits for a collector that is still starting (a local Phoenix) before dropping."""
+READY_WAIT_S = 600.0
+"""How long the first export waits for a collector that is still starting (a local Phoenix: 10-20 s on
+an idle machine, minutes on a loaded one). Spans wait meanwhile, up to the batch queue's size."""
 
 _lock = threading.Lock()
 _installed: TracerProvider | None = None
@@ -129,16 +130,19 @@ def _when_ready(inner: SpanExporter, ready: Callable[[float], bool]) -> SpanExpo
     from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
     class WhenReady(SpanExporter):
-        """Holds the first export until the collector is up (runs in the batch processor's thread)."""
+        """Holds exports until the collector is up (runs in the batch processor's thread)."""
 
         def __init__(self) -> None:
-            self._up: bool | None = None
+            self._up = False
+            self._waited = False
 
         def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-            if self._up is None:
-                self._up = ready(READY_WAIT_S)
-                if not self._up:
-                    log.warning("the trace collector did not start; spans are dropped")
+            if not self._up:
+                # A long wait the first time; later, one look (a collector that came up late is used).
+                self._up = ready(1.0 if self._waited else READY_WAIT_S)
+                if not self._up and not self._waited:
+                    log.warning("the trace collector is not up; spans are dropped until it is")
+                self._waited = True
             return inner.export(spans) if self._up else SpanExportResult.FAILURE
 
         def shutdown(self) -> None:
