@@ -170,7 +170,10 @@ async def _ask(
 
 def _require_sampling(ctx: Context[Any, Any], model: str) -> None:
     capabilities = ctx.client_capabilities
-    if capabilities is None or capabilities.sampling is None:
+    if capabilities is None:
+        # Stateless HTTP in the handshake era: no session, so no capabilities and no way back to the client.
+        raise SamplingUnavailable(model, "the client cannot be asked on this connection (no session)")
+    if capabilities.sampling is None:
         raise SamplingUnavailable(model, "the connected client does not offer sampling (its own model)")
 
 

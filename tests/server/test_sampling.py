@@ -4,8 +4,14 @@ mid-call over the back channel (handshake era, `legacy`) and in `InputRequiredRe
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import socket
+import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -190,41 +196,97 @@ def test_only_mcp_sampling_ids_are_sampling_models() -> None:
     assert not is_sampling_model("mcp/samplingx") and not is_sampling_model("openai/gpt-4o")
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("mode", MODES)
-async def test_over_stdio_the_clients_model_votes_beside_a_real_provider(
-    fake_openai: FakeOpenAI, tmp_path: Path, mode: str
-) -> None:
-    fake_openai.script("alpha", "The answer is B.", latency_s=0.05)
+def _process_config(fake: FakeOpenAI, tmp_path: Path) -> Path:
+    fake.script("alpha", "The answer is B.", latency_s=0.05)
+    alpha = {"model": "openai/alpha", "api_base": fake.base_url, "api_key_env": "CHORUS_TEST_KEY"}
     config = {
-        "models": {
-            "alpha": {
-                "model": "openai/alpha",
-                "api_base": fake_openai.base_url,
-                "api_key_env": "CHORUS_TEST_KEY",
-            },
-            "me": {"model": "mcp/sampling/claude-sonnet"},
-        },
+        "models": {"alpha": alpha, "me": {"model": "mcp/sampling/claude-sonnet"}},
         "strategies": {"ensemble": {"kind": "ensemble", "members": ["alpha", "me"], "early_stop": False}},
     }
     path = tmp_path / "chorus.yaml"
     path.write_text(json.dumps(config))
-    repo = REPO
-    params = StdioServerParameters(
-        command=sys.executable,
-        args=["-m", "server.cli", "serve", "--config", str(path), "--log-level", "WARNING"],
-        env={
-            "CHORUS_TEST_KEY": "sk-test-0123456789",
-            "PYTHONPATH": str(repo),
-            "LITELLM_OFFLINE_MODE": "true",
-        },
-        cwd=repo,
-    )
+    return path
+
+
+PROCESS_ENV = {
+    "CHORUS_TEST_KEY": "sk-test-0123456789",
+    "PYTHONPATH": str(REPO),
+    "LITELLM_OFFLINE_MODE": "true",
+}
+
+
+@contextlib.contextmanager
+def _http_server(config: Path, *flags: str) -> Iterator[str]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [
+        sys.executable,
+        "-m",
+        "server.cli",
+        "serve",
+        "--http",
+        "--port",
+        str(port),
+        "--config",
+        str(config),
+    ]
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("CHORUS")}, **PROCESS_ENV}
+    process = subprocess.Popen([*command, *flags], env=env, cwd=REPO, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, "the server exited"
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the server did not start listening"
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+async def _vote(target: Any, mode: str) -> tuple[Any, ClientModel]:
     model = ClientModel("B")
-    async with Client(params, mode=mode, sampling_callback=model) as client:
+    async with Client(target, mode=mode, sampling_callback=model) as client:
         result = await client.call_tool("ensemble_vote", {"prompt": "A) x B) y?", "extract": "choice"})
     assert not result.is_error, result.content
+    return result, model
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("transport", ["stdio", "http"])
+async def test_over_real_transports_the_clients_model_votes_beside_a_real_provider(
+    fake_openai: FakeOpenAI, tmp_path: Path, mode: str, transport: str
+) -> None:
+    config = _process_config(fake_openai, tmp_path)
+    if transport == "stdio":
+        command = ["-m", "server.cli", "serve", "--config", str(config), "--log-level", "WARNING"]
+        params = StdioServerParameters(command=sys.executable, args=command, env=PROCESS_ENV, cwd=REPO)
+        result, model = await _vote(params, mode)
+    else:
+        with _http_server(config) as url:
+            result, model = await _vote(url, mode)
     assert {c["model"]: c["answer"] for c in _calls(result)} == {"alpha": "B", "me": "B"}
     assert len(fake_openai.requests_for("alpha")) == 1
     hints = model.asked[0].model_preferences
     assert hints is not None and hints.hints and hints.hints[0].name == "claude-sonnet"
+
+
+@pytest.mark.slow
+async def test_over_stateless_http_rounds_work_and_the_handshake_era_falls_back_with_the_reason(
+    fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    # The 2026-07-28 rounds carry everything in sealed request_state, so a replica with no session can
+    # serve them; the handshake era needs a session to reach the client, and stateless HTTP has none.
+    with _http_server(_process_config(fake_openai, tmp_path), "--stateless") as url:
+        modern, _ = await _vote(url, "auto")
+        legacy, model = await _vote(url, "legacy")
+    assert {c["model"]: c["status"] for c in _calls(modern)} == {"alpha": "ok", "me": "ok"}
+    mine = next(c for c in _calls(legacy) if c["model"] == "me")
+    assert mine["status"] == "error" and "cannot be asked on this connection (no session)" in mine["error"]
+    assert not model.asked
