@@ -428,3 +428,22 @@ def test_with_an_endpoint_spans_are_exported_over_otlp_http_as_one_trace_per_too
     found = {a.key: a.value for a in llm.attributes}
     assert found["openinference.span.kind"].string_value == "LLM"
     assert found["llm.token_count.total"].int_value == 11
+
+
+def test_serve_phoenix_without_the_extra_says_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import logging
+
+    import server.phoenix
+    from server.cli import main
+
+    monkeypatch.setattr(server.phoenix, "installed", lambda: False)
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        assert main(["serve", "--phoenix", "--log-format", "text"]) == 2
+    finally:  # `serve` set up the process's logging: give pytest its own back
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    assert "uv run --extra phoenix chorus-mcp serve --phoenix" in capsys.readouterr().err
