@@ -138,9 +138,21 @@ def _env() -> dict[str, str]:
     return env
 
 
+@dataclass
+class Served:
+    url: str
+    pid: int
+
+
+def cpu_s(pid: int) -> float:
+    """CPU time (user + system) a process has used so far, in seconds (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextlib.contextmanager
-def chorus_http(settings: dict[str, Any]) -> Iterator[str]:
-    """`chorus-mcp serve --http` on loopback; yields its MCP URL. Its log must not contain the key."""
+def chorus_http(settings: dict[str, Any]) -> Iterator[Served]:
+    """`chorus-mcp serve --http` on loopback. Its log must not contain the key."""
     port = free_port()
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "load.yaml"
@@ -152,7 +164,7 @@ def chorus_http(settings: dict[str, Any]) -> Iterator[str]:
             process = subprocess.Popen(command, env=_env(), cwd=REPO, stdout=subprocess.DEVNULL, stderr=sink)
             try:
                 wait_for_port(port, process)
-                yield f"http://127.0.0.1:{port}/mcp"
+                yield Served(f"http://127.0.0.1:{port}/mcp", process.pid)
             finally:
                 process.terminate()
                 try:
@@ -180,6 +192,9 @@ class Round:
     wall_s: float = 0.0
     single_s: float = 0.0
     """Median latency of one call at a time (before the burst), on the same server."""
+    server_cpu_s: float = 0.0
+    """CPU time the Chorus server used during the burst."""
+    session_errors: int = 0
 
     def p(self, q: float) -> float:
         return percentile(self.latencies, q)
@@ -212,46 +227,88 @@ def classify(result: CallToolResult, round_: Round) -> str:
     return "protocol error"
 
 
-async def burst(url: str, calls: int, sessions: int, round_: Round) -> None:
-    async with contextlib.AsyncExitStack() as stack:
-        clients = [await stack.enter_async_context(Client(url)) for _ in range(sessions)]
-        for client in clients[:4]:  # warm-up: first connections, first model calls
+async def burst(served: Served, calls: int, sessions: int, round_: Round) -> None:
+    # One call at a time first, on a session of its own: the server's latency when it is not loaded.
+    async with Client(served.url) as client:
+        for _ in range(4):  # warm-up: first connections, first model calls
             await client.call_tool("route_specialist", arguments("route_specialist"))
         singles = []
         for index in range(12):
             tool = TOOLS[index % len(TOOLS)]
             started = time.perf_counter()
-            await clients[0].call_tool(tool, arguments(tool))
+            await client.call_tool(tool, arguments(tool))
             singles.append(time.perf_counter() - started)
         round_.single_s = median(singles)
-        go = anyio.Event()
 
-        async def one(index: int) -> None:
-            client, tool = clients[index % sessions], TOOLS[index % len(TOOLS)]
-            await go.wait()
-            started = time.perf_counter()
-            try:
-                result = await client.call_tool(tool, arguments(tool))
-                outcome = classify(result, round_)
-            except Exception as exc:  # what the load test counts
-                outcome = "protocol error"
-                round_.problems.append(f"{tool}: {type(exc).__name__}: {exc}"[:300])
-            round_.latencies.append(time.perf_counter() - started)
-            round_.outcomes[outcome] += 1
+    go = anyio.Event()
+    opened = 0
+    started = 0.0
 
-        async with anyio.create_task_group() as group:
-            for index in range(calls):
-                group.start_soon(one, index)
-            await anyio.sleep(0.3)  # every call waiting on the event
-            started = time.perf_counter()
-            go.set()
-        round_.wall_s = time.perf_counter() - started
+    async def one(client: Client, index: int, finished: set[int]) -> None:
+        tool = TOOLS[index % len(TOOLS)]
+        began = time.perf_counter()
+        try:
+            result = await client.call_tool(tool, arguments(tool))
+            outcome = classify(result, round_)
+        except Exception as exc:  # what the load test counts
+            outcome = "protocol error"
+            round_.problems.append(f"{tool}: {_leaf(exc)}")
+        round_.latencies.append(time.perf_counter() - began)
+        round_.outcomes[outcome] += 1
+        finished.add(index)
+
+    async def session(indexes: list[int]) -> None:
+        # Each session in a task of its own: a session whose transport fails loses its own calls (counted
+        # as protocol errors), not everyone's.
+        nonlocal opened
+        finished: set[int] = set()
+        try:
+            async with Client(served.url) as client:
+                opened += 1
+                await go.wait()
+                async with anyio.create_task_group() as group:
+                    for index in indexes:
+                        group.start_soon(one, client, index, finished)
+        except Exception as exc:
+            round_.session_errors += 1
+            when = "before the burst"
+            if go.is_set():
+                when = f"{time.perf_counter() - started:.1f} s into the burst"
+            lost = [i for i in indexes if i not in finished]
+            round_.outcomes["protocol error"] += len(lost)
+            round_.problems.append(f"a session failed {when}, losing {len(lost)} call(s): {_leaf(exc)}")
+
+    async with anyio.create_task_group() as group:
+        for first in range(sessions):
+            group.start_soon(session, list(range(first, calls, sessions)))
+        while opened < sessions:  # every session open (or failed) before the burst
+            await anyio.sleep(0.05)
+            if round_.session_errors + opened >= sessions:
+                break
+        cpu_before = cpu_s(served.pid)
+        started = time.perf_counter()
+        go.set()
+    round_.wall_s = time.perf_counter() - started
+    round_.server_cpu_s = cpu_s(served.pid) - cpu_before
+
+
+def _leaf(exc: BaseException) -> str:
+    """The innermost exception of an exception group and what caused it, as one line."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    causes = [f"{type(exc).__name__}: {exc}"]
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None and len(causes) < 4:
+        causes.append(f"{type(cause).__name__}: {cause}")
+        cause = cause.__cause__ or cause.__context__
+    return " <- ".join(causes)[:400]
 
 
 def run_round(name: str, fault_rate: float, args: argparse.Namespace) -> Round:
     round_ = Round(name)
-    with fake_provider(fault_rate, args.latency, args.seed) as base_url, chorus_http(config(base_url)) as url:
-        anyio.run(burst, url, args.calls, args.sessions, round_)
+    provider = fake_provider(fault_rate, args.latency, args.seed)
+    with provider as base_url, chorus_http(config(base_url)) as served:
+        anyio.run(burst, served, args.calls, args.sessions, round_)
     return round_
 
 
@@ -288,13 +345,18 @@ def report(baseline: Round, faulted: Round, args: argparse.Namespace, loads: tup
         f"| {faulted.outcomes['correct isError']} | |",
         f"| protocol errors (must be 0) | {baseline.outcomes['protocol error']} "
         f"| {faulted.outcomes['protocol error']} | |",
+        f"| sessions whose transport failed | {baseline.session_errors} | {faulted.session_errors} | |",
         _row("one call at a time, median", baseline.single_s, faulted.single_s),
         _row("burst p50 latency", baseline.p(50), faulted.p(50)),
         _row("burst p99 latency", baseline.p(99), faulted.p(99)),
         _row("burst wall time", baseline.wall_s, faulted.wall_s),
+        _row("server CPU during the burst", baseline.server_cpu_s, faulted.server_cpu_s),
         "",
         f"Under the burst, p50 is {baseline.p(50) / baseline.single_s:.1f}x (baseline) and "
-        f"{faulted.p(50) / faulted.single_s:.1f}x (faulted) the one-at-a-time median on the same server.",
+        f"{faulted.p(50) / faulted.single_s:.1f}x (faulted) the one-at-a-time median on the same server: "
+        f"the server is CPU-bound under the burst ({baseline.server_cpu_s / args.calls * 1e3:.0f} ms of CPU "
+        f"per tool call in the baseline, {faulted.server_cpu_s / args.calls * 1e3:.0f} ms faulted), and the "
+        "event loop shares it fairly, so calls that start together finish together near the end.",
         "",
         f"Model attempts in the faulted round: {sent} sent, {failed} failed ({failed / max(sent, 1):.1%}; "
         f"retries and fallbacks included), {faulted.attempts['skipped']} skipped (open circuit), "
@@ -334,7 +396,7 @@ def main() -> None:
     print(text)
     if args.out is not None:
         args.out.write_text(text)
-    if faulted.outcomes["protocol error"] or baseline.outcomes["protocol error"]:
+    if any(r.outcomes["protocol error"] or r.session_errors for r in (baseline, faulted)):
         sys.exit(1)
 
 
