@@ -43,6 +43,11 @@ def provider_client(alias: str, entry: ModelEntry) -> ModelClient:
     if is_sampling_model(entry.model):
         # `mcp/sampling`: the calling MCP client's own model (providers/sampling.py; the sampling work).
         return SamplingClient(alias, entry)
+    if entry.model.startswith("local/"):
+        # A model run in-process by llama.cpp (providers/local.py); its packages are the `local` extra.
+        from strategies.providers.local import local_client
+
+        return local_client(alias, entry)
     if uses_fast_path(entry):
         return OpenAICompatClient(alias, entry)
     return litellm_client_factory(alias, entry)
@@ -50,7 +55,7 @@ def provider_client(alias: str, entry: ModelEntry) -> ModelClient:
 
 def needs_litellm(entries: list[ModelEntry]) -> bool:
     """Whether any of these models is reached through litellm (so the server should warm it up)."""
-    return any(not uses_fast_path(entry) for entry in entries)
+    return any(not uses_fast_path(entry) and not entry.model.startswith("local/") for entry in entries)
 
 
 WARM_UP_DELAY_S = 1.5
