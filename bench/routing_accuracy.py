@@ -12,7 +12,8 @@ Every router runs through the real `strategies.routing.choose_route`, on a varia
   the default. Its threshold is reported two ways: the shipped default, and 2-fold cross-validated
   (choose the best threshold on one half, score the other half, and the reverse), so a threshold tuned
   on the very requests it is scored on does not flatter it;
-- `classifier/<model>`: the LLM classifier only (route descriptions in the prompt), else the default;
+- `classifier/<model>`: the LLM classifier only (route descriptions in the prompt, and in a second run
+  also 3 examples per route), else the default;
 - `chain`: rules → embeddings → classifier → default, as configured in production.
 
 The classifier is `local/smollm2` (SmolLM2-135M-Instruct in-process, the `local` extra) when it is
@@ -83,8 +84,15 @@ def load_data() -> tuple[dict[str, Any], list[str], list[str]]:
 
 
 def variant(
-    raw: dict[str, Any], *, rules: bool, embedder: str | None, threshold: float | None, classifier: str | None
+    raw: dict[str, Any],
+    *,
+    rules: bool,
+    embedder: str | None,
+    threshold: float | None,
+    classifier: str | None,
+    examples: bool | None = None,
 ) -> RouteSpec:
+    """The benchmark's spec with only the named steps (`examples` by default: when an embedder reads them)."""
     spec = json.loads(json.dumps(raw))
     spec.pop("embedding", None)
     for route in spec["routes"]:
@@ -92,7 +100,7 @@ def variant(
         if not rules:
             route.pop("keywords", None)
             route.pop("patterns", None)
-        if embedder is None:
+        if not (embedder is not None if examples is None else examples):
             route.pop("examples", None)
     if embedder is not None:
         spec["embedding"] = {"model": embedder, "threshold": threshold}
@@ -189,7 +197,7 @@ def default_classifier() -> str:
     return "local/smollm2" if importlib.util.find_spec("llama_cpp") is not None else "fake"
 
 
-async def main(classifier: str, write: bool) -> None:
+async def main(classifier: str, write: bool, with_examples: bool) -> None:
     raw, texts, gold = load_data()
     names = [route["name"] for route in raw["routes"]]
     models = catalog(classifier, names)
@@ -217,6 +225,11 @@ async def main(classifier: str, write: bool) -> None:
     label = "fake (random route)" if classifier == "fake" else classifier
     only_classifier = variant(raw, rules=False, embedder=None, threshold=None, classifier=classifier)
     runs.append(await route_all(only_classifier, texts, models, f"LLM classifier: {label}"))
+    if with_examples:
+        shown = variant(raw, rules=False, embedder=None, threshold=None, classifier=classifier, examples=True)
+        runs.append(
+            await route_all(shown, texts, models, f"LLM classifier: {label}, shown 3 examples per route")
+        )
     rules_embedding = variant(
         raw, rules=True, embedder="wordllama", threshold=DEFAULT_THRESHOLDS["wordllama"], classifier=None
     )
@@ -255,7 +268,7 @@ def render(
         f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}; classifier: {label}.",
         "",
         "| router | accuracy | " + " | ".join(names) + " | decided by (method: count) | median ms/request |",
-        "| --- | --- | " + " --- |" * len(names) + " --- | --- |",
+        "| --- | --- |" + " --- |" * len(names) + " --- | --- |",
     ]
     for run in runs:
         methods = ", ".join(f"{m}: {c}" for m, c in Counter(run.methods).most_common())
@@ -271,7 +284,7 @@ def render(
     for embedder, (accuracy, note) in cv.items():
         lines.append(f"- {embedder}: **{accuracy:.1%}**. {note}")
     for run in runs:
-        if run.name.startswith("LLM classifier") or run.name.startswith("chain: rules → wordllama → "):
+        if run.name.startswith(("LLM classifier", "chain: rules → wordllama → ")):
             lines += ["", f"Confusion, {run.name}:", "", *confusion(run, gold, names)]
     return "\n".join(lines) + "\n"
 
@@ -284,5 +297,12 @@ if __name__ == "__main__":
         "--classifier", default=None, help="local/smollm2 (default when installed), fake, or a model id"
     )
     parser.add_argument("--write", action="store_true", help="write bench/results/routing_accuracy.md")
+    parser.add_argument(
+        "--no-examples-variant",
+        action="store_true",
+        help="skip the classifier run that shows examples (a slow local classifier takes minutes per run)",
+    )
     arguments = parser.parse_args()
-    anyio.run(main, arguments.classifier or default_classifier(), arguments.write)
+    anyio.run(
+        main, arguments.classifier or default_classifier(), arguments.write, not arguments.no_examples_variant
+    )
