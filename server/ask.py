@@ -197,11 +197,17 @@ def _setup_hint(config: str | None) -> str:
     from config.loader import load_config
     from server.availability import check_models, how_to_enable
 
-    lines = ["No model could answer. To get answers, set up at least one model:"]
     try:
         statuses = check_models(load_config(config).models)
     except Exception:  # the server already said what is wrong with the config
-        return lines[0] + " see `chorus-mcp doctor`."
+        return "No model could answer: see `chorus-mcp doctor`."
+    usable = [a for a, s in statuses.items() if s.usable and s.source != "client"]
+    if usable:
+        return (
+            f"No model answered, though {', '.join(usable)} can run here: see each reason above. "
+            "A slow model may need a longer --deadline; `chorus-mcp doctor` asks each one."
+        )
+    lines = ["No model could answer. To get answers, set up at least one model:"]
     lines += [f"  - {line}" for line in how_to_enable(statuses)]
     lines.append("`chorus-mcp doctor` shows what is usable here.")
     return "\n".join(lines)

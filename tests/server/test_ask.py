@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -35,14 +36,16 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
-def ask(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def ask(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "server.cli", "ask", *args],
         env=env or _env(),
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
 
@@ -166,18 +169,21 @@ def test_with_no_usable_model_it_says_what_to_set_up(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_the_readme_run_it_command_on_the_bundled_default_answers_or_says_what_to_set_up() -> None:
-    # No key, and no network needed: the embedded model answers when installed; otherwise it says so.
-    env = _env()
-    done = ask("Is 91 a prime number? Answer yes or no.", "--strategy", "ensemble", env=env)
+def test_the_readme_run_it_command_on_the_bundled_default_answers_or_says_what_to_do() -> None:
+    # No key, and no network needed: the embedded model answers when installed (if this machine runs it
+    # fast enough for the default deadline, else it says so); without it, it says what to set up.
+    done = ask("Is 91 a prime number? Answer yes or no.", "--strategy", "ensemble", timeout=300)
     default = load_config(BUNDLED_DEFAULT, env={})
     embedded = check_models({"local": default.models["local"]}, env={})["local"]
-    if embedded.usable:
-        assert done.returncode == 0, done.stderr
-        assert done.stdout.startswith("Answer: ") and "local" in done.stdout
+    if done.returncode == 0:
+        assert embedded.usable and done.stdout.startswith("Answer: ") and "local" in done.stdout
+    elif embedded.usable:
+        assert done.returncode == 1, done.stderr
+        assert "No model answered, though local can run here" in done.stderr
     else:
         assert done.returncode == 1, done.stderr
         assert "the embedded model: `uv sync --extra local`" in done.stderr
+    assert re.search(r"^client +ensemble/member-\d +error", done.stdout, re.MULTILINE)
 
 
 @pytest.mark.slow
