@@ -10,11 +10,13 @@ without `server.footprint.compact_tools`.
 from __future__ import annotations
 
 import argparse
+import logging
 from typing import Any
 from unittest import mock
 
 import anyio
 from mcp import Client
+from pydantic import TypeAdapter
 
 from bench._harness import Figure
 from config.loader import load_config
@@ -31,8 +33,11 @@ async def _tools_list_tokens(compact: bool) -> tuple[int, int]:
 
     if compact:
         server = build_server(load_config(None), factory)
-    else:
-        with mock.patch("server.app.compact_tools", lambda server: None):
+    else:  # what the SDK would publish: the full pydantic schemas
+        with (
+            mock.patch("server.app.compact_tools", lambda server: None),
+            mock.patch("server.footprint.output_schema_of", lambda model: TypeAdapter(model).json_schema()),
+        ):
             server = build_server(load_config(None), factory)
     async with Client(server) as client:
         listed = await client.list_tools()
@@ -75,6 +80,7 @@ def figures(result: dict[str, int]) -> list[Figure]:
 
 def main() -> None:
     argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None).parse_args()
+    logging.disable(logging.INFO)  # the in-process server's run logs
     result = anyio.run(measure)
     for figure in figures(result):
         print(f"{figure.name}: {figure.value} (target {figure.target}) - {figure.note}")

@@ -11,6 +11,7 @@ and after: on a shared machine, timings are only comparable within one run.
 from __future__ import annotations
 
 import argparse
+import logging
 import time
 import traceback
 from collections.abc import Callable
@@ -73,6 +74,9 @@ def main() -> None:
     parser.add_argument("--markdown", type=Path, help="also write the table as Markdown to this file")
     parser.add_argument("--only", nargs="*", help="run only the steps whose name contains one of these")
     args = parser.parse_args()
+    # The bench process is a client: its own INFO logs (httpx logs every request) would cost time in the
+    # measured loops, and building a server in-process (the footprint step) turns them on.
+    logging.disable(logging.INFO)
     started = time.perf_counter()
     before = load()
     print(before, flush=True)

@@ -18,6 +18,7 @@ from server.session_tools import register_session_tools
 from server.state import ChorusState, build_state, default_client_factory
 from server.telemetry import register_usage_resources, setup_tracing
 from server.tools import register_tools
+from server.warmup import WARM_UP_AT_MOST_S, Handshake
 from strategies.catalog import ClientFactory
 from strategies.tracing import UsageLedger, instrument
 from strategies.tracing import export as trace_export
@@ -37,12 +38,14 @@ def build_server(config: ChorusConfig, factory: ClientFactory | None = None) -> 
     # Every client is instrumented: an LLM span and a usage record per call, wherever it is made.
     state = build_state(config, instrument(clients, usage))
 
+    handshake = Handshake()  # the warm-up starts once the client has listed the tools
+
     @asynccontextmanager
     async def lifespan(_server: MCPServer[Any]) -> AsyncIterator[ChorusState]:
         if factory is None:
             from strategies.providers import warm_up
 
-            warm_up(config.models.values())
+            warm_up(config.models.values(), after=handshake.done, wait_at_most_s=WARM_UP_AT_MOST_S)
         try:
             async with state.running():
                 yield state
@@ -63,6 +66,7 @@ def build_server(config: ChorusConfig, factory: ClientFactory | None = None) -> 
     register_session_tools(server, state)
     register_usage_resources(server, usage)
     guard_tool_calls(server, config)
+    server.middleware.append(handshake)
     compact_tools(server)  # last: every tool's published schema, whoever registered it
     return server
 

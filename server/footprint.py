@@ -20,9 +20,12 @@ keeps the whole `tools/list` result under its token budget.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Iterable
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
+from pydantic import BaseModel, TypeAdapter
 
 TOOLS_LIST_BUDGET = 2_500
 """o200k_base tokens for the whole `tools/list` result."""
@@ -39,6 +42,29 @@ def compact_tools(server: MCPServer[Any]) -> None:
             # The SDK reads these fields live; `Tool.output_schema` caches the first read.
             tool.fn_metadata.output_schema = compact_schema(output, output=True)
             tool.__dict__.pop("output_schema", None)
+
+
+def publish_output_schema(server: MCPServer[Any], tools: Iterable[str], model: type[BaseModel]) -> None:
+    """Publish `model`'s (compacted) schema as these tools' `outputSchema`.
+
+    The tools are declared as returning a plain `CallToolResult`, so the SDK derives no schema of its own:
+    deriving `StrategyResult`'s takes ~0.1 s a tool at start-up (the same schema four times, thrown away
+    by `compact_tools` anyway), and the SDK would then validate every result against the model again,
+    though it was built from a validated `StrategyResult`. Clients still check results against it.
+    """
+    schema = output_schema_of(model)
+    for name in tools:
+        tool = server._tool_manager.get_tool(name)
+        if tool is None:
+            raise ValueError(f"no tool {name!r} to publish an output schema for")
+        tool.fn_metadata.output_schema = schema
+        tool.__dict__.pop("output_schema", None)
+
+
+@functools.cache
+def output_schema_of(model: type[BaseModel]) -> dict[str, Any]:
+    """`model`'s JSON Schema, compacted for an `outputSchema` (computed once)."""
+    return compact_schema(TypeAdapter(model).json_schema(), output=True)
 
 
 def compact_schema(schema: dict[str, Any], *, output: bool = False) -> dict[str, Any]:

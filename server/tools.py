@@ -9,10 +9,11 @@ from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import CallToolResult, ToolAnnotations
+from mcp.types import CallToolResult, InputRequiredResult, ToolAnnotations
 from pydantic import Field
 
 from server.execution import execute, state_of
+from server.footprint import publish_output_schema
 from server.rendering import Detail, shaped
 from server.specs import build, named, with_overrides
 from strategies.errors import ChorusError
@@ -40,8 +41,11 @@ DeadlineS = Annotated[float | None, Field(description="Return by then, partial i
 MaxCost = Annotated[float | None, Field(description="Cost cap in USD for this call.", ge=0)]
 DetailChoice = Annotated[Detail, Field(description="summary: answers cut to excerpts; full: everything.")]
 
-ToolResult = Annotated[CallToolResult, StrategyResult]
-"""Tools build their own result (short text + structured record); StrategyResult is the outputSchema."""
+ToolResult = CallToolResult | InputRequiredResult
+"""Tools build their own result (short text + structured record); `StrategyResult` is published as their
+outputSchema by `register_tools` (`server.footprint.publish_output_schema`).
+On a 2026-07-28 connection a call that needs the client's own model first returns an `InputRequiredResult`
+(server/sampling_context.py); the SDK keeps it out of the schema."""
 
 _READ_ONLY = ToolAnnotations(readOnlyHint=True, openWorldHint=False)
 _CALLS_MODELS = ToolAnnotations(readOnlyHint=False, destructiveHint=False, openWorldHint=True)
@@ -50,6 +54,10 @@ _CALLS_MODELS = ToolAnnotations(readOnlyHint=False, destructiveHint=False, openW
 def _guard(error: ChorusError) -> ToolError:
     """A caller or config mistake becomes an isError result with a message naming the field."""
     return ToolError(error.message)
+
+
+ORCHESTRATION_TOOLS = ("ensemble_vote", "cascade_ask", "route_specialist", "run_pipeline")
+"""The tools that run a strategy and return a `StrategyResult`."""
 
 
 def register_tools(server: MCPServer[Any]) -> None:
@@ -213,3 +221,5 @@ def register_tools(server: MCPServer[Any]) -> None:
                 "run_pipeline": config.defaults.pipeline,
             },
         }
+
+    publish_output_schema(server, ORCHESTRATION_TOOLS, StrategyResult)

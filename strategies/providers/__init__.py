@@ -7,7 +7,6 @@ server's warm-up thread).
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterable
 
 from strategies.catalog import ModelEntry
@@ -58,19 +57,20 @@ def needs_litellm(entries: list[ModelEntry]) -> bool:
     return any(not uses_fast_path(entry) and not entry.model.startswith("local/") for entry in entries)
 
 
-WARM_UP_DELAY_S = 1.5
-"""The warm-up waits this long after start-up: a thread importing litellm holds the GIL most of the time,
-and would slow the client's `initialize` and `tools/list`, which come first. A call made before then
-loads what it needs itself (`LiteLLMClient.ready`, outside the call's time-out)."""
+def warm_up(
+    entries: Iterable[ModelEntry], after: threading.Event | None = None, wait_at_most_s: float = 10.0
+) -> threading.Thread:
+    """Load what the first calls will need, in a daemon thread, so that no call waits for it: httpcore and
+    the price map (~0.2 s), and litellm (3-20 s) only when some configured model is reached through it.
 
-
-def warm_up(entries: Iterable[ModelEntry], delay_s: float = WARM_UP_DELAY_S) -> threading.Thread:
-    """Load what the first calls will need, in a daemon thread, so that no call waits for it: httpcore
-    and the price map (~0.2 s), and litellm (3-20 s) only when some configured model is reached through it."""
+    With `after`, the thread waits for that event (the server sets it when the client's handshake is
+    done: `server.warmup`), `wait_at_most_s` at most, so the import does not slow the handshake.
+    """
     with_litellm = needs_litellm(list(entries))
 
     def load() -> None:
-        time.sleep(delay_s)
+        if after is not None:
+            after.wait(wait_at_most_s)
         import httpcore  # noqa: F401 - httpx imports it on its first client (~0.1 s, on the event loop)
 
         from strategies.providers.pricing import load_prices
