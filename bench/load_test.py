@@ -194,6 +194,8 @@ class Round:
     """Median latency of one call at a time (before the burst), on the same server."""
     server_cpu_s: float = 0.0
     """CPU time the Chorus server used during the burst."""
+    client_cpu_s: float = 0.0
+    """CPU time this load generator used during the burst."""
     session_errors: int = 0
 
     def p(self, q: float) -> float:
@@ -285,11 +287,12 @@ async def burst(served: Served, calls: int, sessions: int, round_: Round) -> Non
             await anyio.sleep(0.05)
             if round_.session_errors + opened >= sessions:
                 break
-        cpu_before = cpu_s(served.pid)
+        cpu_before, client_before = cpu_s(served.pid), time.process_time()
         started = time.perf_counter()
         go.set()
     round_.wall_s = time.perf_counter() - started
     round_.server_cpu_s = cpu_s(served.pid) - cpu_before
+    round_.client_cpu_s = time.process_time() - client_before
 
 
 def _leaf(exc: BaseException) -> str:
@@ -352,11 +355,16 @@ def report(baseline: Round, faulted: Round, args: argparse.Namespace, loads: tup
         _row("burst wall time", baseline.wall_s, faulted.wall_s),
         _row("server CPU during the burst", baseline.server_cpu_s, faulted.server_cpu_s),
         "",
-        f"Under the burst, p50 is {baseline.p(50) / baseline.single_s:.1f}x (baseline) and "
-        f"{faulted.p(50) / faulted.single_s:.1f}x (faulted) the one-at-a-time median on the same server: "
-        f"the server is CPU-bound under the burst ({baseline.server_cpu_s / args.calls * 1e3:.0f} ms of CPU "
-        f"per tool call in the baseline, {faulted.server_cpu_s / args.calls * 1e3:.0f} ms faulted), and the "
-        "event loop shares it fairly, so calls that start together finish together near the end.",
+        f"The figure that does not depend on the machine's other load: the server's CPU per tool call, "
+        f"{baseline.server_cpu_s / args.calls * 1e3:.0f} ms in the baseline and "
+        f"{faulted.server_cpu_s / args.calls * 1e3:.0f} ms with faults "
+        f"({faulted.server_cpu_s / baseline.server_cpu_s:.2f}x). Wall times are the machine's: during the "
+        f"baseline burst the server used {baseline.server_cpu_s / baseline.wall_s:.0%} of a core and this "
+        f"load generator {baseline.client_cpu_s / baseline.wall_s:.0%}, on {os.cpu_count()} cores shared "
+        "with other work. The event loop shares the server fairly between calls, so calls that start "
+        "together finish together near the end: p50 under the burst is "
+        f"{baseline.p(50) / baseline.single_s:.0f}x (baseline) and {faulted.p(50) / faulted.single_s:.0f}x "
+        "(faulted) the one-at-a-time median.",
         "",
         f"Model attempts in the faulted round: {sent} sent, {failed} failed ({failed / max(sent, 1):.1%}; "
         f"retries and fallbacks included), {faulted.attempts['skipped']} skipped (open circuit), "
