@@ -30,6 +30,8 @@ ORCHESTRATION_TOOLS = {
 }
 """A strategy's kind → the tool that runs it."""
 TOOLS = [*ORCHESTRATION_TOOLS.values(), "list_models", "list_strategies"]
+VOTE_CHARS = 20
+"""A vote as shown: a free-text vote is the whole normalised answer, cut to this."""
 
 
 def add_ask_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -264,7 +266,7 @@ def render_result(data: Mapping[str, Any], width: int = 120) -> str:
         lines.append(f"No answer: {data.get('error') or 'no model answered'}")
     decisions = [d for d in data.get("decisions", []) if isinstance(d, dict)]
     for decision in decisions:
-        lines.append("  " + describe_decision(decision))
+        lines.append("  " + _cut(describe_decision(decision), width - 2))
     lines.append("")
     votes = {d["stage"]: set(d.get("counts", {})) for d in decisions if d.get("kind") == "vote"}
     rows = [["model", "stage", "status", "answer", "vote", "tokens", "cost", "latency"]]
@@ -303,7 +305,7 @@ def render_result(data: Mapping[str, Any], width: int = 120) -> str:
             _seconds(totals.get("latency_s")),
         ]
     )
-    lines += _table(rows, width, stretch=3)
+    lines += _table(rows, width, stretch=3, caps={0: 16, 1: 28, 4: VOTE_CHARS})
     if data.get("session_id"):
         lines.append("")
         lines.append(f"session {data['session_id']} (continue with --session {data['session_id']})")
@@ -313,7 +315,9 @@ def render_result(data: Mapping[str, Any], width: int = 120) -> str:
 def describe_decision(decision: Mapping[str, Any]) -> str:
     kind = decision.get("kind")
     if kind == "vote":
-        counts = ", ".join(f"{answer} {count:g}" for answer, count in decision.get("counts", {}).items())
+        counts = ", ".join(
+            f"{_cut(answer, VOTE_CHARS)} {count:g}" for answer, count in decision.get("counts", {}).items()
+        )
         agreement = f"{100 * float(decision.get('agreement', 0)):.0f}%"
         verdict = "consensus" if decision.get("consensus") else "no consensus"
         early = ", decided early" if decision.get("early_stop") else ""
@@ -353,9 +357,15 @@ def _seconds(value: Any) -> str:
     return "-" if value is None else f"{float(value):.2f}s"
 
 
-def _table(rows: list[list[str]], width: int, *, stretch: int) -> list[str]:
-    """Left-aligned columns two spaces apart; column `stretch` is cut to fit `width` (with an ellipsis)."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+def _cut(text: str, limit: int) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _table(rows: list[list[str]], width: int, *, stretch: int, caps: Mapping[int, int]) -> list[str]:
+    """Left-aligned columns two spaces apart; column `stretch` takes what `width` leaves (cut with an
+    ellipsis), the columns in `caps` are cut at their cap."""
+    widths = [min(max(len(row[i]) for row in rows), caps.get(i, 10**6)) for i in range(len(rows[0]))]
     others = sum(w for i, w in enumerate(widths) if i != stretch) + 2 * (len(widths) - 1)
     widths[stretch] = max(12, min(widths[stretch], width - others))
     out = []

@@ -277,3 +277,14 @@ def test_the_table_cuts_long_answers_to_the_width_and_marks_unknown_costs() -> N
 def test_a_failed_run_leads_with_why() -> None:
     text = render_result(_result(ok=False, answer=None, error="no model answered: a (error): boom"))
     assert text.splitlines()[0] == "No answer: no model answered: a (error): boom"
+
+
+def test_free_text_votes_are_cut_so_the_table_keeps_to_the_width() -> None:
+    long = "eleven is not a prime number and here is a long explanation of why " * 3
+    result = _result()
+    result["calls"][1]["answer"] = long
+    result["decisions"][0]["counts"] = {"B": 1, long: 1}
+    lines = render_result(result, width=100).splitlines()
+    assert all(len(line) <= 100 for line in lines), "\n".join(lines)
+    me = next(line for line in lines if line.startswith("me "))
+    assert "eleven is not a pri…" in me
