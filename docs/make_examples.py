@@ -1,0 +1,112 @@
+"""Regenerate docs/EXAMPLES.md: each orchestration tool called through a real MCP client session.
+
+The models are scripted stand-ins (no keys, no network), so the answers are illustrative; everything
+else — votes, confidences, routes, reviews, call records, totals, the text a client shows — is exactly
+what the server returns.
+
+    uv run python docs/make_examples.py > docs/EXAMPLES.md
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import anyio
+from mcp import Client
+from mcp.types import TextContent
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from config.loader import parse_config
+from server.app import build_server
+from tests.fakes import ScriptedClient
+
+CONFIG = """
+models:
+  gpt-mini: {model: openai/gpt-4.1-mini}
+  haiku: {model: anthropic/claude-haiku-4-5}
+  flash: {model: gemini/gemini-2.5-flash}
+  sonnet: {model: anthropic/claude-sonnet-4-5}
+  gpt: {model: openai/gpt-4.1}
+strategies:
+  ensemble: {kind: ensemble, members: [gpt-mini, haiku, flash], quorum: 2}
+  cascade: {kind: cascade, tiers: [gpt-mini, gpt], estimator: self_report, threshold: 0.8}
+  route:
+    kind: route
+    default: general
+    routes:
+      - {name: code, keywords: [python, bug, function], target: sonnet}
+      - {name: general, target: {kind: strategy, name: cascade}}
+  pipeline:
+    kind: pipeline
+    stages:
+      - {name: plan, prompt: "Plan, in numbered steps, how to do this: {input}", step: gpt}
+      - {name: code, prompt: "Implement the plan.\\nTask: {input}\\nPlan:\\n{plan}", step: sonnet}
+      - {name: review, prompt: "Review this code for the task {input}:\\n{code}", step: gpt, review: true}
+    refine: {stage: code, prompt: "Fix these issues:\\n{issues}\\n\\nCode:\\n{code}", max_iterations: 2}
+"""
+
+CODE_V1 = "def is_leap(year):\n    return year % 4 == 0"
+CODE_V2 = "def is_leap(year):\n    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)"
+
+
+def _gpt(request: Any) -> str:
+    text = request.messages[-1].content
+    if "Review this code" in text:
+        if "year % 400" in text:
+            return '{"approved": true, "issues": []}'
+        return '{"approved": false, "issues": ["century years such as 1900 are not leap years"]}'
+    if "Plan" in text:
+        return "1. Divisible by 4 is a leap year\n2. except centuries\n3. unless divisible by 400"
+    return "Canberra\nConfidence: 97%"
+
+
+def _mini(request: Any) -> str:
+    if "A) Sydney" in request.messages[-1].content:
+        return "The answer is (B) Canberra."
+    return "Sydney, I think.\nConfidence: 55%"
+
+
+def _clients() -> dict[str, ScriptedClient]:
+    cheap = Decimal("0.00004")
+    return {
+        "gpt-mini": ScriptedClient("gpt-mini", _mini, delay_s=0.05, cost_usd=cheap),
+        "haiku": ScriptedClient("haiku", "B", delay_s=0.08, cost_usd=cheap),
+        "flash": ScriptedClient("flash", "**B**", delay_s=0.3, cost_usd=cheap),
+        "sonnet": ScriptedClient("sonnet", [CODE_V1, CODE_V2], delay_s=0.05, cost_usd=Decimal("0.0009")),
+        "gpt": ScriptedClient("gpt", _gpt, delay_s=0.05, cost_usd=Decimal("0.0007")),
+    }
+
+
+CALLS: list[tuple[str, dict[str, Any]]] = [
+    ("ensemble_vote", {"prompt": "What is the capital of Australia? A) Sydney B) Canberra C) Melbourne"}),
+    ("cascade_ask", {"prompt": "What is the capital of Australia?"}),
+    ("route_specialist", {"prompt": "Write a python function that tells whether a year is a leap year"}),
+    ("run_pipeline", {"input": "a function that tells whether a year is a leap year"}),
+]
+
+
+async def main() -> None:
+    print("# Worked examples\n")
+    print("Each tool called through a real MCP client session. The models are scripted stand-ins (no keys,")
+    print("no network), so the answers are illustrative; everything else is what the server returns.")
+    print("Regenerate with `uv run python docs/make_examples.py > docs/EXAMPLES.md`.\n")
+    for tool, arguments in CALLS:
+        clients = _clients()  # fresh scripts for each tool, as if it were the first call
+        server = build_server(parse_config(CONFIG, env={}), lambda alias, _entry, c=clients: c[alias])
+        async with Client(server) as client:
+            result = await client.call_tool(tool, arguments)
+            block = result.content[0]
+            text = block.text if isinstance(block, TextContent) else ""
+            print(f"## `{tool}`\n\nArguments: `{json.dumps(arguments)}`\n")
+            print("What the client shows (text content):\n\n```text\n" + text + "\n```\n")
+            print("Structured content (the tool's `outputSchema`):\n")
+            print("```json\n" + json.dumps(result.structured_content, indent=2) + "\n```\n")
+
+
+if __name__ == "__main__":
+    anyio.run(main)
