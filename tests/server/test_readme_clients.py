@@ -188,7 +188,10 @@ def test_the_python_client_snippet_uses_the_sdk_as_installed() -> None:
 def test_the_run_it_command_answers_through_a_real_session(config: str) -> None:
     _, code = snippet("run-it")
     words = shlex.split(code)
-    assert words[:3] == ["uv", "run", "chorus-mcp"] and words[3] == "ask"
+    assert words[:6] == ["uv", "run", "--extra", "local", "chorus-mcp", "ask"]
+    # Run against the test's fake provider without the embedded model's extra: building llama-cpp-python
+    # takes minutes; the extra's own tests exercise it where it is installed.
+    words = [*words[:2], *words[4:]]
     done = subprocess.run(
         words,
         cwd=REPO,
