@@ -36,7 +36,7 @@ from strategies.errors import (
     ModelTimeout,
     UserInputError,
 )
-from strategies.reliability import CircuitBreaker, counts_against_breaker, provider_key
+from strategies.reliability import counts_against_breaker, provider_key
 from strategies.result import CallRecord, Decision, FallbackDecision, NoteDecision, StrategyResult
 from strategies.spec import ModelStep
 
@@ -155,7 +155,7 @@ def check_budget(ctx: RunContext, model: str, request: CompletionRequest) -> Dec
     return estimate
 
 
-def _counts_against(breaker: CircuitBreaker, error: ModelError, ctx: RunContext) -> bool:
+def _counts_against(error: ModelError, ctx: RunContext) -> bool:
     """Whether `error` says the model is unhealthy. A time-out forced by the run's deadline does not."""
     if isinstance(error, ModelTimeout) and ctx.time_left() <= 0:
         return False
@@ -189,7 +189,7 @@ async def _attempt_model(
             return exc
         except ModelError as exc:
             ctx.budget.release(reserved)
-            if _counts_against(breaker, exc, ctx):
+            if _counts_against(exc, ctx):
                 breaker.failure()
             else:
                 breaker.abandon()
