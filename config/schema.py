@@ -57,7 +57,9 @@ class BearerToken(_Section):
     @model_validator(mode="after")
     def _one_source(self) -> BearerToken:
         if (self.env is None) == (self.sha256 is None):
-            raise ValueError("give exactly one of 'env' (a variable holding the token) or 'sha256' (its digest)")
+            raise ValueError(
+                "give exactly one of 'env' (a variable holding the token) or 'sha256' (its digest)"
+            )
         return self
 
 
@@ -93,7 +95,11 @@ class AuthConfig(_Section):
     @model_validator(mode="after")
     def _one_mode(self) -> AuthConfig:
         for name in self.tokens:
-            if not name or len(name) > 64 or not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
+            if (
+                not name
+                or len(name) > 64
+                or not name.replace("-", "").replace("_", "").replace(".", "").isalnum()
+            ):
                 raise ValueError(f"tokens: name {name!r} must be 1-64 letters, digits, '.', '-' or '_'")
         if self.tokens and self.oauth is not None:
             raise ValueError("use either 'tokens' or 'oauth', not both")
@@ -168,7 +174,9 @@ class ChorusConfig(_Section):
             if defaults.max_cost_usd is None:
                 defaults.max_cost_usd = limits.max_cost_usd
             elif defaults.max_cost_usd > limits.max_cost_usd:
-                raise ValueError(f"defaults.max_cost_usd: {defaults.max_cost_usd} is above limits.max_cost_usd")
+                raise ValueError(
+                    f"defaults.max_cost_usd: {defaults.max_cost_usd} is above limits.max_cost_usd"
+                )
         for model in limits.allowed_models or []:
             if model not in self.models and not (self.allow_unlisted_models and "/" in model):
                 raise ValueError(f"limits.allowed_models: {model!r} is not a configured model alias")
