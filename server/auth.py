@@ -412,5 +412,9 @@ def serve_http(
     app = http_app(server, config, host=host, stateless=stateless, json_response=json_response)
     # log_config=None: uvicorn's loggers go through the server's own logging (stderr, structured);
     # its default config would send the access log to stdout.
-    uvicorn_config = uvicorn.Config(app, host=host, port=port, log_level=log_level.lower(), log_config=None)
+    # Clients (httpx) keep idle connections for 5 s, uvicorn's default too: a request sent as both give up
+    # meets a closed socket and ends the MCP session. Keeping ours open longer removes that race.
+    uvicorn_config = uvicorn.Config(
+        app, host=host, port=port, log_level=log_level.lower(), log_config=None, timeout_keep_alive=75
+    )
     anyio.run(uvicorn.Server(uvicorn_config).serve)
