@@ -85,6 +85,18 @@ def weights_path(model: str) -> Path:
     return path
 
 
+def unavailable_reason(model: str = f"{PREFIX}smollm2") -> str | None:
+    """Why `model` cannot run here, or None when it can: checks that llama-cpp-python and the weights are
+    installed without importing either (for `doctor` and for choosing default models; milliseconds)."""
+    if importlib.util.find_spec("llama_cpp") is None:
+        return f"llama-cpp-python is not installed: {EXTRA_HINT}"
+    try:
+        weights_path(model)
+    except ModelError as exc:
+        return exc.message
+    return None
+
+
 @dataclass
 class _Loaded:
     """One llama.cpp model instance and what generation needs from it."""

@@ -19,7 +19,7 @@ from strategies.completion import CompletionRequest
 from strategies.context import Budget, RunContext
 from strategies.errors import ContextWindowExceeded, ModelError
 from strategies.providers import needs_litellm, provider_client
-from strategies.providers.local import CONTEXT_TOKENS, LocalClient, weights_path
+from strategies.providers.local import CONTEXT_TOKENS, LocalClient, unavailable_reason, weights_path
 from strategies.result import ConfidenceDecision
 from strategies.runner import run_step
 from strategies.spec import CascadeSpec
@@ -58,6 +58,14 @@ def test_an_unknown_local_model_or_missing_file_is_a_model_error_naming_it() -> 
         weights_path("local/gpt-5")
     with pytest.raises(ModelError, match=r"no GGUF file at '/nonexistent/model\.gguf'"):
         weights_path("local//nonexistent/model.gguf")
+
+
+def test_availability_is_known_without_loading_anything() -> None:
+    reason = unavailable_reason()
+
+    assert (reason is None) == installed
+    assert reason is None or "install the 'local' extra" in reason
+    assert "unknown local model" in (unavailable_reason("local/gpt-5") or "") or not installed
 
 
 @pytest.mark.skipif(installed, reason="checks the message shown when the `local` extra is missing")
