@@ -69,6 +69,7 @@ def config(fake: FakeOpenAI, tmp_path: Path) -> str:
             "api_key_env": "CHORUS_TEST_KEY",
             "input_cost_per_mtok": 1,
             "output_cost_per_mtok": 2,
+            "timeout_s": 120,
         }
         for alias in ("alpha", "beta", "gamma")
     }
@@ -92,6 +93,7 @@ def config(fake: FakeOpenAI, tmp_path: Path) -> str:
                 "stages": [{"name": "draft", "prompt": "Do: {input}", "step": "beta"}],
             },
         },
+        "defaults": {"deadline_s": 240},  # a loaded machine must not turn a slow first call into a failure
     }
     path = tmp_path / "chorus.yaml"
     path.write_text(json.dumps(data))

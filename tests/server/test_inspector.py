@@ -92,7 +92,13 @@ def fake() -> Iterator[FakeOpenAI]:
 
 @pytest.fixture(scope="module")
 def config(fake: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    entry = {"api_base": fake.base_url, "api_key_env": "CHORUS_TEST_KEY", "input_cost_per_mtok": 1}
+    # Generous time-outs: a loaded machine must not turn a slow first call into a failure.
+    entry = {
+        "api_base": fake.base_url,
+        "api_key_env": "CHORUS_TEST_KEY",
+        "input_cost_per_mtok": 1,
+        "timeout_s": 120,
+    }
     data = {
         "models": {alias: {"model": f"openai/{alias}", **entry} for alias in ("alpha", "beta", "gamma")},
         "strategies": {
@@ -108,7 +114,7 @@ def config(fake: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Path:
                 "stages": [{"name": "draft", "prompt": "Do: {input}", "step": "beta"}],
             },
         },
-        "defaults": {"deadline_s": 30},
+        "defaults": {"deadline_s": 240},
     }
     path = tmp_path_factory.mktemp("inspector") / "chorus.yaml"
     path.write_text(json.dumps(data))

@@ -136,10 +136,12 @@ def fake() -> Iterator[FakeOpenAI]:
 
 @pytest.fixture(scope="module")
 def config(fake: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> str:
-    entry = {"api_base": fake.base_url, "api_key_env": "CHORUS_TEST_KEY"}
+    # Generous time-outs: a loaded machine must not turn a slow first call into a failure.
+    entry = {"api_base": fake.base_url, "api_key_env": "CHORUS_TEST_KEY", "timeout_s": 120}
     data = {
         "models": {"alpha": {"model": "openai/alpha", **entry}, "beta": {"model": "openai/beta", **entry}},
         "strategies": {"ensemble": {"kind": "ensemble", "members": ["alpha", "beta"], "extract": "choice"}},
+        "defaults": {"deadline_s": 240},
     }
     path = tmp_path_factory.mktemp("readme") / "chorus.yaml"
     path.write_text(json.dumps(data))
