@@ -25,7 +25,6 @@ The decision holds until the server restarts: a key set, or a local server start
 
 from __future__ import annotations
 
-import importlib.util
 import ipaddress
 import json
 import os
@@ -128,20 +127,13 @@ def _status(
 
 
 def _embedded_missing(model: str) -> str | None:
-    """What the embedded model lacks here, or None. Nothing is imported."""
+    """What the embedded model lacks here, or None: the local provider's own check (imports nothing heavy)."""
     try:
-        from strategies.providers.local import EXTRA_HINT, weights_path
+        from strategies.providers.local import unavailable_reason
     except ImportError:
         return "this install has no local provider"
-    from strategies.errors import ModelError
-
-    try:
-        weights_path(model)
-    except ModelError as exc:
-        return str(exc).removeprefix(f"{model}: ")
-    if importlib.util.find_spec("llama_cpp") is None:
-        return f"llama-cpp-python is not installed: {EXTRA_HINT}"
-    return None
+    reason = unavailable_reason(model)
+    return None if reason is None else reason.removeprefix(f"{model}: ")
 
 
 # ── probing a local server ──────────────────────────────────────────────────────────────────────────
