@@ -1,0 +1,62 @@
+"""What identifies a cached answer: a SHA-256 over the canonical JSON of everything that changes it.
+
+The key is made of the provider's model id and endpoint — not the alias, so an alias pointed at another
+model never serves the old model's answers — the exact messages, and every parameter that changes the
+answer (`max_tokens`, `temperature`, `logprobs`). `timeout_s` is left out: it bounds the wait, not the
+answer. `sample` keeps repeated samples apart (the second, third... copy of the same member in one
+ensemble, see `strategies.cache.scope`).
+
+The *bucket* is the key without the latest user message: the semantic layer compares a new prompt only
+with cached prompts that share everything else (model, endpoint, parameters, system prompt and history).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from strategies.completion import CompletionRequest
+
+KEY_VERSION = 1
+"""Bumped whenever what goes into a key changes, so old entries are simply never found again."""
+
+
+@dataclass(frozen=True)
+class CacheKey:
+    key: str
+    """Exact match: hex SHA-256 of the whole request."""
+    bucket: str
+    """Hex SHA-256 of the request without its latest user message (the semantic layer's neighbourhood)."""
+    model: str
+    """The provider's model id (what `cache stats` and `cache clear --model` speak of)."""
+    prompt: str
+    """The latest user message: what the semantic layer embeds."""
+
+
+def cache_key(model: str, api_base: str | None, request: CompletionRequest, *, sample: int = 0) -> CacheKey:
+    messages = [[m.role, m.content] for m in request.messages]
+    last_user = max((i for i, m in enumerate(request.messages) if m.role == "user"), default=None)
+    prompt = "" if last_user is None else request.messages[last_user].content
+    context = [m for i, m in enumerate(messages) if i != last_user]
+    common: dict[str, Any] = {
+        "v": KEY_VERSION,
+        "model": model,
+        "api_base": api_base,
+        "max_tokens": request.max_tokens,
+        "temperature": request.temperature,
+        "logprobs": request.logprobs,
+        "sample": sample,
+    }
+    return CacheKey(
+        key=_digest({**common, "messages": messages}),
+        bucket=_digest({**common, "context": context, "prompt_at": last_user}),
+        model=model,
+        prompt=prompt,
+    )
+
+
+def _digest(payload: dict[str, Any]) -> str:
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()

@@ -1,0 +1,222 @@
+"""`SqliteCacheStore`: the cache in one SQLite file (the default), kept across restarts.
+
+WAL mode, so `chorus-mcp cache stats` and several server processes can read while one writes; writes
+are short `BEGIN IMMEDIATE` transactions. `synchronous=NORMAL`: losing the last answers on a power cut
+costs a provider call later, nothing more (sessions, which must not lose a turn, use FULL). Recency for
+eviction is a counter (`used_seq`), not a clock, so "least recently used" is exact even within one tick.
+
+sqlite3 is blocking; every operation runs in a worker thread, one at a time per store.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import TypeVar
+
+import anyio
+
+from strategies.cache.store import (
+    PICO,
+    CacheEntry,
+    CacheStats,
+    CacheStoreError,
+    ModelStats,
+    Outcome,
+    StoreLimits,
+    pico,
+    stats_of,
+)
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS entries (
+        key TEXT PRIMARY KEY,
+        bucket TEXT NOT NULL,
+        model TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        used_seq INTEGER NOT NULL,
+        size INTEGER NOT NULL,
+        has_embedding INTEGER NOT NULL,
+        data TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS entries_by_use ON entries (used_seq)",
+    "CREATE INDEX IF NOT EXISTS entries_by_bucket ON entries (bucket, used_seq)",
+    "CREATE INDEX IF NOT EXISTS entries_by_age ON entries (created_at)",
+    """CREATE TABLE IF NOT EXISTS counters (
+        model TEXT PRIMARY KEY,
+        hits INTEGER NOT NULL DEFAULT 0,
+        misses INTEGER NOT NULL DEFAULT 0,
+        saved_pico INTEGER NOT NULL DEFAULT 0
+    )""",
+)
+_NEXT_SEQ = "SELECT COALESCE(MAX(used_seq), 0) + 1 FROM entries"
+
+T = TypeVar("T")
+
+
+class SqliteCacheStore:
+    def __init__(
+        self, path: str | Path, limits: StoreLimits | None = None, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.path = Path(path)
+        self._limits = limits or StoreLimits()
+        self._clock = clock
+        self._conn: sqlite3.Connection | None = None
+        self._thread_lock = threading.Lock()
+        self._limiter = anyio.CapacityLimiter(1)
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def locked() -> T:
+            with self._thread_lock:
+                return fn(self._connection())
+
+        try:
+            return await anyio.to_thread.run_sync(locked, limiter=self._limiter)
+        except sqlite3.Error as exc:
+            raise CacheStoreError(f"cache store {self.path}: {type(exc).__name__}: {exc}") from exc
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=10000")
+            with _transaction(conn):
+                for statement in _SCHEMA:
+                    conn.execute(statement)
+            self._conn = conn
+        return self._conn
+
+    def _cutoff(self) -> float:
+        return float("-inf") if self._limits.ttl_s is None else self._clock() - self._limits.ttl_s
+
+    async def get(self, key: str) -> CacheEntry | None:
+        def get(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute(
+                "SELECT data FROM entries WHERE key = ? AND created_at > ?", (key, self._cutoff())
+            ).fetchone()
+            return None if row is None else str(row[0])
+
+        data = await self._run(get)
+        return None if data is None else CacheEntry.model_validate_json(data)
+
+    async def put(self, entry: CacheEntry) -> None:
+        data = entry.model_dump_json()
+        limits = self._limits
+
+        def put(conn: sqlite3.Connection) -> None:
+            with _transaction(conn):
+                seq = conn.execute(_NEXT_SEQ).fetchone()[0]
+                conn.execute(
+                    "INSERT OR REPLACE INTO entries "
+                    "(key, bucket, model, created_at, used_seq, size, has_embedding, data) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        entry.key,
+                        entry.bucket,
+                        entry.model,
+                        entry.created_at,
+                        seq,
+                        len(data.encode()),
+                        entry.embedding is not None,
+                        data,
+                    ),
+                )
+                conn.execute("DELETE FROM entries WHERE created_at <= ?", (self._cutoff(),))
+                conn.execute(
+                    "DELETE FROM entries WHERE key IN "
+                    "(SELECT key FROM entries ORDER BY used_seq DESC LIMIT -1 OFFSET ?)",
+                    (limits.max_entries,),
+                )
+                conn.execute(
+                    "DELETE FROM entries WHERE key IN (SELECT key FROM entries WHERE bucket = ? "
+                    "AND has_embedding ORDER BY used_seq DESC LIMIT -1 OFFSET ?)",
+                    (entry.bucket, limits.max_bucket),
+                )
+
+        await self._run(put)
+
+    async def touch(self, key: str) -> None:
+        def touch(conn: sqlite3.Connection) -> None:
+            with _transaction(conn):
+                conn.execute(f"UPDATE entries SET used_seq = ({_NEXT_SEQ}) WHERE key = ?", (key,))
+
+        await self._run(touch)
+
+    async def candidates(self, bucket: str, limit: int) -> list[CacheEntry]:
+        def candidates(conn: sqlite3.Connection) -> list[str]:
+            rows = conn.execute(
+                "SELECT data FROM entries WHERE bucket = ? AND has_embedding AND created_at > ? "
+                "ORDER BY used_seq DESC LIMIT ?",
+                (bucket, self._cutoff(), max(0, limit)),
+            ).fetchall()
+            return [str(row[0]) for row in rows]
+
+        return [CacheEntry.model_validate_json(data) for data in await self._run(candidates)]
+
+    async def count(self, model: str, outcome: Outcome, saved_cost_usd: Decimal | None = None) -> None:
+        hit = outcome == "hit"
+
+        def count(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO counters (model, hits, misses, saved_pico) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (model) DO UPDATE SET hits = hits + excluded.hits, "
+                "misses = misses + excluded.misses, saved_pico = saved_pico + excluded.saved_pico",
+                (model, int(hit), int(not hit), pico(saved_cost_usd) if hit else 0),
+            )
+
+        await self._run(count)
+
+    async def stats(self) -> CacheStats:
+        def stats(conn: sqlite3.Connection) -> dict[str, ModelStats]:
+            models: dict[str, ModelStats] = {}
+            for model, hits, misses, saved in conn.execute(
+                "SELECT model, hits, misses, saved_pico FROM counters"
+            ):
+                models[model] = ModelStats(hits=hits, misses=misses, saved_cost_usd=Decimal(saved) / PICO)
+            for model, entries, size in conn.execute(
+                "SELECT model, COUNT(*), SUM(size) FROM entries WHERE created_at > ? GROUP BY model",
+                (self._cutoff(),),
+            ):
+                found = models.setdefault(model, ModelStats())
+                found.entries, found.bytes = entries, size
+            return models
+
+        return stats_of(await self._run(stats))
+
+    async def clear(self, model: str | None = None) -> int:
+        def clear(conn: sqlite3.Connection) -> int:
+            with _transaction(conn):
+                if model is None:
+                    conn.execute("DELETE FROM counters")
+                    return conn.execute("DELETE FROM entries").rowcount
+                conn.execute("DELETE FROM counters WHERE model = ?", (model,))
+                return conn.execute("DELETE FROM entries WHERE model = ?", (model,)).rowcount
+
+        return await self._run(clear)
+
+    async def aclose(self) -> None:
+        def close(_conn: sqlite3.Connection) -> None:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+        if self._conn is not None:
+            await self._run(close)
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
