@@ -238,6 +238,9 @@ def record_ok(model: str, stage: str, completion: Completion) -> CallRecord:
         completion_tokens=completion.completion_tokens,
         cost_usd=completion.cost_usd,
         latency_s=round(completion.latency_s, 4),
+        cached=completion.cached or None,
+        similarity=completion.similarity,
+        saved_cost_usd=completion.saved_cost_usd if completion.cached else None,
     )
 
 

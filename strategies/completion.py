@@ -57,6 +57,13 @@ class Completion(BaseModel):
     finish_reason: str | None = None
     logprobs: list[TokenLogprob] | None = None
     """Per-token log-probabilities of the answer when the provider returned them."""
+    cached: bool = False
+    """True when the answer came from the response cache (`strategies.cache`): no provider call was made,
+    `cost_usd` is 0 and `latency_s` is the lookup's own."""
+    similarity: float | None = None
+    """On a semantic cache hit: cosine similarity between this prompt and the cached one (exact hit: None)."""
+    saved_cost_usd: Decimal | None = None
+    """On a cache hit: what the original call cost, now saved (None when its price was unknown)."""
 
     @property
     def total_tokens(self) -> int | None:

@@ -43,6 +43,7 @@ from typing import Generic, TypeVar
 import anyio
 from anyio.abc import TaskGroup
 
+from strategies.cache.scope import sample
 from strategies.calling import chain_of, run_model
 from strategies.completion import CompletionRequest, Message
 from strategies.context import RunContext
@@ -262,7 +263,8 @@ async def ensemble_vote(
         member.started = anyio.current_time()
         child = child_context(member.step, ctx, window_end, member.tracker)
         try:
-            member.result = await run_step(member.step, request, child, member.stage)
+            with sample(_repeat_of(member, members)):
+                member.result = await run_step(member.step, request, child, member.stage)
         except ChorusError as exc:  # e.g. an unknown named strategy: this member fails, the rest go on
             name = step_label(member.step)
             calls = list(member.tracker.calls)
@@ -287,6 +289,12 @@ async def ensemble_vote(
     else:
         cut_reason = "the vote was already decided"
     return await _conclude(spec, request, ctx, stage, members, prompt, stopped_early, cut_reason)
+
+
+def _repeat_of(member: _Member, members: list[_Member]) -> int:
+    """How many earlier members are the same step: the second copy of a model is its sample 1, so the
+    response cache keeps one answer per copy instead of handing every copy the first one's."""
+    return sum(1 for other in members[: member.index] if other.step == member.step)
 
 
 def _weight(spec: EnsembleSpec, member: _Member, ctx: RunContext) -> float:

@@ -31,6 +31,12 @@ class CallRecord(BaseModel):
     """Which attempt at this model this was (1-based); set only when the model was tried more than once."""
     retry_in_s: float | None = None
     """Set on a failed attempt that was retried: the back-off (seconds) before the model was tried again."""
+    cached: bool | None = None
+    """True when the response cache answered (no provider call, cost 0); omitted otherwise."""
+    similarity: float | None = None
+    """On a semantic cache hit: how similar the cached prompt was (cosine)."""
+    saved_cost_usd: Decimal | None = None
+    """On a cache hit: what the original call cost."""
 
 
 class VoteDecision(BaseModel):
@@ -110,6 +116,10 @@ class Totals(BaseModel):
     """False when some call's price was unknown: `cost_usd` is then a lower bound."""
     latency_s: float = 0.0
     """Wall time of the whole run."""
+    cached_calls: int | None = None
+    """Calls answered by the response cache (not counted in `calls`); omitted when none."""
+    saved_cost_usd: Decimal | None = None
+    """What the cached answers originally cost (known prices only); omitted when nothing was cached."""
 
 
 class StrategyResult(BaseModel):
@@ -135,10 +145,14 @@ class StrategyResult(BaseModel):
 
 
 def compute_totals(calls: list[CallRecord], latency_s: float) -> Totals:
-    sent = [c for c in calls if c.status in ("ok", "error", "timeout") or c.latency_s]
+    hits = [c for c in calls if c.cached]
+    sent = [c for c in calls if not c.cached and (c.status in ("ok", "error", "timeout") or c.latency_s)]
     known = [c.cost_usd for c in sent if c.cost_usd is not None]
     oks = [c for c in sent if c.status == "ok"]
+    saved = [c.saved_cost_usd for c in hits if c.saved_cost_usd is not None]
     return Totals(
+        cached_calls=len(hits) or None,
+        saved_cost_usd=sum(saved, Decimal(0)) if hits else None,
         calls=len(sent),
         prompt_tokens=sum(c.prompt_tokens or 0 for c in sent),
         completion_tokens=sum(c.completion_tokens or 0 for c in sent),

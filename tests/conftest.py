@@ -28,6 +28,16 @@ def _private_data_directory(tmp_path_factory: pytest.TempPathFactory) -> Iterato
         yield
 
 
+@pytest.fixture(autouse=True)
+def _private_data_directory_per_test(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """And a fresh one for each test: the response cache (on by default, SQLite in that directory) must
+    not answer a test with what an earlier test was told. Servers a module shares were started with
+    the session's directory and keep it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data-test")))
+        yield
+
+
 @pytest.fixture(scope="session")
 def _fake_openai_server() -> Iterator[FakeOpenAI]:
     from tests.fake_openai import FakeOpenAI

@@ -146,13 +146,18 @@ def llm_response(completion: Completion) -> Attributes:
         "chorus.call.status": "ok",
         "chorus.cost_known": completion.cost_usd is not None,
     }
-    if completion.prompt_tokens is not None:
+    if completion.cached:
+        # Nothing was sent: token counts would make Phoenix price the span; the cache's own attributes
+        # (`chorus.cache*`, set by the caching client) say what the hit saved.
+        attributes[SpanAttributes.LLM_COST_TOTAL] = 0.0
+        attributes["chorus.cost_usd"] = 0.0
+    elif completion.prompt_tokens is not None:
         attributes[SpanAttributes.LLM_TOKEN_COUNT_PROMPT] = completion.prompt_tokens
-    if completion.completion_tokens is not None:
+    if completion.completion_tokens is not None and not completion.cached:
         attributes[SpanAttributes.LLM_TOKEN_COUNT_COMPLETION] = completion.completion_tokens
-    if completion.total_tokens is not None:
+    if completion.total_tokens is not None and not completion.cached:
         attributes[SpanAttributes.LLM_TOKEN_COUNT_TOTAL] = completion.total_tokens
-    if completion.cost_usd is not None:
+    if completion.cost_usd is not None and not completion.cached:
         # Unknown stays absent (with chorus.cost_known=false): never a made-up 0.
         attributes["chorus.cost_usd"] = float(completion.cost_usd)
         attributes[SpanAttributes.LLM_COST_TOTAL] = float(completion.cost_usd)

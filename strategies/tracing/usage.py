@@ -17,6 +17,7 @@ from typing import TypeVar
 from pydantic import BaseModel, Field
 
 from strategies.completion import Completion
+from strategies.tracing.spans import current_session
 
 
 class Usage(BaseModel):
@@ -37,8 +38,16 @@ class Usage(BaseModel):
     """False when some answered call's price was unknown: `cost_usd` is then a lower bound."""
     unpriced_calls: int = 0
     """Answered calls whose price is unknown (no price in litellm's map and no override in config)."""
+    cache_hits: int = 0
+    """Calls answered by the response cache: not sent, not in `calls`, cost 0."""
+    cache_misses: int = 0
+    """Calls the response cache could have answered but did not have (they were sent)."""
+    saved_cost_usd: Decimal = Decimal(0)
+    """What the cache hits originally cost (known prices only)."""
 
     def add(self, status: str, completion: Completion | None) -> None:
+        if completion is not None and completion.cached:
+            return  # a hit is not a call: `add_cache` counted it
         self.calls += 1
         if completion is None:
             if status == "cancelled":
@@ -54,6 +63,13 @@ class Usage(BaseModel):
             self.cost_complete = False
         else:
             self.cost_usd = (self.cost_usd or Decimal(0)) + completion.cost_usd
+
+    def add_cache(self, hit: bool, saved_cost_usd: Decimal | None) -> None:
+        if hit:
+            self.cache_hits += 1
+            self.saved_cost_usd += saved_cost_usd or Decimal(0)
+        else:
+            self.cache_misses += 1
 
     @property
     def shown_cost(self) -> Decimal | None:
@@ -96,14 +112,24 @@ class UsageLedger:
     def record(
         self, alias: str, model_id: str, status: str, completion: Completion | None, session_id: str | None
     ) -> None:
-        self._totals.add(status, completion)
-        self._models.setdefault(alias, ModelUsage(model=model_id)).add(status, completion)
+        for usage in self._usages(alias, model_id, session_id):
+            usage.add(status, completion)
+
+    def record_cache(self, alias: str, model_id: str, hit: bool, saved_cost_usd: Decimal | None) -> None:
+        """A response-cache lookup for `alias` (the caching client reports it; see `strategies.cache`)."""
+        for usage in self._usages(alias, model_id, current_session()):
+            usage.add_cache(hit, saved_cost_usd)
+
+    def _usages(self, alias: str, model_id: str, session_id: str | None) -> list[Usage]:
+        """The totals, the model's usage and the session's (now the most recent one) to add a record to."""
+        usages: list[Usage] = [self._totals, self._models.setdefault(alias, ModelUsage(model=model_id))]
         if session_id is not None:
             usage = self._sessions.pop(session_id, None) or Usage()
-            usage.add(status, completion)
             self._sessions[session_id] = usage
             while len(self._sessions) > self._max_sessions:
                 self._sessions.popitem(last=False)
+            usages.append(usage)
+        return usages
 
     def session(self, session_id: str) -> Usage | None:
         found = self._sessions.get(session_id)

@@ -1,0 +1,122 @@
+"""`CachingClient`: any `ModelClient`, answering from the response cache when it can.
+
+Installed by wrapping the catalog's factory (`with_cache`) *inside* the instrumentation
+(`instrument(with_cache(factory, cache))`), so a hit is still one LLM span and one usage record: the
+span says `chorus.cache=hit|miss|bypass|sampled|error` (and the similarity of a semantic hit), and the
+usage ledger counts hits, misses and saved cost instead of a call.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Protocol
+
+from opentelemetry import trace
+
+from strategies.cache.response_cache import LookupStatus, ResponseCache
+from strategies.calling import CostEstimator, WarmsUp
+from strategies.catalog import ClientFactory, ModelEntry
+from strategies.client import ModelClient
+from strategies.completion import Completion, CompletionRequest
+
+
+class CacheObserver(Protocol):
+    """Told about every lookup that reached the store (hits and misses), e.g. the usage ledger."""
+
+    def record_cache(self, alias: str, model_id: str, hit: bool, saved_cost_usd: Decimal | None) -> None: ...
+
+
+class CachingClient:
+    """Wraps one client; `name` and any other attribute are the wrapped client's."""
+
+    def __init__(
+        self,
+        inner: ModelClient,
+        entry: ModelEntry,
+        cache: ResponseCache,
+        observer: CacheObserver | None = None,
+    ) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self._entry = entry
+        self._cache = cache
+        self._observer = observer
+
+    def __repr__(self) -> str:
+        return f"CachingClient({self.inner!r})"
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "inner":  # not set yet (half-built instance): do not recurse
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        lookup = await self._cache.lookup(self._entry, request)
+        _annotate(lookup.status, lookup.hit)
+        if lookup.status in ("hit", "miss") and self._observer is not None:
+            saved = lookup.hit.saved_cost_usd if lookup.hit is not None else None
+            self._observer.record_cache(self.name, self._entry.model, lookup.hit is not None, saved)
+        if lookup.hit is not None:
+            return lookup.hit
+        completion = await self.inner.complete(request)  # an error or a cancellation is never stored
+        await self._cache.save(lookup, completion)
+        return completion
+
+
+def _annotate(status: LookupStatus, hit: Completion | None) -> None:
+    """Say on the current (LLM) span what the cache did."""
+    span = trace.get_current_span()
+    if not span.is_recording():
+        return
+    span.set_attribute("chorus.cache", status)
+    if hit is not None:
+        if hit.similarity is not None:
+            span.set_attribute("chorus.cache.similarity", hit.similarity)
+        if hit.saved_cost_usd is not None:
+            span.set_attribute("chorus.cache.saved_cost_usd", float(hit.saved_cost_usd))
+
+
+class _WarmsUp(CachingClient):
+    async def ready(self) -> None:
+        assert isinstance(self.inner, WarmsUp)
+        await self.inner.ready()
+
+
+class _Estimates(CachingClient):
+    def estimate_cost_usd(self, request: CompletionRequest) -> Decimal | None:
+        assert isinstance(self.inner, CostEstimator)
+        return self.inner.estimate_cost_usd(request)
+
+
+class _WarmsUpAndEstimates(_WarmsUp, _Estimates):
+    pass
+
+
+def caching(
+    client: ModelClient, entry: ModelEntry, cache: ResponseCache, observer: CacheObserver | None = None
+) -> CachingClient:
+    """`client` wrapped, keeping the optional capabilities the core checks for (warm-up, cost estimate)."""
+    warms, estimates = isinstance(client, WarmsUp), isinstance(client, CostEstimator)
+    cls = (
+        _WarmsUpAndEstimates
+        if warms and estimates
+        else _WarmsUp
+        if warms
+        else _Estimates
+        if estimates
+        else CachingClient
+    )
+    return cls(client, entry, cache, observer)
+
+
+def with_cache(
+    factory: ClientFactory, cache: ResponseCache | None, observer: CacheObserver | None = None
+) -> ClientFactory:
+    """A factory whose clients are `factory`'s behind `cache` (`factory` itself when there is no cache)."""
+    if cache is None:
+        return factory
+
+    def build(alias: str, entry: ModelEntry) -> ModelClient:
+        return caching(factory(alias, entry), entry, cache, observer)
+
+    return build

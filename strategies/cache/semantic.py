@@ -1,0 +1,89 @@
+"""The semantic layer: reuse the answer to a cached prompt that means the same as the new one.
+
+A prompt is embedded with `strategies.embeddings` and compared (cosine) with the cached prompts of its
+bucket only — same model, endpoint, parameters, system prompt and history (`strategies.cache.keys`) —
+the most recently used `max_candidates` of them. A hit needs the similarity to reach the threshold AND
+the two prompts to carry the same *literals*.
+
+Why the literal guard: embeddings place "Is 91 prime?" and "Is 97 prime?" almost on top of each other
+(they differ in one token of many), yet their answers differ. Whatever decides the answer precisely —
+numbers, quoted strings, names, code identifiers, a negation — must be identical; only the wording
+around them may change. A paraphrase keeps those ("What's the capital of France?" / "Tell me France's
+capital"); a near-miss changes one ("...of Spain?"). The guard cannot see a swap of ordinary words
+("convert km to miles" / "miles to km"): that is left to the threshold, and is why the layer is off by
+default.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+from strategies.cache.settings import SemanticSettings
+from strategies.cache.store import CacheEntry
+from strategies.embeddings import aembed
+
+_NUMBER = re.compile(r"\d+(?:[.,:/]\d+)*")
+_QUOTED = re.compile(r"\"([^\"]+)\"|“([^”]+)”|`([^`]+)`|(?<![A-Za-z])'([^']+)'(?![A-Za-z])")
+_WORD = re.compile(r"[A-Za-z][\w'’-]*")
+_IDENTIFIER = re.compile(r"\w*[_.]\w+|[a-z]+[A-Z]\w*")
+_NEGATIONS = frozenset({"not", "no", "never", "none", "nothing", "without", "except", "cannot"})
+_SENTENCE_END = re.compile(r"[.!?:;\n]\s*$")
+
+
+def literals(text: str) -> Counter[str]:
+    """What must be identical for two prompts to share an answer (see the module docstring)."""
+    found: Counter[str] = Counter()
+    unquoted = text
+    for match in _QUOTED.finditer(text):
+        found["q:" + next(group for group in match.groups() if group is not None)] += 1
+        unquoted = unquoted.replace(match.group(0), " ")
+    for number in _NUMBER.findall(unquoted):
+        found["n:" + number.replace(",", "")] += 1
+    for identifier in _IDENTIFIER.findall(unquoted):
+        if not identifier.replace(".", "").isdigit():
+            found["i:" + identifier.strip(".")] += 1
+    for match in _WORD.finditer(unquoted):
+        word = re.sub(r"['’]s$", "", match.group(0))
+        lower = word.lower()
+        if lower in _NEGATIONS or lower.endswith("n't"):
+            found["not"] += 1
+        elif word[0].isupper() and not _starts_sentence(unquoted, match.start()) and word != "I":
+            found["name:" + word] += 1
+    return found
+
+
+def _starts_sentence(text: str, position: int) -> bool:
+    before = text[:position]
+    return not before.strip() or bool(_SENTENCE_END.search(before))
+
+
+@dataclass(frozen=True)
+class Match:
+    entry: CacheEntry
+    similarity: float
+
+
+class SemanticMatcher:
+    def __init__(self, settings: SemanticSettings) -> None:
+        self.settings = settings
+
+    async def embed(self, prompt: str) -> list[float]:
+        """The prompt's unit-length embedding."""
+        embedded = await aembed(self.settings.embedder, [prompt])
+        return [float(x) for x in embedded.vectors[0]]
+
+    def best(self, prompt: str, vector: list[float], candidates: list[CacheEntry]) -> Match | None:
+        """The most similar candidate at or above the threshold whose literals equal the prompt's."""
+        wanted = literals(prompt)
+        best: Match | None = None
+        for entry in candidates:
+            if entry.embedding is None or len(entry.embedding) != len(vector):
+                continue  # written by another embedder
+            similarity = sum(a * b for a, b in zip(vector, entry.embedding, strict=True))
+            if similarity < self.settings.threshold or (best is not None and similarity <= best.similarity):
+                continue
+            if literals(entry.prompt) == wanted:
+                best = Match(entry, min(1.0, similarity))
+        return best
