@@ -17,7 +17,6 @@ default.
 from __future__ import annotations
 
 import re
-from collections import Counter
 from dataclasses import dataclass
 
 from strategies.cache.settings import SemanticSettings
@@ -27,31 +26,85 @@ from strategies.embeddings import aembed
 _NUMBER = re.compile(r"\d+(?:[.,:/]\d+)*")
 _QUOTED = re.compile(r"\"([^\"]+)\"|“([^”]+)”|`([^`]+)`|(?<![A-Za-z])'([^']+)'(?![A-Za-z])")
 _WORD = re.compile(r"[A-Za-z][\w'’-]*")
-_IDENTIFIER = re.compile(r"\w*[_.]\w+|[a-z]+[A-Z]\w*")
+_IDENTIFIER = re.compile(r"\b(?:\w*[_.]\w+|[a-z]+[A-Z]\w*)")
 _NEGATIONS = frozenset({"not", "no", "never", "none", "nothing", "without", "except", "cannot"})
+_NUMBER_WORDS = {
+    word: str(n)
+    for n, word in enumerate(
+        [
+            "zero",
+            "one",
+            "two",
+            "three",
+            "four",
+            "five",
+            "six",
+            "seven",
+            "eight",
+            "nine",
+            "ten",
+            "eleven",
+            "twelve",
+            "thirteen",
+            "fourteen",
+            "fifteen",
+            "sixteen",
+            "seventeen",
+            "eighteen",
+            "nineteen",
+            "twenty",
+        ]
+    )
+}
+_ORDINALS = {
+    word: str(n)
+    for n, word in enumerate(
+        [
+            "zeroth",
+            "first",
+            "second",
+            "third",
+            "fourth",
+            "fifth",
+            "sixth",
+            "seventh",
+            "eighth",
+            "ninth",
+            "tenth",
+        ]
+    )
+}
 _SENTENCE_END = re.compile(r"[.!?:;\n]\s*$")
 
 
-def literals(text: str) -> Counter[str]:
-    """What must be identical for two prompts to share an answer (see the module docstring)."""
-    found: Counter[str] = Counter()
+def literals(text: str) -> tuple[str, ...]:
+    """What must be identical for two prompts to share an answer (see the module docstring), in order.
+
+    In order, because the order of literals carries meaning ("convert 100 Fahrenheit to Celsius" is not
+    "convert 100 Celsius to Fahrenheit"); number words count as their digits ("three" = "3").
+    """
+    found: list[tuple[int, str]] = []
     unquoted = text
     for match in _QUOTED.finditer(text):
-        found["q:" + next(group for group in match.groups() if group is not None)] += 1
-        unquoted = unquoted.replace(match.group(0), " ")
-    for number in _NUMBER.findall(unquoted):
-        found["n:" + number.replace(",", "")] += 1
-    for identifier in _IDENTIFIER.findall(unquoted):
-        if not identifier.replace(".", "").isdigit():
-            found["i:" + identifier.strip(".")] += 1
+        found.append((match.start(), "q:" + next(group for group in match.groups() if group is not None)))
+        unquoted = unquoted[: match.start()] + " " * len(match.group(0)) + unquoted[match.end() :]
+    for match in _NUMBER.finditer(unquoted):
+        found.append((match.start(), "n:" + match.group(0).replace(",", "")))
+    for match in _IDENTIFIER.finditer(unquoted):
+        if not match.group(0).replace(".", "").isdigit():
+            found.append((match.start(), "i:" + match.group(0).strip(".")))
     for match in _WORD.finditer(unquoted):
         word = re.sub(r"['’]s$", "", match.group(0))
         lower = word.lower()
         if lower in _NEGATIONS or lower.endswith("n't"):
-            found["not"] += 1
+            found.append((match.start(), "not"))
+        elif lower in _NUMBER_WORDS:
+            found.append((match.start(), "n:" + _NUMBER_WORDS[lower]))
+        elif lower in _ORDINALS:
+            found.append((match.start(), "ord:" + _ORDINALS[lower]))
         elif word[0].isupper() and not _starts_sentence(unquoted, match.start()) and word != "I":
-            found["name:" + word] += 1
-    return found
+            found.append((match.start(), "name:" + word))
+    return tuple(value for _, value in sorted(found))
 
 
 def _starts_sentence(text: str, position: int) -> bool:

@@ -19,7 +19,7 @@ class SemanticSettings(_Settings):
     enabled: bool = False
     embedder: str = "wordllama"
     """`wordllama` (local, needs the `eval` extra), `hashing` (lexical) or `litellm/<embedding model>`."""
-    threshold: float = Field(default=0.93, gt=0, le=1)
+    threshold: float = Field(default=0.95, gt=0, le=1)
     """Least cosine similarity between the new prompt and a cached one for a hit."""
     max_candidates: int = Field(default=256, ge=1, le=10_000)
     """Cached prompts compared per model+parameters bucket (the most recently used): bounds a lookup."""
