@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
 
+from strategies.cache.settings import CacheSettings
 from strategies.catalog import ModelEntry
 from strategies.reliability import ReliabilitySettings
 from strategies.sessions import SessionSettings
@@ -159,6 +160,9 @@ class ChorusConfig(_Section):
     sessions: SessionSettings = Field(default_factory=SessionSettings)
     """Where conversations are kept (SQLite by default, Redis for replicas), their caps, and how their
     history is passed to models."""
+    cache: CacheSettings = Field(default_factory=CacheSettings)
+    """The response cache in front of every model call: exact repeats (and, opt-in, paraphrases) are
+    answered without a provider call. Shares the sessions' store (SQLite by default, Redis for replicas)."""
     tracing: TracingSettings = Field(default_factory=TracingSettings)
     """OpenTelemetry traces (OTLP/HTTP to Phoenix, Jaeger or any collector); off unless an endpoint is set."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -19,6 +19,8 @@ from server.state import ChorusState, build_state, default_client_factory
 from server.telemetry import register_usage_resources, setup_tracing
 from server.tools import register_tools
 from server.warmup import WARM_UP_AT_MOST_S, Handshake
+from strategies.cache.client import with_cache
+from strategies.cache.response_cache import open_response_cache
 from strategies.catalog import ClientFactory
 from strategies.tracing import UsageLedger, instrument
 from strategies.tracing import export as trace_export
@@ -35,8 +37,10 @@ def build_server(config: ChorusConfig, factory: ClientFactory | None = None) -> 
     setup_tracing(config.tracing, version=version())
     usage = UsageLedger()
     clients = cap_output_tokens(factory, config.limits.max_output_tokens) or default_client_factory()
-    # Every client is instrumented: an LLM span and a usage record per call, wherever it is made.
-    state = build_state(config, instrument(clients, usage))
+    # Every client sits behind the response cache, inside the instrumentation: a hit is still an LLM
+    # span and a usage record (a hit, not a call), wherever the call is made.
+    cache = open_response_cache(config.cache, config.sessions)
+    state = build_state(config, instrument(with_cache(clients, cache, usage), usage), cache=cache)
 
     handshake = Handshake()  # the warm-up starts once the client has listed the tools
 

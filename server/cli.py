@@ -1,4 +1,5 @@
-"""`chorus-mcp`: serve over stdio or streamable HTTP, check config, print its schema, diagnose models.
+"""`chorus-mcp`: serve over stdio or streamable HTTP, check config, print its schema, diagnose models, inspect
+the response cache.
 
 Everything human-readable goes to stderr: stdout belongs to the stdio transport.
 """
@@ -84,6 +85,10 @@ def _parser() -> argparse.ArgumentParser:
     from server.eval_cli import add_eval_parser
 
     add_eval_parser(commands)
+
+    from server.cache_cli import add_cache_parser
+
+    add_cache_parser(commands)
     return parser
 
 

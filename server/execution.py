@@ -13,6 +13,7 @@ from server.rendering import render
 from server.sampling_context import run_with_client_model
 from server.specs import check_models
 from server.state import ChorusState
+from strategies.cache.scope import bypassing
 from strategies.completion import CompletionRequest
 from strategies.context import Budget, RunContext
 from strategies.context_passing import ActiveSession, bound
@@ -40,10 +41,12 @@ async def execute(
     max_cost_usd: float | None = None,
     expected_calls: int | None = None,
     context: ContextMode | None = None,
+    cache: bool = True,
 ) -> CallToolResult | InputRequiredResult:
     """Run `step` on `prompt` within the session `session_id` (a new one when None): its history is
     passed per `context` (default `sessions.context.mode`), the call's cost cap is lowered to what the
-    session's own cap has left, and the exchange and its cost are recorded in the session."""
+    session's own cap has left, and the exchange and its cost are recorded in the session. `cache=False`:
+    no model call of the run reads or writes the response cache."""
     state = state_of(ctx)
     defaults = state.config.defaults
     if not prompt.strip():
@@ -94,6 +97,7 @@ async def execute(
         progress=progress,
         guard=state.guard,
     )
+
     async def work(run: RunContext) -> StrategyResult:
         started = anyio.current_time()
         built = await state.context.build(session, request, mode, step, run, state.sessions)
@@ -107,7 +111,8 @@ async def execute(
             result.totals = compute_totals(result.calls, anyio.current_time() - started)
         return result
 
-    outcome = await run_with_client_model(ctx, run, step, work)
+    with bypassing(not cache):  # `cache: false`: every model call of this run skips the response cache
+        outcome = await run_with_client_model(ctx, run, step, work)
     if isinstance(outcome, InputRequiredResult):
         # The client's own model must answer first (MCP sampling, 2026-07-28): the client calls again.
         if created:

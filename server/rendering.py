@@ -134,7 +134,7 @@ def text_of(data: dict[str, Any], detail: Detail) -> str:
     if detail == "full":
         for call in data.get("calls", []):
             said = call.get("answer") if call.get("status") == "ok" else call.get("error")
-            status = f"[{call.get('status')}]"
+            status = f"[{call.get('status')}{', cached' if call.get('cached') else ''}]"
             lines.append(f"- {call.get('stage')} {call.get('model')} {status} {excerpt(said or '', 80)}")
     lines.append(_totals_line(data))
     return "\n".join(lines)
@@ -173,6 +173,9 @@ def _totals_line(data: dict[str, Any]) -> str:
         shown += " (some prices unknown)"
     tokens = f"{totals.get('prompt_tokens', 0)}+{totals.get('completion_tokens', 0)} tokens"
     line = f"{totals.get('calls', 0)} calls, {tokens}, {shown}, {float(totals.get('latency_s', 0)):.2f}s"
+    if totals.get("cached_calls"):
+        saved = totals.get("saved_cost_usd")
+        line += f", {totals['cached_calls']} cached" + (f" (saved ${float(saved):.6f})" if saved else "")
     if data.get("session_id"):
         line += f", session_id {data['session_id']}"
     return line

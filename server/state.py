@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import anyio
 
 from config.schema import ChorusConfig
+from strategies.cache.response_cache import ResponseCache
 from strategies.catalog import ClientFactory, ModelCatalog, ModelEntry
 from strategies.context_passing import ContextPassing, offline_tokens
 from strategies.reliability import CallGuard
@@ -32,6 +33,8 @@ class ChorusState:
     """How session history is passed to models (`sessions.context`)."""
     breakers: BreakerStore | None = None
     """Where replicas share circuit-breaker state (Redis); None for one process."""
+    cache: ResponseCache | None = None
+    """The response cache the catalog's clients sit behind (`cache`); None when it is off."""
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[ChorusState]:
@@ -47,6 +50,8 @@ class ChorusState:
         finally:
             with anyio.CancelScope(shield=True):
                 await self.sessions.aclose()
+                if self.cache is not None:
+                    await self.cache.aclose()
 
 
 def _sync_failed(exc: BaseException) -> None:
@@ -78,7 +83,9 @@ def known_context_window(entry: ModelEntry) -> int | None:
     return window if isinstance(window, int) and window > 0 else None
 
 
-def build_state(config: ChorusConfig, factory: ClientFactory | None = None) -> ChorusState:
+def build_state(
+    config: ChorusConfig, factory: ClientFactory | None = None, *, cache: ResponseCache | None = None
+) -> ChorusState:
     catalog = ModelCatalog(
         config.models,
         factory or default_client_factory(),
@@ -100,5 +107,11 @@ def build_state(config: ChorusConfig, factory: ClientFactory | None = None) -> C
         settings.context, count_tokens=offline_tokens, known_window=known_context_window, blocking=True
     )
     return ChorusState(
-        config=config, catalog=catalog, sessions=sessions, guard=guard, context=context, breakers=breakers
+        config=config,
+        catalog=catalog,
+        sessions=sessions,
+        guard=guard,
+        context=context,
+        breakers=breakers,
+        cache=cache,
     )

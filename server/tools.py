@@ -39,6 +39,7 @@ ContextChoice = Annotated[
 System = Annotated[str | None, Field(description="System prompt for every model.")]
 DeadlineS = Annotated[float | None, Field(description="Return by then, partial if need be.", gt=0, le=3600)]
 MaxCost = Annotated[float | None, Field(description="Cost cap in USD for this call.", ge=0)]
+UseCache = Annotated[bool, Field(description="false: do not read or write the response cache.")]
 DetailChoice = Annotated[Detail, Field(description="summary: answers cut to excerpts; full: everything.")]
 
 ToolResult = CallToolResult | InputRequiredResult
@@ -78,12 +79,16 @@ def register_tools(server: MCPServer[Any]) -> None:
         context: ContextChoice = None,
         deadline_s: DeadlineS = None,
         max_cost_usd: MaxCost = None,
+        cache: UseCache = True,
     ) -> ToolResult:
         """Ask several models in parallel and vote (or synthesise) one answer, with every vote shown."""
         try:
             config = state_of(ctx).config
             overrides: dict[str, Any] = {
-                "aggregation": aggregation, "extract": extract, "json_field": json_field, "judge": judge,
+                "aggregation": aggregation,
+                "extract": extract,
+                "json_field": json_field,
+                "judge": judge,
                 "quorum": quorum,
             }
             if models:
@@ -94,11 +99,21 @@ def register_tools(server: MCPServer[Any]) -> None:
                 base = named(config, strategy or config.defaults.ensemble, EnsembleSpec)
                 assert isinstance(base, EnsembleSpec)
                 spec = with_overrides(base, overrides)
-            return shaped(await execute(
-                ctx, spec, prompt, system=system, session_id=session_id, context=context,
-                deadline_s=deadline_s,
-                max_cost_usd=max_cost_usd, expected_calls=len(spec.members) + (1 if spec.judge else 0),
-            ), detail)
+            return shaped(
+                await execute(
+                    ctx,
+                    spec,
+                    prompt,
+                    system=system,
+                    session_id=session_id,
+                    context=context,
+                    deadline_s=deadline_s,
+                    max_cost_usd=max_cost_usd,
+                    expected_calls=len(spec.members) + (1 if spec.judge else 0),
+                    cache=cache,
+                ),
+                detail,
+            )
         except ChorusError as exc:
             raise _guard(exc) from None
 
@@ -116,6 +131,7 @@ def register_tools(server: MCPServer[Any]) -> None:
         context: ContextChoice = None,
         deadline_s: DeadlineS = None,
         max_cost_usd: MaxCost = None,
+        cache: UseCache = True,
     ) -> ToolResult:
         """Ask a cheap model first; escalate to stronger ones while its confidence is below the threshold."""
         try:
@@ -129,11 +145,20 @@ def register_tools(server: MCPServer[Any]) -> None:
                 base = named(config, strategy or config.defaults.cascade, CascadeSpec)
                 assert isinstance(base, CascadeSpec)
                 spec = with_overrides(base, overrides)
-            return shaped(await execute(
-                ctx, spec, prompt, system=system, session_id=session_id, context=context,
-                deadline_s=deadline_s,
-                max_cost_usd=max_cost_usd,
-            ), detail)
+            return shaped(
+                await execute(
+                    ctx,
+                    spec,
+                    prompt,
+                    system=system,
+                    session_id=session_id,
+                    context=context,
+                    deadline_s=deadline_s,
+                    max_cost_usd=max_cost_usd,
+                    cache=cache,
+                ),
+                detail,
+            )
         except ChorusError as exc:
             raise _guard(exc) from None
 
@@ -148,16 +173,26 @@ def register_tools(server: MCPServer[Any]) -> None:
         context: ContextChoice = None,
         deadline_s: DeadlineS = None,
         max_cost_usd: MaxCost = None,
+        cache: UseCache = True,
     ) -> ToolResult:
         """Send the request to the specialist that fits it (rules, then a classifier, then the default)."""
         try:
             config = state_of(ctx).config
             spec = named(config, strategy or config.defaults.route, RouteSpec)
-            return shaped(await execute(
-                ctx, spec, prompt, system=system, session_id=session_id, context=context,
-                deadline_s=deadline_s,
-                max_cost_usd=max_cost_usd,
-            ), detail)
+            return shaped(
+                await execute(
+                    ctx,
+                    spec,
+                    prompt,
+                    system=system,
+                    session_id=session_id,
+                    context=context,
+                    deadline_s=deadline_s,
+                    max_cost_usd=max_cost_usd,
+                    cache=cache,
+                ),
+                detail,
+            )
         except ChorusError as exc:
             raise _guard(exc) from None
 
@@ -172,6 +207,7 @@ def register_tools(server: MCPServer[Any]) -> None:
         context: ContextChoice = None,
         deadline_s: DeadlineS = None,
         max_cost_usd: MaxCost = None,
+        cache: UseCache = True,
     ) -> ToolResult:
         """Run a configured multi-stage pipeline (e.g. plan → code → review → refine until approved)."""
         try:
@@ -182,10 +218,19 @@ def register_tools(server: MCPServer[Any]) -> None:
                 spec = spec.model_copy(
                     update={"refine": spec.refine.model_copy(update={"max_iterations": max_iterations})}
                 )
-            return shaped(await execute(
-                ctx, spec, input, session_id=session_id, deadline_s=deadline_s, context=context,
-                max_cost_usd=max_cost_usd,
-            ), detail)
+            return shaped(
+                await execute(
+                    ctx,
+                    spec,
+                    input,
+                    session_id=session_id,
+                    deadline_s=deadline_s,
+                    context=context,
+                    max_cost_usd=max_cost_usd,
+                    cache=cache,
+                ),
+                detail,
+            )
         except ChorusError as exc:
             raise _guard(exc) from None
 

@@ -18,6 +18,7 @@ from strategies.calling import CostEstimator, WarmsUp
 from strategies.catalog import ClientFactory, ModelEntry
 from strategies.client import ModelClient
 from strategies.completion import Completion, CompletionRequest
+from strategies.providers.sampling import is_sampling_model
 
 
 class CacheObserver(Protocol):
@@ -117,6 +118,11 @@ def with_cache(
         return factory
 
     def build(alias: str, entry: ModelEntry) -> ModelClient:
-        return caching(factory(alias, entry), entry, cache, observer)
+        client = factory(alias, entry)
+        if is_sampling_model(entry.model):
+            # The calling client's own model (MCP sampling): which model that is, is the client's choice
+            # and differs from one client to the next, so no key can say whose answer it was.
+            return client
+        return caching(client, entry, cache, observer)
 
     return build

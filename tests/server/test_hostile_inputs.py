@@ -46,6 +46,7 @@ models:
   leaky: {model: fake/leaky}
   hidden: {model: fake/hidden}
 allow_unlisted_models: false
+cache: {enabled: false}  # one server for every case, and cases check what reached the models
 strategies:
   ensemble: {kind: ensemble, members: [cheap, mid, strong], extract: choice}
   cascade: {kind: cascade, tiers: [cheap, strong], estimator: self_report, threshold: 0.8}

@@ -266,7 +266,8 @@ async def test_over_real_transports_the_clients_model_votes_beside_a_real_provid
     config = _process_config(fake_openai, tmp_path)
     if transport == "stdio":
         command = ["-m", "server.cli", "serve", "--config", str(config), "--log-level", "WARNING"]
-        params = StdioServerParameters(command=sys.executable, args=command, env=PROCESS_ENV, cwd=REPO)
+        env = {**PROCESS_ENV, "XDG_DATA_HOME": os.environ["XDG_DATA_HOME"]}  # this test's data directory
+        params = StdioServerParameters(command=sys.executable, args=command, env=env, cwd=REPO)
         result, model = await _vote(params, mode)
     else:
         with _http_server(config) as url:

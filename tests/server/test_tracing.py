@@ -227,6 +227,9 @@ async def test_usage_resources_add_up_calls_tokens_and_cost_by_model_and_session
         "cost_usd": "0.001",
         "cost_complete": True,
         "unpriced_calls": 0,
+        "cache_hits": 0,
+        "cache_misses": 1,
+        "saved_cost_usd": "0",
     }
     assert summary["models"]["coder"]["cost_usd"] is None  # unknown, never 0
     assert summary["models"]["strong"]["cancelled"] == 1 and summary["models"]["strong"]["cost_usd"] == "0"
