@@ -7,11 +7,11 @@ the two prompts to carry the same *literals*.
 
 Why the literal guard: embeddings place "Is 91 prime?" and "Is 97 prime?" almost on top of each other
 (they differ in one token of many), yet their answers differ. Whatever decides the answer precisely —
-numbers, quoted strings, names, code identifiers, a negation — must be identical; only the wording
-around them may change. A paraphrase keeps those ("What's the capital of France?" / "Tell me France's
-capital"); a near-miss changes one ("...of Spain?"). The guard cannot see a swap of ordinary words
-("convert km to miles" / "miles to km"): that is left to the threshold, and is why the layer is off by
-default.
+numbers, quoted strings, names, code identifiers, units of measure, a negation (`not`, `unsafe`) — must
+be identical and in the same order; only the wording around them may change. A paraphrase keeps those
+("What's the capital of France?" / "Tell me France's capital"); a near-miss changes one ("...of
+Spain?"). The guard cannot see a change of an ordinary word ("boiling point" / "melting point",
+"decorator" / "generator"): that is left to the threshold, and is why the layer is off by default.
 """
 
 from __future__ import annotations
@@ -74,14 +74,56 @@ _ORDINALS = {
         ]
     )
 }
+_UNITS = {
+    unit: canonical
+    for canonical, spellings in {
+        "mile": "mile miles mi",
+        "km": "km kilometre kilometres kilometer kilometers",
+        "m": "metre metres meter meters",
+        "cm": "cm centimetre centimetres centimeter centimeters",
+        "mm": "mm millimetre millimetres millimeter millimeters",
+        "inch": "inch inches",
+        "foot": "foot feet ft",
+        "yard": "yard yards yd",
+        "kg": "kg kilogram kilograms kilo kilos",
+        "g": "g gram grams",
+        "lb": "lb lbs pound pounds",
+        "oz": "oz ounce ounces",
+        "celsius": "celsius centigrade",
+        "fahrenheit": "fahrenheit",
+        "kelvin": "kelvin",
+        "l": "litre litres liter liters",
+        "ml": "ml millilitre millilitres milliliter milliliters",
+        "gallon": "gallon gallons",
+        "cup": "cup cups",
+        "second": "second seconds sec secs",
+        "minute": "minute minutes min mins",
+        "hour": "hour hours hr hrs",
+        "byte": "byte bytes",
+        "bit": "bit bits",
+        "kb": "kb kilobyte kilobytes",
+        "mb": "mb megabyte megabytes",
+        "gb": "gb gigabyte gigabytes",
+        "tb": "tb terabyte terabytes",
+        "usd": "usd dollar dollars",
+        "eur": "eur euro euros",
+        "gbp": "gbp sterling",
+        "jpy": "jpy yen",
+        "percent": "percent per cent",
+    }.items()
+    for unit in spellings.split()
+}
+"""Units of measure: which one is converted into which decides the answer ("30 miles to km")."""
+_NOT_NEGATIONS = ("under", "uni", "until", "unless")
+"""Words starting with "un" that do not negate what follows."""
 _SENTENCE_END = re.compile(r"[.!?:;\n]\s*$")
 
 
 def literals(text: str) -> tuple[str, ...]:
     """What must be identical for two prompts to share an answer (see the module docstring), in order.
 
-    In order, because the order of literals carries meaning ("convert 100 Fahrenheit to Celsius" is not
-    "convert 100 Celsius to Fahrenheit"); number words count as their digits ("three" = "3").
+    In order, because the order of literals carries meaning ("convert 30 miles to km" is not "convert 30
+    km to miles"); number words count as their digits ("three" = "3"), units by one spelling.
     """
     found: list[tuple[int, str]] = []
     unquoted = text
@@ -96,8 +138,10 @@ def literals(text: str) -> tuple[str, ...]:
     for match in _WORD.finditer(unquoted):
         word = re.sub(r"['’]s$", "", match.group(0))
         lower = word.lower()
-        if lower in _NEGATIONS or lower.endswith("n't"):
+        if lower in _NEGATIONS or lower.endswith("n't") or _negated(lower):
             found.append((match.start(), "not"))
+        elif lower in _UNITS:
+            found.append((match.start(), "unit:" + _UNITS[lower]))
         elif lower in _NUMBER_WORDS:
             found.append((match.start(), "n:" + _NUMBER_WORDS[lower]))
         elif lower in _ORDINALS:
@@ -105,6 +149,14 @@ def literals(text: str) -> tuple[str, ...]:
         elif word[0].isupper() and not _starts_sentence(unquoted, match.start()) and word != "I":
             found.append((match.start(), "name:" + word))
     return tuple(value for _, value in sorted(found))
+
+
+def _negated(word: str) -> bool:
+    """`unsafe`, `nonfatal`: a negating prefix. (Over-eager on rare words such as `uncle`: that can only cost
+    a hit, never cause a wrong one.)"""
+    return (word.startswith("non") and len(word) > 5) or (
+        word.startswith("un") and len(word) > 4 and not word.startswith(_NOT_NEGATIONS)
+    )
 
 
 def _starts_sentence(text: str, position: int) -> bool:

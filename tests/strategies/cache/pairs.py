@@ -57,4 +57,6 @@ NEAR_MISSES = [
     ("Does aspirin interact with ibuprofen?", "Does aspirin interact with warfarin?"),
     ("Write a haiku about autumn leaves.", "Write a limerick about autumn leaves."),
     ("What does the error KeyError mean in Python?", "What does the error ValueError mean in Python?"),
+    ("Convert 5 kilograms to pounds.", "Convert 5 pounds to kilograms."),
+    ("Is it legal to record a phone call?", "Is it unlawful to record a phone call?"),
 ]

@@ -129,6 +129,10 @@ def test_the_key_ignores_the_time_out_and_the_bucket_ignores_only_the_latest_que
         ("Who was the first president?", "Who was the second president?", False),
         ("Explain `df.groupby`.", "Explain `df.pivot`.", False),
         ("What is the capital of France?", "Tell me the capital city of France.", True),
+        ("Convert 30 miles to kilometres.", "Convert 30 km to miles.", False),
+        ("Convert 30 miles to kilometres.", "Convert 30 miles into km.", True),
+        ("Is it safe to microwave foil?", "Is it unsafe to microwave foil?", False),
+        ("Help me understand recursion.", "Help me understand recursion, please.", True),
     ],
 )
 def test_the_literal_guard(a: str, b: str, same: bool) -> None:
