@@ -9,10 +9,11 @@ is chosen not to say the same thing twice:
   the route, an escalation...) and one line of totals with the `session_id`.
 
 `detail="summary"` (the default) keeps a result small enough to leave in the agent's context: each
-member's answer is cut to an excerpt (`EXCERPT_CHARS`), the raw text beside an extracted answer and the
-per-call token counts are left out (the totals keep them), vote keys are cut like answers. The final
-answer and every error are kept whole. `detail="full"` returns the whole record, and the text lists
-every call too. Full transcripts also stay readable afterwards through the session's resource.
+member's answer is cut to an excerpt (`EXCERPT_CHARS`), the raw text beside an extracted answer, the
+per-call token counts and a cache hit's saved cost are left out (the totals keep them), vote keys are
+cut like answers. The final answer and every error are kept whole. `detail="full"` returns the whole
+record, and the text lists every call too. Full transcripts also stay readable afterwards through the
+session's resource.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ KEY_CHARS = 24
 NOTE_CHARS = 80
 """A decision's reason or message in a summary."""
 
-_SUMMARY_DROPS = ("text", "prompt_tokens", "completion_tokens")
+_SUMMARY_DROPS = ("text", "prompt_tokens", "completion_tokens", "saved_cost_usd")
 _DEFAULT_FLAGS = {"partial": False, "early_stop": False, "cost_complete": True}
 """Flags left out of a summary when they have their usual value."""
 

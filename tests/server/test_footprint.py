@@ -55,7 +55,7 @@ async def test_the_whole_tools_list_stays_within_its_token_budget() -> None:
     assert wire_tokens(listed) <= TOOLS_LIST_BUDGET
 
 
-async def _ensemble_result(arguments: dict[str, Any]) -> Any:
+async def _ensemble_result(arguments: dict[str, Any], *, repeat: bool = False) -> Any:
     assert len(ANSWER.split()) >= 100
     # Five different ~100-word answers: a free-text vote with nothing in common, the largest kind of result.
     clients = {f"m{i}": ScriptedClient(f"m{i}", _rotated(3 * i)) for i in range(1, 6)}
@@ -63,7 +63,10 @@ async def _ensemble_result(arguments: dict[str, Any]) -> Any:
     server = build_server(config, lambda alias, entry: clients[alias])
     async with Client(server) as client:
         prompt = "Why is the sky blue? About 100 words."
-        return await client.call_tool("ensemble_vote", {"prompt": prompt, **arguments})
+        result = await client.call_tool("ensemble_vote", {"prompt": prompt, **arguments})
+        if repeat:  # the same call again: every member answered from the response cache
+            result = await client.call_tool("ensemble_vote", {"prompt": prompt, **arguments})
+        return result
 
 
 async def test_a_default_ensemble_result_of_five_long_answers_stays_within_its_token_budget() -> None:
@@ -74,6 +77,15 @@ async def test_a_default_ensemble_result_of_five_long_answers_stays_within_its_t
     data = result.structured_content
     assert data is not None and len(data["answer"].split()) >= 100, "the final answer is never cut"
     assert len(data["calls"]) == 5 and all(call["answer"].endswith("…") for call in data["calls"])
+
+
+async def test_the_same_result_answered_from_the_cache_stays_within_the_budget_too() -> None:
+    result = await _ensemble_result({}, repeat=True)
+
+    data = result.structured_content
+    assert data is not None and all(call.get("cached") for call in data["calls"])
+    assert data["totals"]["cached_calls"] == 5
+    assert wire_tokens(result) <= RESULT_BUDGET
 
 
 async def test_detail_full_returns_every_answer_whole() -> None:
