@@ -119,7 +119,8 @@ class Totals(BaseModel):
     cached_calls: int | None = None
     """Calls answered by the response cache (not counted in `calls`); omitted when none."""
     saved_cost_usd: Decimal | None = None
-    """What the cached answers originally cost (known prices only); omitted when nothing was cached."""
+    """What the cached answers originally cost (known prices only); omitted when nothing was cached or no
+    cached answer's original price was known."""
 
 
 class StrategyResult(BaseModel):
@@ -152,7 +153,7 @@ def compute_totals(calls: list[CallRecord], latency_s: float) -> Totals:
     saved = [c.saved_cost_usd for c in hits if c.saved_cost_usd is not None]
     return Totals(
         cached_calls=len(hits) or None,
-        saved_cost_usd=sum(saved, Decimal(0)) if hits else None,
+        saved_cost_usd=sum(saved, Decimal(0)) if saved else None,
         calls=len(sent),
         prompt_tokens=sum(c.prompt_tokens or 0 for c in sent),
         completion_tokens=sum(c.completion_tokens or 0 for c in sent),

@@ -286,3 +286,13 @@ async def test_the_sqlite_cache_survives_a_process_restart(tmp_path: Path) -> No
     await cache.aclose()
     assert outcome.completion is not None and outcome.completion.cached and outcome.completion.text == "Paris"
     assert client.requests == []
+
+
+async def test_a_hit_on_an_answer_of_unknown_price_costs_nothing_and_claims_no_saving() -> None:
+    ctx, _ = _setup(ScriptedClient("a", "Paris", cost_usd=None))
+    await run_model(ModelStep(model="a"), PROMPT, ctx, "ask")
+    second = await run_model(ModelStep(model="a"), PROMPT, ctx, "ask")
+    assert second.completion is not None and second.completion.cached
+    assert second.completion.cost_usd == 0 and second.completion.saved_cost_usd is None
+    totals = compute_totals(second.result.calls, 1.0)
+    assert totals.cost_usd == 0 and totals.cached_calls == 1 and totals.saved_cost_usd is None
