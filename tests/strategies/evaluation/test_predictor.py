@@ -138,3 +138,15 @@ def test_bad_training_input_is_a_clear_error() -> None:
     predictor = train_predictor(_dataset(), _settings())
     with pytest.raises(UserInputError, match="cannot read answers of \\['strong'\\]"):
         predictor.score_answers(_prompt("cooking", 1), {"strong": "A"})
+
+
+def test_without_numpy_the_predictor_says_which_extra_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+    import sys
+
+    # A fresh import with numpy unavailable (the modules already loaded are restored afterwards).
+    monkeypatch.setitem(sys.modules, "numpy", None)
+    for name in ("strategies.evaluation.predictor", "strategies.evaluation.router"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    with pytest.raises(UserInputError, match=r"needs numpy: install chorus-mcp\[eval\]"):
+        importlib.import_module("strategies.evaluation.predictor")
