@@ -33,6 +33,7 @@ import functools
 import hashlib
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,8 +56,6 @@ except ImportError as exc:  # pragma: no cover - depends on the install
 FORMAT = "chorus-predictor/1"
 EMBEDDING_CACHE = 4096
 NEWTON_STEPS = 25
-SIMILARITY_CHUNK = 512
-"""Training questions whose similarities are computed at once (bounds memory on large recordings)."""
 ROUTE_FEATURES = 3
 """Per model: neighbour log-odds, question length, bias."""
 
@@ -271,12 +270,12 @@ def _fold_of(seed: int, key: str, folds: int) -> int:
 
 
 def _leave_one_out_estimates(predictor: Predictor) -> NDArray[np.float64]:
-    """Every training question's neighbour estimates, itself (and its duplicates) left out."""
-    rows = len(predictor.keys)
-    result = np.zeros((rows, len(predictor.models)))
-    for start in range(0, rows, SIMILARITY_CHUNK):
-        for row in range(start, min(rows, start + SIMILARITY_CHUNK)):
-            result[row] = predictor.neighbour_estimates(predictor.embeddings[row], predictor.keys[row])
+    """Every training question's neighbour estimates, itself (and its duplicates) left out.
+
+    One question at a time, so memory stays linear in the number of training questions."""
+    result = np.zeros((len(predictor.keys), len(predictor.models)))
+    for row, key in enumerate(predictor.keys):
+        result[row] = predictor.neighbour_estimates(predictor.embeddings[row], key)
     return result
 
 
@@ -378,10 +377,10 @@ def is_predictor_file(path: str | Path) -> bool:
     """Whether `path` holds a predictor (rather than a KNN router); False for anything unreadable."""
     try:
         with Path(path).open(encoding="utf-8") as handle:
-            head = handle.read(64)
-    except OSError:
+            head = handle.read(256)
+    except (OSError, UnicodeDecodeError):
         return False
-    return f'"format": "{FORMAT}"' in head
+    return re.search(rf'"format"\s*:\s*"{re.escape(FORMAT)}"', head) is not None
 
 
 def load_predictor(path: str | Path) -> Predictor:
