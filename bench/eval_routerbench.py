@@ -7,6 +7,9 @@ calibration half only:
 
 - the cheap pool is chosen: the 5 most accurate models costing at most 15% of the reference's;
 - two learned routers are trained (RouterBench's KNN baseline, and Chorus's variant);
+- correctness predictors are trained (`strategies.evaluation.predictor`, cross-fitted): one per cheap
+  tier (1-3 models of the pool's first four), one per vote (the reference and its 2-6 most accurate
+  peers), one route-only;
 - calibrations pick, among generated candidates (every 2-4 model subset of the pool as an agreement
   tier in front of the reference model; weighted ensembles of the reference with 2-4 other models;
   router trade-offs):
@@ -14,7 +17,12 @@ calibration half only:
   * `best-at-<cap>`: the most accurate cascade, cheap model, cheap vote or Chorus-router trade-off
     within the issue's cost cap (25% of the reference's cost on ARC, 50% on Winogrande);
   * `ensemble-over-reference`: the cheapest ensemble whose accuracy exceeds the reference's;
-  * `router-<variant>-at-<cap>`: each router's most accurate trade-off within the cap.
+  * `router-<variant>-at-<cap>`: each router's most accurate trade-off within the cap;
+  * `learned-cascade`: the cheapest predictor-judged tier + acceptance threshold reaching the
+    reference's accuracy (else the most accurate); `learned-cascade-at-<cap>`: the most accurate one
+    within the cap (they also compete in `best-at-<cap>`);
+  * `learned-vote-over-reference`: the cheapest predictor-weighted vote exceeding the reference;
+  * `predictor-router-at-<cap>`: the route-only predictor's most accurate bar within the cap.
 
 Everything is then measured on the report half, which neither the pool choice, the router training
 nor the calibration saw. Results go to `<out>/<dataset>/` (results.json, summary.csv, questions.csv,
@@ -42,6 +50,14 @@ POOL_MAX_COST_SHARE = 0.15
 THRESHOLDS = {2: [1.0], 3: [0.66, 1.0], 4: [0.75, 1.0]}
 """Agreement thresholds per tier size: 2 of 3 is 0.6667, so 0.66 accepts it and 1.0 asks for all."""
 TRADEOFFS = [0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5]
+LEARNED_POOL = 4
+"""Cheap tiers judged by a correctness predictor: the 1-3 model subsets of the pool's first four
+(singles of the first three)."""
+ACCEPT_THRESHOLDS = [0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.99]
+"""Predicted P(right) at which a learned cascade accepts its tier's best answer."""
+ROUTE_BARS = [0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95]
+VOTE_SIZES = [2, 3, 4, 5, 6]
+"""Learned votes: the reference plus its 2-6 most accurate peers (on the calibration split)."""
 
 
 def _short(model: str) -> str:
@@ -61,7 +77,8 @@ def build_config(dataset: Any, seed: int, cap: float) -> tuple[Any, dict[str, An
         m for m, s in singles.items() if s.cost_usd <= reference.cost_usd * Decimal(POOL_MAX_COST_SHARE)
     ]
     pool = sorted(affordable, key=lambda m: -singles[m].accuracy)[:POOL_SIZE]
-    strong_others = sorted(singles, key=lambda m: -singles[m].accuracy)[:4]
+    ranked_others = sorted(singles, key=lambda m: -singles[m].accuracy)
+    strong_others = ranked_others[:4]
 
     def cascade(members: tuple[str, ...], threshold: float) -> dict[str, Any]:
         return {
@@ -106,6 +123,31 @@ def build_config(dataset: Any, seed: int, cap: float) -> tuple[Any, dict[str, An
         variant: [{"kind": "learned_route", "router": f"knn-{variant}", "tradeoff": t} for t in TRADEOFFS]
         for variant in ("baseline", "chorus")
     }
+    # Correctness predictors, trained on the calibration split (cross-fitted, so calibrating their
+    # thresholds there is out-of-sample): one per cheap tier, one per vote, one route-only.
+    tiers = [
+        *((m,) for m in pool[:3]),
+        *itertools.combinations(pool[:LEARNED_POOL], 2),
+        *itertools.combinations(pool[:LEARNED_POOL], 3),
+    ]
+    predictors: dict[str, Any] = {
+        f"tier-{'+'.join(_short(m) for m in tier)}": {"tier": list(tier), "seed": seed} for tier in tiers
+    }
+    votes = {
+        f"vote-{size}": {"tier": [REFERENCE, *ranked_others[:size]], "seed": seed} for size in VOTE_SIZES
+    }
+    predictors |= votes
+    predictors["route-all"] = {"seed": seed}
+    learned_cascades = [
+        {"kind": "learned_vote", "predictor": name, "threshold": t, "escalate": REFERENCE}
+        for name in predictors
+        if name.startswith("tier-")
+        for t in ACCEPT_THRESHOLDS
+    ]
+    learned_votes = [{"kind": "learned_vote", "predictor": name} for name in votes]
+    predictor_routes = [
+        {"kind": "learned_route", "router": "route-all", "min_probability": bar} for bar in ROUTE_BARS
+    ]
     label = f"{int(cap * 100)}pct"
     raw = {
         "reference": REFERENCE,
@@ -129,15 +171,35 @@ def build_config(dataset: Any, seed: int, cap: float) -> tuple[Any, dict[str, An
             "knn-baseline": {"variant": "baseline", "embedder": "wordllama", "k": 25},
             "knn-chorus": {"variant": "chorus", "embedder": "wordllama", "k": 25},
         },
+        "predictors": predictors,
         "calibrate": {
             "agreement-cascade": {"target": {"accuracy": "reference"}, "candidates": cascades},
+            "learned-cascade": {"target": {"accuracy": "reference"}, "candidates": learned_cascades},
             f"best-at-{label}": {
                 "target": {"accuracy": None, "max_cost_share": cap},
-                "candidates": [*cascades, *cheap, *routes["chorus"]],
+                "candidates": [
+                    *cascades,
+                    *cheap,
+                    *routes["chorus"],
+                    *learned_cascades,
+                    *predictor_routes,
+                ],
+            },
+            f"learned-cascade-at-{label}": {
+                "target": {"accuracy": None, "max_cost_share": cap},
+                "candidates": learned_cascades,
             },
             "ensemble-over-reference": {
                 "target": {"accuracy": "reference", "margin": 0.001},
                 "candidates": ensembles,
+            },
+            "learned-vote-over-reference": {
+                "target": {"accuracy": "reference", "margin": 0.001},
+                "candidates": learned_votes,
+            },
+            f"predictor-router-at-{label}": {
+                "target": {"accuracy": None, "max_cost_share": cap},
+                "candidates": predictor_routes,
             },
             f"router-baseline-at-{label}": {
                 "target": {"accuracy": None, "max_cost_share": cap},
@@ -152,7 +214,14 @@ def build_config(dataset: Any, seed: int, cap: float) -> tuple[Any, dict[str, An
     info = {
         "pool": pool,
         "strong_others": strong_others,
-        "candidates": {"cascades": len(cascades), "ensembles": len(ensembles), "cheap": len(cheap)},
+        "candidates": {
+            "cascades": len(cascades),
+            "ensembles": len(ensembles),
+            "cheap": len(cheap),
+            "learned cascades": len(learned_cascades),
+            "learned votes": len(learned_votes),
+            "predictor routes": len(predictor_routes),
+        },
     }
     return EvalConfig.model_validate(raw), info
 

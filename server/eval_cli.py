@@ -2,6 +2,7 @@
 
     chorus-mcp eval run config/examples/eval-arc.yaml [--dataset FILE] [--data-dir DIR] [--out DIR]
     chorus-mcp eval train-router DATASET --out router.json [--embedder wordllama] [--k 25] [--all]
+    chorus-mcp eval train-predictor DATASET --out predictor.json --tier MODEL... [--folds 5] [--all]
     chorus-mcp eval show DATASET
 
 Datasets are RouterBench CSV files or Chorus JSONL recordings (see `strategies.evaluation.datasets`).
@@ -74,6 +75,31 @@ def add_eval_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
     train.add_argument("--calibration-share", type=float, default=0.5, help="share trained on (default 0.5)")
     train.add_argument("--all", action="store_true", help="train on every question (leaves nothing held out)")
     train.set_defaults(handler=handle_train_router)
+
+    predictor = commands.add_parser(
+        "train-predictor", help="train a correctness predictor (for learned_vote and learned_route)"
+    )
+    predictor.add_argument("dataset", help="RouterBench .csv or Chorus .jsonl")
+    predictor.add_argument("--out", type=Path, required=True, help="predictor file to write (JSON)")
+    predictor.add_argument("--data-dir", type=Path)
+    predictor.add_argument(
+        "--tier", nargs="+", default=[], help="models whose answers it judges (a cascade's cheap tier)"
+    )
+    predictor.add_argument("--models", nargs="+", help="models it routes between (default: all recorded)")
+    predictor.add_argument(
+        "--embedder", default="wordllama", help="wordllama (default), hashing, or litellm/<model>"
+    )
+    predictor.add_argument("--k", type=int, default=25, help="neighbours consulted (default 25)")
+    predictor.add_argument("--l2", type=float, default=1.0, help="ridge penalty (default 1.0)")
+    predictor.add_argument("--folds", type=int, default=5, help="cross-fitting folds (default 5)")
+    predictor.add_argument("--seed", type=int, default=0, help="split and fold seed (default 0)")
+    predictor.add_argument(
+        "--calibration-share", type=float, default=0.5, help="share trained on (default 0.5)"
+    )
+    predictor.add_argument(
+        "--all", action="store_true", help="train on every question (leaves nothing held out)"
+    )
+    predictor.set_defaults(handler=handle_train_predictor)
 
     show = commands.add_parser("show", help="summarise a recording: models, accuracy, cost, oracle")
     show.add_argument("dataset")
@@ -197,6 +223,41 @@ def handle_train_router(args: argparse.Namespace) -> int:
     held_out = "none (--all)" if args.all else f"{len(dataset) - len(part)} questions (seed {args.seed})"
     print(f"trained on {router.trained_on}; held out: {held_out}; {len(router.models)} models; wrote {path}")
     print(f"use it in a config: {{kind: learned_route, router: {path}}}")
+    return 0
+
+
+def handle_train_predictor(args: argparse.Namespace) -> int:
+    quiet_logs()
+    try:
+        from strategies.evaluation.config import PredictorSettings
+        from strategies.evaluation.datasets import load_dataset
+        from strategies.evaluation.predictor import train_predictor
+
+        dataset = load_dataset(_dataset_path(args.dataset, args.data_dir))
+        settings = PredictorSettings(
+            embedder=args.embedder,
+            k=args.k,
+            tier=args.tier,
+            models=args.models or [],
+            l2=args.l2,
+            folds=args.folds,
+            seed=args.seed,
+        )
+        part = dataset if args.all else dataset.split(args.calibration_share, args.seed)[0]
+        predictor = train_predictor(part, settings)
+        path = predictor.save(args.out)
+    except UserInputError as exc:
+        return _fail(exc)
+    except ValueError as exc:  # pydantic validation of the settings
+        print(f"chorus-mcp eval: {exc}", file=sys.stderr)
+        return 2
+    held_out = "none (--all)" if args.all else f"{len(dataset) - len(part)} questions (seed {args.seed})"
+    print(f"trained on {predictor.trained_on}; held out: {held_out}; tier {predictor.tier}; wrote {path}")
+    if predictor.tier:
+        print(
+            f"use it in a config: {{kind: learned_vote, predictor: {path}, threshold: 0.9, escalate: MODEL}}"
+        )
+    print(f"or to route: {{kind: learned_route, router: {path}, min_probability: 0.9}}")
     return 0
 
 

@@ -21,6 +21,7 @@ from strategies.spec import (
     CascadeSpec,
     EnsembleSpec,
     LearnedRouteSpec,
+    LearnedVoteSpec,
     ModelStep,
     PipelineSpec,
     RouteSpec,
@@ -75,6 +76,10 @@ async def _dispatch(step: Step, request: CompletionRequest, ctx: RunContext, sta
             from strategies.evaluation.learned_route import run_learned_route
 
             return await run_learned_route(step, request, ctx, stage)
+        case LearnedVoteSpec():
+            from strategies.evaluation.learned_vote import run_learned_vote
+
+            return await run_learned_vote(step, request, ctx, stage)
 
 
 def resolve_reference(ref: StrategyRef, ctx: RunContext) -> Step:

@@ -261,10 +261,42 @@ class LearnedRouteSpec(_Spec):
     tradeoff: float | None = Field(default=None, ge=0)
     """Cost/quality knob: 0 picks the likeliest-correct model whatever its price; higher values favour
     cheaper models. None uses the value stored in the router file."""
+    min_probability: float | None = Field(default=None, ge=0, le=1)
+    """Route to the cheapest model whose estimated chance of being right reaches this bar (the likeliest
+    model when none does), instead of the `tradeoff` rule. Needed for a predictor file (`chorus-mcp eval
+    train-predictor`), which routes only this way."""
     models: dict[str, str] = Field(default_factory=dict)
     """The router's model names → the model aliases to call; names not listed are called as they are."""
     fallbacks: list[str] = Field(default_factory=list)
     """Tried in order when the chosen model fails."""
+
+
+class LearnedVoteSpec(_Spec):
+    """Ask the predictor's tier in parallel, score each distinct answer with a trained correctness
+    predictor, and take the likeliest; when its chance is below `threshold`, ask `escalate` instead.
+
+    A cheap tier with a strong `escalate` is a cascade with a learned acceptance rule; a tier holding
+    the strong model, without `escalate`, is a vote weighted per question. The predictor file is
+    written by `chorus-mcp eval train-predictor`; running this kind needs the `eval` extra.
+    """
+
+    kind: Literal["learned_vote"] = "learned_vote"
+    predictor: str = Field(min_length=1)
+    """Path of the predictor file (relative paths are resolved against the working directory)."""
+    threshold: float = Field(default=0.0, ge=0, le=1)
+    """The least predicted chance of being right at which the tier's best answer is accepted."""
+    escalate: Step | None = None
+    """Asked when the best answer's chance is below `threshold`; None: the best answer is always taken."""
+    models: dict[str, str] = Field(default_factory=dict)
+    """The predictor's model names → the model aliases to call; names not listed are called as they are."""
+
+    @model_validator(mode="after")
+    def _check(self) -> LearnedVoteSpec:
+        if self.threshold > 0 and self.escalate is None:
+            raise ValueError(
+                "a 'threshold' needs 'escalate' (the step asked when the tier's answer falls short)"
+            )
+        return self
 
 
 def _shorthand(value: Any) -> Any:
@@ -272,12 +304,19 @@ def _shorthand(value: Any) -> Any:
 
 
 Step = Annotated[
-    ModelStep | EnsembleSpec | CascadeSpec | RouteSpec | PipelineSpec | StrategyRef | LearnedRouteSpec,
+    ModelStep
+    | EnsembleSpec
+    | CascadeSpec
+    | RouteSpec
+    | PipelineSpec
+    | StrategyRef
+    | LearnedRouteSpec
+    | LearnedVoteSpec,
     Field(discriminator="kind"),
     BeforeValidator(_shorthand),
 ]
 
-for _model in (EnsembleSpec, CascadeSpec, Route, RouteSpec, Stage, Refine, PipelineSpec):
+for _model in (EnsembleSpec, CascadeSpec, Route, RouteSpec, Stage, Refine, PipelineSpec, LearnedVoteSpec):
     _model.model_rebuild()
 
 

@@ -5,6 +5,8 @@
 - `engine` — strategies run through `run_strategy` on replayed outcomes, on a virtual clock;
 - `calibration` — settings chosen on the calibration split to meet a target;
 - `router`, `learned_route` — the learned KNN router and its strategy kind;
+- `predictor`, `learned_vote` — the correctness predictor, and the step kind that judges a tier's
+  answers with it (a learned cascade or vote); `learned_route` routes with it too;
 - `config`, `suite`, `report` — the evaluation file, one whole run, and its table/JSON/CSV/PNG.
 
 Core installs can replay (`strategies.replay`) and read datasets; running evaluations, routers and

@@ -13,6 +13,8 @@ strategies:                        # named strategies (the Step spec of config f
   cheap-vote: {kind: ensemble, members: [...], early_stop: false}
 routers:                           # learned routers trained on the calibration split of this run;
   knn: {embedder: wordllama, k: 25}  # a learned_route spec names one with `router: knn`
+predictors:                        # correctness predictors, likewise trained on the calibration split;
+  cheap3: {tier: [yi, mixtral, claude-instant]}  # a learned_vote names one with `predictor: cheap3`
 calibrate:                         # strategies whose settings are chosen on the calibration split
   agreement-cascade:
     target: {accuracy: reference, margin: 0.0}
@@ -34,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from strategies.errors import UserInputError
 from strategies.evaluation.calibration import CalibrationSpec
-from strategies.spec import LearnedRouteSpec, Step
+from strategies.spec import LearnedRouteSpec, LearnedVoteSpec, Step
 
 
 class RouterSettings(BaseModel):
@@ -53,6 +55,35 @@ class RouterSettings(BaseModel):
     """The models the router may choose from; empty means every recorded model."""
 
 
+class PredictorSettings(BaseModel):
+    """How a correctness predictor is trained (`predictors:` entries; `strategies.evaluation.predictor`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    embedder: str = "wordllama"
+    """`wordllama`, `hashing`, or `litellm/<embedding model>`."""
+    k: int = Field(default=25, ge=1)
+    prior: float = Field(default=4.0, ge=0)
+    """Pseudo-questions of a model's overall accuracy mixed into each neighbourhood."""
+    tier: list[str] = Field(default_factory=list)
+    """The models whose answers the answer head reads (a cascade's cheap tier, or a vote's members);
+    empty: a route-only predictor."""
+    models: list[str] = Field(default_factory=list)
+    """The models the route head covers (the tier is always added); empty means every recorded model."""
+    l2: float = Field(default=1.0, gt=0)
+    """Ridge penalty of the logistic regressions."""
+    folds: int = Field(default=5, ge=2, le=20)
+    """Cross-fitting folds: a training question is scored by the model fitted without its fold."""
+    seed: int = 0
+    """Deals the training questions into folds."""
+
+    @model_validator(mode="after")
+    def _check(self) -> PredictorSettings:
+        if len(set(self.tier)) != len(self.tier):
+            raise ValueError(f"tier lists a model twice: {self.tier}")
+        return self
+
+
 class EvalConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -64,6 +95,7 @@ class EvalConfig(BaseModel):
     models: dict[str, str] = Field(default_factory=dict)
     strategies: dict[str, Step] = Field(default_factory=dict)
     routers: dict[str, RouterSettings] = Field(default_factory=dict)
+    predictors: dict[str, PredictorSettings] = Field(default_factory=dict)
     calibrate: dict[str, CalibrationSpec] = Field(default_factory=dict)
     description: str = ""
 
@@ -74,6 +106,9 @@ class EvalConfig(BaseModel):
         clash = set(self.strategies) & set(self.calibrate)
         if clash:
             raise ValueError(f"names used both under 'strategies' and 'calibrate': {sorted(clash)}")
+        clash = set(self.routers) & set(self.predictors)
+        if clash:
+            raise ValueError(f"names used both under 'routers' and 'predictors': {sorted(clash)}")
         return self
 
 
@@ -112,11 +147,14 @@ def resolve_dataset(config: EvalConfig, config_path: Path, override: str | None,
 
 
 def with_router_paths(step: Step, trained: dict[str, Path]) -> Step:
-    """`step` with each `learned_route` whose `router` names a trained router pointing at its file."""
+    """`step` with each `learned_route` / `learned_vote` naming a trained router or predictor pointing
+    at its file."""
     if isinstance(step, LearnedRouteSpec):
         if step.router in trained:
             return step.model_copy(update={"router": str(trained[step.router])})
         return step
+    if isinstance(step, LearnedVoteSpec) and step.predictor in trained:
+        step = step.model_copy(update={"predictor": str(trained[step.predictor])})
     if not isinstance(step, BaseModel):
         return step
     updates: dict[str, Any] = {}

@@ -32,21 +32,16 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
-import itertools
 import json
 import re
-import zlib
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from strategies.embeddings import EXTRA_HINT, embed
 from strategies.errors import UserInputError
 from strategies.evaluation.config import RouterSettings
 from strategies.evaluation.datasets import Dataset
 from strategies.evaluation.grading import gold_of, grade
-
-EXTRA_HINT = "install chorus-mcp[eval] (e.g. `uv sync --extra eval` or `pip install 'chorus-mcp[eval]'`)"
 
 try:
     import numpy as np
@@ -55,7 +50,6 @@ except ImportError as exc:  # pragma: no cover - depends on the install
     raise UserInputError(f"the learned router needs numpy: {EXTRA_HINT}") from exc
 
 FORMAT = "chorus-router/1"
-HASHING_DIM = 4096
 EMBEDDING_CACHE = 4096
 """Prompts whose embedding a router keeps (oldest dropped first): a prompt seen again is not re-embedded."""
 
@@ -68,60 +62,6 @@ def question_text(prompt: str) -> str:
     """The last non-empty paragraph of the prompt (the question after any few-shot examples)."""
     paragraphs = [p for p in re.split(r"\n\s*\n", prompt) if p.strip()]
     return paragraphs[-1] if paragraphs else prompt
-
-
-# --- Embedders ----------------------------------------------------------------------------------------
-
-
-def embed(embedder: str, texts: Sequence[str]) -> NDArray[np.float32]:
-    """Unit-length embeddings of `texts`, one row each."""
-    if embedder == "wordllama":
-        vectors = _wordllama().embed(list(texts), norm=False)
-    elif embedder == "hashing":
-        vectors = np.stack([_hashed(text) for text in texts]) if texts else np.zeros((0, HASHING_DIM))
-    elif embedder.startswith("litellm/"):
-        vectors = _litellm_embed(embedder.removeprefix("litellm/"), texts)
-    else:
-        raise UserInputError(f"unknown embedder {embedder!r}: use wordllama, hashing or litellm/<model>")
-    vectors = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    result: NDArray[np.float32] = vectors / np.maximum(norms, 1e-12)
-    return result
-
-
-@functools.cache
-def _wordllama() -> Any:
-    """The 256-dimension WordLlama model bundled in the wordllama package, loaded without a download."""
-    try:
-        import wordllama  # type: ignore[import-untyped, import-not-found, unused-ignore]
-        from safetensors import safe_open
-        from tokenizers import Tokenizer
-        from wordllama.inference import WordLlamaInference  # type: ignore[import-untyped, import-not-found, unused-ignore]
-    except ImportError as exc:
-        raise UserInputError(f"the wordllama embedder needs the wordllama package: {EXTRA_HINT}") from exc
-    root = Path(wordllama.__file__).parent
-    weights = root / "weights" / "l2_supercat_256.safetensors"
-    tokenizer = root / "tokenizers" / "l2_supercat_tokenizer_config.json"
-    if not weights.is_file() or not tokenizer.is_file():
-        raise UserInputError(f"the wordllama package at {root} lacks its bundled l2_supercat_256 model")
-    with safe_open(str(weights), framework="np") as handle:
-        matrix = handle.get_tensor("embedding.weight")
-    return WordLlamaInference(matrix, Tokenizer.from_file(str(tokenizer)))
-
-
-def _hashed(text: str) -> Any:
-    vector = np.zeros(HASHING_DIM, dtype=np.float32)
-    words = re.findall(r"[a-z0-9]+", text.lower())
-    for feature in [*words, *(f"{a} {b}" for a, b in itertools.pairwise(words))]:
-        vector[zlib.crc32(feature.encode()) % HASHING_DIM] += 1.0
-    return np.log1p(vector)
-
-
-def _litellm_embed(model: str, texts: Sequence[str]) -> Any:
-    import litellm
-
-    response = litellm.embedding(model=model, input=list(texts))
-    return [item["embedding"] for item in response.data]
 
 
 # --- Training and routing ---------------------------------------------------------------------------
@@ -159,7 +99,10 @@ class Router:
     def text_of(self, prompt: str) -> str:
         return prompt if self.settings.variant == "baseline" else question_text(prompt)
 
-    def choose(self, prompt: str, tradeoff: float | None = None) -> Choice:
+    def choose(
+        self, prompt: str, tradeoff: float | None = None, min_probability: float | None = None
+    ) -> Choice:
+        """The model for `prompt`: by the trade-off rule, or the cheapest reaching `min_probability`."""
         text = self.text_of(prompt)
         vector = self._embedded.get(text)
         if vector is None:
@@ -167,7 +110,13 @@ class Router:
             if len(self._embedded) >= EMBEDDING_CACHE:
                 self._embedded.pop(next(iter(self._embedded)))
             self._embedded[text] = vector
-        return self.choose_embedded(vector, tradeoff, exclude=text_key(text))
+        choice = self.choose_embedded(vector, tradeoff, exclude=text_key(text))
+        if min_probability is None:
+            return choice
+        by_cost = sorted(range(len(self.models)), key=lambda i: (self.mean_cost[i], -self.accuracy[i]))
+        clearing = [i for i in by_cost if choice.estimates[self.models[i]] >= min_probability]
+        best = self.models[clearing[0]] if clearing else max(self.models, key=choice.estimates.__getitem__)
+        return Choice(best, choice.estimates[best], choice.estimates, choice.neighbours)
 
     def choose_embedded(
         self, vector: NDArray[np.float32], tradeoff: float | None = None, exclude: str | None = None

@@ -1,7 +1,7 @@
 """One evaluation run: split, train routers, calibrate, then report on the held-out split.
 
-The calibration split is used for router training and for choosing calibrated settings, and for
-nothing else; every figure in the report is measured on the report split, which neither saw.
+The calibration split is used for router and predictor training and for choosing calibrated
+settings, and for nothing else; every figure in the report is measured on the report split, which neither saw.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ def run_suite(
         calibration = calibration.subset(calibration.questions[:limit], "")
         report = report.subset(report.questions[:limit], "")
     trained = _train_routers(config, calibration, out_dir / "routers")
+    trained |= _train_predictors(config, calibration, out_dir / "predictors")
     named: dict[str, Step] = {
         name: with_router_paths(step, trained) for name, step in config.strategies.items()
     }
@@ -95,4 +96,23 @@ def _train_routers(config: EvalConfig, calibration: Dataset, folder: Path) -> di
     for name, settings in config.routers.items():
         router = train_router(calibration, settings)
         trained[name] = router.save(folder / f"{name}.router.json")
+    return trained
+
+
+def _train_predictors(config: EvalConfig, calibration: Dataset, folder: Path) -> dict[str, Path]:
+    if not config.predictors:
+        return {}
+    from strategies.evaluation.predictor import train_predictor
+
+    recorded = config.models
+    trained = {}
+    for name, settings in config.predictors.items():
+        # The file speaks recorded model names (as a router's does); the config may use its aliases.
+        settings = settings.model_copy(
+            update={
+                "tier": [recorded.get(m, m) for m in settings.tier],
+                "models": [recorded.get(m, m) for m in settings.models],
+            }
+        )
+        trained[name] = train_predictor(calibration, settings).save(folder / f"{name}.predictor.json")
     return trained

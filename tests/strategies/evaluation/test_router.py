@@ -68,7 +68,7 @@ def test_router_files_are_checked(tmp_path: Path) -> None:
 
 def test_the_bundled_wordllama_model_embeds_offline() -> None:
     pytest.importorskip("wordllama")
-    from strategies.evaluation.router import embed
+    from strategies.embeddings import embed
 
     vectors = embed(
         "wordllama", ["a cat sat on the mat", "a kitten sat on a rug", "quarterly tax filing rules"]
