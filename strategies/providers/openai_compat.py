@@ -44,6 +44,7 @@ import sniffio
 from strategies.catalog import ModelEntry
 from strategies.completion import Completion, CompletionRequest
 from strategies.providers import translation
+from strategies.providers.http_pool import OriginPool
 from strategies.providers.pricing import estimate_cost_usd
 
 DEFAULT_BASES = {
@@ -54,21 +55,22 @@ DEFAULT_BASES = {
 """Providers whose models take the fast path without an `api_base`."""
 
 _REASONING = re.compile(r"^(?:o[1-9]|gpt-5(?!-chat))")
-_LIMITS = httpx.Limits(max_connections=1024, max_keepalive_connections=32, keepalive_expiry=30)
-"""How many calls run at once per provider is the `CallGuard`'s cap (default 32), not the pool's. Idle
-connections kept for reuse are bounded at that default: httpcore scans every pooled connection (a socket
-poll for each idle one) on every request and response, so a pool left with hundreds of idle connections
-after a burst makes every later call slower."""
+MAX_IDLE_PER_PROVIDER = 32
+"""Idle keep-alive connections kept per provider: the `CallGuard`'s default cap on calls at once (what
+limits concurrency per provider is that cap, not the pool)."""
 
 _pools: weakref.WeakKeyDictionary[Any, httpx.AsyncClient] = weakref.WeakKeyDictionary()
 
 
 def shared_http() -> httpx.AsyncClient:
-    """The one pooled HTTP client of the running event loop (an httpx client cannot cross loops)."""
+    """The one pooled HTTP client of the running event loop (an httpx client cannot cross loops). Made by
+    the first call on a loop: cheap (no TLS work; `http_pool.tls_context` is made by the warm-up)."""
     loop = _running_loop()
     client = _pools.get(loop)
     if client is None or client.is_closed:
-        client = httpx.AsyncClient(limits=_LIMITS, timeout=None, follow_redirects=False, trust_env=False)
+        # OriginPool, not httpx's default pool: see `http_pool` for why (its CPU in a burst).
+        transport = OriginPool(max_idle_per_origin=MAX_IDLE_PER_PROVIDER)
+        client = httpx.AsyncClient(transport=transport, timeout=None, follow_redirects=False, trust_env=False)
         _pools[loop] = client
     return client
 
@@ -158,8 +160,11 @@ class OpenAICompatClient:
                 f"HTTP {response.status_code} from {self.url}", request=response.request, response=response
             )
             raise translation.http_error(
-                self.name, response.status_code, translation.provider_message(response.content),
-                response.headers, translation.error_code(response.content),
+                self.name,
+                response.status_code,
+                translation.provider_message(response.content),
+                response.headers,
+                translation.error_code(response.content),
             ) from error
         try:
             parsed = json.loads(response.content)
@@ -182,4 +187,3 @@ class OpenAICompatClient:
         if self._provider == "openrouter":
             body["usage"] = {"include": True}
         return body
-
