@@ -9,7 +9,7 @@ For each model of the chain (`chain_of`), in order, until one answers:
 4. a slot of the provider's concurrency cap is taken (waiting is bounded by the run's deadline only);
 5. the call runs within the model's time-out, cut to what is left of the run's deadline;
 6. a failure worth retrying (time-out, 429, 5xx, connection, unusable response) is retried after a
-   back-off with full jitter, or after the provider's `Retry-After`; a `Retry-After` longer than
+   back-off with full jitter, or after the provider's `Retry-After` (on a 429 or a 503); one longer than
    `max_retry_after_s`, or longer than the time left, moves on to the next model instead;
 7. a prompt too long for the model goes to its configured `context_fallback` next, before any other.
 
