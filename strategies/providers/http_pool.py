@@ -84,6 +84,20 @@ class OriginPool(httpx.AsyncBaseTransport):
         self._idle: dict[_Key, list[httpcore.AsyncHTTPConnection]] = {}
         self._closed = False
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def send(self, request: httpx.Request) -> httpx.Response:
+        """Send `request` and read the whole answer; the connection is back in the pool on return."""
+        response = await self.handle_async_request(request)
+        response.request = request
+        try:
+            await response.aread()
+        finally:
+            await response.aclose()
+        return response
+
     def idle_connections(self) -> int:
         return sum(len(stack) for stack in self._idle.values())
 
