@@ -36,7 +36,7 @@ import re
 import time
 import weakref
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import sniffio
@@ -44,8 +44,10 @@ import sniffio
 from strategies.catalog import ModelEntry
 from strategies.completion import Completion, CompletionRequest
 from strategies.providers import translation
-from strategies.providers.http_pool import OriginPool
 from strategies.providers.pricing import estimate_cost_usd
+
+if TYPE_CHECKING:
+    from strategies.providers.http_pool import OriginPool
 
 DEFAULT_BASES = {
     # (the default base URL, environment variables that override it — litellm reads the same ones)
@@ -74,6 +76,9 @@ def shared_pool() -> OriginPool:
     loop = _running_loop()
     pool = _pools.get(loop)
     if pool is None or pool.closed:
+        # Imported here: httpcore (~0.15 s) stays off the server's start-up path; the warm-up loads it.
+        from strategies.providers.http_pool import OriginPool
+
         pool = _pools[loop] = OriginPool(max_idle_per_origin=MAX_IDLE_PER_PROVIDER)
     return pool
 
