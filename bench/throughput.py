@@ -9,7 +9,7 @@ figure says how much work a call is, not only how long the machine took to find 
     .venv/bin/python bench/throughput.py [--seconds 8] [--concurrency 8] [--profile out.txt]
 
 With `--profile`, py-spy (`uv tool install py-spy`) samples the Chorus server during the ensemble run
-and the hottest frames are printed.
+(after a 2 s warm-up run) and the hottest frames are printed.
 """
 
 from __future__ import annotations
@@ -120,6 +120,9 @@ async def measure(seconds: float = 8, concurrency: int = 8, profile: str | None 
     with bare_http() as bare:
         echo_rate, echo_cpu = await drive(bare.url, _echo, seconds, concurrency, bare.pid)
     with fake_provider(latency_s=0.0) as base_url, chorus_http(config(base_url)) as served:
+        if profile is not None:
+            # Warm first, so the profile shows the steady state, not the first calls' one-off work.
+            await drive(served.url, _ensemble, 2, concurrency, served.pid)
         with profiled(served, profile, seconds):
             ensemble_rate, ensemble_cpu = await drive(served.url, _ensemble, seconds, concurrency, served.pid)
         route_rate, route_cpu = await drive(served.url, _route, seconds, concurrency, served.pid)

@@ -20,7 +20,15 @@ from strategies.context_passing import ActiveSession, bound
 from strategies.errors import UserInputError
 from strategies.result import CallRecord, NoteDecision, StrategyResult, compute_totals
 from strategies.runner import run_strategy
-from strategies.sessions import ContextMode, Session, remember, usage_of, validate_session_id
+from strategies.sessions import (
+    ContextMode,
+    Session,
+    exchange,
+    new_session_id,
+    remember,
+    usage_of,
+    validate_session_id,
+)
 from strategies.spec import Step
 
 
@@ -67,7 +75,8 @@ async def execute(
         session_left = session.cost_left_usd()
     else:
         session_cap = session_left = state.config.sessions.max_cost_usd
-        session_id = await state.sessions.create(max_cost_usd=session_cap)
+        # Stored with its first exchange once the run is done: one write per call instead of two.
+        session_id = new_session_id()
 
     cap = defaults.max_cost_usd if max_cost_usd is None else Decimal(str(max_cost_usd))
     budget_note: NoteDecision | None = None
@@ -115,14 +124,19 @@ async def execute(
         outcome = await run_with_client_model(ctx, run, step, work)
     if isinstance(outcome, InputRequiredResult):
         # The client's own model must answer first (MCP sampling, 2026-07-28): the client calls again.
-        if created:
-            await state.sessions.delete(session_id)
         return outcome
     result = outcome
     result.session_id = session_id
     usage = usage_of(result)
     try:
-        if result.ok:
+        if created:
+            # Failed attempts are not history (see below), but their cost is charged to the session.
+            turns = exchange(request, result, usage) if result.ok else []
+            charged = usage if result.ok or usage.calls else None
+            await state.sessions.create(
+                max_cost_usd=session_cap, session_id=session_id, turns=turns, usage=charged
+            )
+        elif result.ok:
             # Only answered turns join the history: a failed attempt would leave the next turn a dangling
             # question. Its cost still counts against the session.
             await remember(state.sessions, session_id, request, result, usage)

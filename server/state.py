@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -64,12 +63,6 @@ def default_client_factory() -> ClientFactory:
     from strategies.providers import provider_client
 
     return provider_client
-
-
-def start_provider_warm_up() -> None:
-    from strategies.providers.litellm_client import load_litellm
-
-    threading.Thread(target=load_litellm, name="chorus-warm-up", daemon=True).start()
 
 
 def known_context_window(entry: ModelEntry) -> int | None:

@@ -9,7 +9,7 @@ For each model of the chain (`chain_of`), in order, until one answers:
 4. a slot of the provider's concurrency cap is taken (waiting is bounded by the run's deadline only);
 5. the call runs within the model's time-out, cut to what is left of the run's deadline;
 6. a failure worth retrying (time-out, 429, 5xx, connection, unusable response) is retried after a
-   back-off with full jitter, or after the provider's `Retry-After`; a `Retry-After` longer than
+   back-off with full jitter, or after the provider's `Retry-After` (on a 429 or a 503); one longer than
    `max_retry_after_s`, or longer than the time left, moves on to the next model instead;
 7. a prompt too long for the model goes to its configured `context_fallback` next, before any other.
 
@@ -19,9 +19,10 @@ skip — so a result always says which model actually answered and why each earl
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol, runtime_checkable
+from typing import Protocol, cast, runtime_checkable
 
 import anyio
 
@@ -89,12 +90,19 @@ def chain_of(step: ModelStep, ctx: RunContext) -> list[str]:
 async def warm_up(ctx: RunContext, model: str) -> None:
     """Let the model's client finish its one-off set-up, bounded by the run's deadline only."""
     client = ctx.catalog.client(model)
-    if isinstance(client, WarmsUp):
+    if _warms_up(type(client)):
         try:
             with anyio.fail_after(ctx.time_left()):
-                await client.ready()
+                await cast(WarmsUp, client).ready()
         except TimeoutError as exc:
             raise ModelTimeout(model, "the run's deadline passed while the client was starting up") from exc
+
+
+@functools.cache
+def _warms_up(client_type: type) -> bool:
+    # Asked once per model call: `isinstance` against a runtime-checkable Protocol walks the protocol's
+    # members every time (it showed in profiles), while whether a client class has `ready` never changes.
+    return callable(getattr(client_type, "ready", None))
 
 
 async def call_once(ctx: RunContext, model: str, request: CompletionRequest, stage: str) -> Completion:

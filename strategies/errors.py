@@ -10,7 +10,7 @@ the strategies reason about *what happened*, never about which library raised it
     └── ModelError                a model call failed; carries the model name
         ├── ModelTimeout          no answer within the call's time-out
         ├── RateLimited           429 (retry_after seconds when the provider said so)
-        ├── ProviderServerError   5xx from the provider
+        ├── ProviderServerError   5xx from the provider (retry_after when it sent Retry-After, as a 503 may)
         ├── ProviderUnavailable   connection refused/reset, DNS, TLS: nothing usable came back
         ├── AuthenticationFailed  401/403: key missing, wrong or not allowed
         ├── ContextWindowExceeded the prompt does not fit the model
@@ -106,8 +106,12 @@ class RateLimited(ModelError):
 class ProviderServerError(ModelError):
     retryable = True
 
-    def __init__(self, model: str, message: str, status_code: int | None = None) -> None:
+    def __init__(
+        self, model: str, message: str, status_code: int | None = None, retry_after: float | None = None
+    ) -> None:
         self.status_code = status_code
+        self.retry_after = retry_after
+        """Seconds the provider asked to wait (`Retry-After`, usual on a 503), as for `RateLimited`."""
         super().__init__(model, message)
 
 

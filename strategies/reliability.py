@@ -70,7 +70,7 @@ class RetryPolicy:
         (`Retry-After`) for a longer pause than `max_retry_after_s` — then the next model is better."""
         if not error.retryable or attempt + 1 >= self.settings.max_attempts:
             return None
-        # Any error that carries the provider's Retry-After (429 today; 503 once the client reads it there).
+        # Any error that carries the provider's Retry-After (a 429, or a 5xx such as a 503 that sent one).
         retry_after = getattr(error, "retry_after", None)
         if isinstance(retry_after, int | float):
             if retry_after > self.settings.max_retry_after_s:
@@ -146,8 +146,15 @@ def counts_against_breaker(error: ModelError) -> bool:
     """Failures that say the model is unhealthy; a bad request or a prompt too long for the model is the
     caller's problem, not the model's. (A time-out forced by the run's deadline is not counted either:
     `strategies.calling` decides that, since only it knows the deadline.)"""
-    return isinstance(error, ModelTimeout | ProviderServerError | ProviderUnavailable | RateLimited
-                      | AuthenticationFailed | MalformedResponse)
+    return isinstance(
+        error,
+        ModelTimeout
+        | ProviderServerError
+        | ProviderUnavailable
+        | RateLimited
+        | AuthenticationFailed
+        | MalformedResponse,
+    )
 
 
 @dataclass

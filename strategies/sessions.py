@@ -241,7 +241,9 @@ class SessionSettings(_Settings):
 
     def limits(self) -> StoreLimits:
         return StoreLimits(
-            ttl_s=self.ttl_s, max_sessions=self.max_sessions, max_turns=self.max_turns,
+            ttl_s=self.ttl_s,
+            max_sessions=self.max_sessions,
+            max_turns=self.max_turns,
             max_turn_chars=self.max_turn_chars,
         )
 
@@ -276,8 +278,18 @@ def clip(turns: Sequence[Turn], limits: StoreLimits) -> list[Turn]:
 class SessionStore(Protocol):
     """Where sessions live. Every method takes an id already checked by `validate_session_id`."""
 
-    async def create(self, *, max_cost_usd: Decimal | None = None) -> str:
-        """Start an empty session and return its new id."""
+    async def create(
+        self,
+        *,
+        max_cost_usd: Decimal | None = None,
+        session_id: str | None = None,
+        turns: Sequence[Turn] = (),
+        usage: Usage | None = None,
+    ) -> str:
+        """Start a session and return its id: `session_id` when given (a fresh `new_session_id()` the
+        caller chose, so a run can name its session before storing it; an id already in use raises
+        `SessionStoreError`), else a new one. `turns` and `usage`, when given, are its first append, in
+        the same write: a tool call that starts a session stores it and its first exchange at once."""
         ...
 
     async def get(self, session_id: str) -> Session | None:
@@ -339,13 +351,23 @@ async def remember(
 ) -> None:
     """Append this exchange to the session: the user's latest message, then the answer if there is one;
     and charge the session `usage` (what the run cost) in the same atomic write."""
+    await store.append(session_id, exchange(request, result, usage), usage=usage)
+
+
+def exchange(request: CompletionRequest, result: StrategyResult, usage: Usage | None = None) -> list[Turn]:
+    """The turns one answered call adds to its session: the user's latest message, then the answer if
+    there is one (carrying what the call cost)."""
     at = utc_now()
     turns = [Turn(role="user", content=latest_user_text(request), at=at)]
     if result.answer is not None:
         turns.append(
             Turn(
-                role="assistant", content=result.answer, model=answered_by(result), at=at,
-                strategy=result.strategy, usage=usage,
+                role="assistant",
+                content=result.answer,
+                model=answered_by(result),
+                at=at,
+                strategy=result.strategy,
+                usage=usage,
             )
         )
-    await store.append(session_id, turns, usage=usage)
+    return turns

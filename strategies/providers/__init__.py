@@ -60,18 +60,25 @@ def needs_litellm(entries: list[ModelEntry]) -> bool:
 def warm_up(
     entries: Iterable[ModelEntry], after: threading.Event | None = None, wait_at_most_s: float = 10.0
 ) -> threading.Thread:
-    """Load what the first calls will need, in a daemon thread, so that no call waits for it: httpcore and
-    the price map (~0.2 s), and litellm (3-20 s) only when some configured model is reached through it.
+    """Load what the first calls will need, in a daemon thread, so that no call waits for it: httpcore,
+    the price map (~0.2 s), the fast path's TLS context (when a model takes it), and litellm (3-20 s)
+    only when some configured model is reached through it.
 
     With `after`, the thread waits for that event (the server sets it when the client's handshake is
     done: `server.warmup`), `wait_at_most_s` at most, so the import does not slow the handshake.
     """
-    with_litellm = needs_litellm(list(entries))
+    listed = list(entries)
+    with_litellm = needs_litellm(listed)
 
     def load() -> None:
         if after is not None:
             after.wait(wait_at_most_s)
         import httpcore  # noqa: F401 - httpx imports it on its first client (~0.1 s, on the event loop)
+
+        if any(uses_fast_path(entry) for entry in listed):
+            from strategies.providers.http_pool import tls_context
+
+            tls_context()  # ~20-200 ms of CPU the first https call would otherwise spend on the loop
 
         from strategies.providers.pricing import load_prices
 

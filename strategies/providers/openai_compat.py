@@ -36,7 +36,7 @@ import re
 import time
 import weakref
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import sniffio
@@ -46,6 +46,9 @@ from strategies.completion import Completion, CompletionRequest
 from strategies.providers import translation
 from strategies.providers.pricing import estimate_cost_usd
 
+if TYPE_CHECKING:
+    from strategies.providers.http_pool import OriginPool
+
 DEFAULT_BASES = {
     # (the default base URL, environment variables that override it — litellm reads the same ones)
     "openai": ("https://api.openai.com/v1", ("OPENAI_BASE_URL", "OPENAI_API_BASE")),
@@ -54,23 +57,30 @@ DEFAULT_BASES = {
 """Providers whose models take the fast path without an `api_base`."""
 
 _REASONING = re.compile(r"^(?:o[1-9]|gpt-5(?!-chat))")
-_LIMITS = httpx.Limits(max_connections=1024, max_keepalive_connections=32, keepalive_expiry=30)
-"""How many calls run at once per provider is the `CallGuard`'s cap (default 32), not the pool's. Idle
-connections kept for reuse are bounded at that default: httpcore scans every pooled connection (a socket
-poll for each idle one) on every request and response, so a pool left with hundreds of idle connections
-after a burst makes every later call slower."""
+MAX_IDLE_PER_PROVIDER = 32
+"""Idle keep-alive connections kept per provider: the `CallGuard`'s default cap on calls at once (what
+limits concurrency per provider is that cap, not the pool)."""
 
-_pools: weakref.WeakKeyDictionary[Any, httpx.AsyncClient] = weakref.WeakKeyDictionary()
+USER_AGENT = "chorus-mcp"
+
+_pools: weakref.WeakKeyDictionary[Any, OriginPool] = weakref.WeakKeyDictionary()
 
 
-def shared_http() -> httpx.AsyncClient:
-    """The one pooled HTTP client of the running event loop (an httpx client cannot cross loops)."""
+def shared_pool() -> OriginPool:
+    """The one connection pool of the running event loop (connections cannot cross loops). Made by the
+    first call on a loop: cheap (no TLS work; `http_pool.tls_context` is made by the warm-up).
+
+    Calls go to the pool directly, not through an `httpx.AsyncClient`: the client's per-request work
+    (merging URLs, default headers, cookies, auth and redirect hooks, none of which this path uses) was
+    ~12 % of the server's CPU in an `ensemble_vote`, and what a call needs of it is two headers."""
     loop = _running_loop()
-    client = _pools.get(loop)
-    if client is None or client.is_closed:
-        client = httpx.AsyncClient(limits=_LIMITS, timeout=None, follow_redirects=False, trust_env=False)
-        _pools[loop] = client
-    return client
+    pool = _pools.get(loop)
+    if pool is None or pool.closed:
+        # Imported here: httpcore (~0.15 s) stays off the server's start-up path; the warm-up loads it.
+        from strategies.providers.http_pool import OriginPool
+
+        pool = _pools[loop] = OriginPool(max_idle_per_origin=MAX_IDLE_PER_PROVIDER)
+    return pool
 
 
 def _running_loop() -> Any:
@@ -83,11 +93,11 @@ def _running_loop() -> Any:
     return trio.lowlevel.current_root_task()
 
 
-async def close_shared_http() -> None:
+async def close_shared_pool() -> None:
     """Close the running loop's pool (at server shutdown; the next call opens a new one)."""
-    client = _pools.pop(_running_loop(), None)
-    if client is not None:
-        await client.aclose()
+    pool = _pools.pop(_running_loop(), None)
+    if pool is not None:
+        await pool.aclose()
 
 
 def base_url(entry: ModelEntry) -> str | None:
@@ -121,6 +131,7 @@ class OpenAICompatClient:
         if url is None:
             raise ValueError(f"{entry.model}: an OpenAI-compatible model needs an api_base")
         self.url = f"{url}/chat/completions"
+        self._url = httpx.URL(self.url)  # parsed once
         self._model = wire_model(entry)
         self._provider = entry.model.partition("/")[0]
         self._reasoning = self._provider == "openai" and bool(_REASONING.match(self._model))
@@ -133,7 +144,7 @@ class OpenAICompatClient:
         return estimate_cost_usd(self.entry, request)
 
     async def complete(self, request: CompletionRequest) -> Completion:
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        headers = {"Content-Type": "application/json", "Accept": "application/json", "User-Agent": USER_AGENT}
         key = translation.api_key(self.name, self.entry)
         if key is not None:
             headers["Authorization"] = f"Bearer {key}"
@@ -143,9 +154,10 @@ class OpenAICompatClient:
         timeout_s = request.timeout_s or self.entry.timeout_s
         started = time.perf_counter()
         try:
-            response = await shared_http().post(
-                self.url, content=content, headers=headers, timeout=httpx.Timeout(timeout_s)
-            )
+            timeout = httpx.Timeout(timeout_s).as_dict()
+            request_ = httpx.Request("POST", self._url, content=content, headers=headers)
+            request_.extensions["timeout"] = timeout
+            response = await shared_pool().send(request_)
         except httpx.TimeoutException as exc:
             raise translation.timed_out(self.name, timeout_s) from exc
         except (httpx.ConnectError, httpx.UnsupportedProtocol) as exc:
@@ -158,8 +170,11 @@ class OpenAICompatClient:
                 f"HTTP {response.status_code} from {self.url}", request=response.request, response=response
             )
             raise translation.http_error(
-                self.name, response.status_code, translation.provider_message(response.content),
-                response.headers, translation.error_code(response.content),
+                self.name,
+                response.status_code,
+                translation.provider_message(response.content),
+                response.headers,
+                translation.error_code(response.content),
             ) from error
         try:
             parsed = json.loads(response.content)
@@ -182,4 +197,3 @@ class OpenAICompatClient:
         if self._provider == "openrouter":
             body["usage"] = {"include": True}
         return body
-

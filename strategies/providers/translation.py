@@ -191,7 +191,11 @@ def http_error(
         return ModelTimeout(model, f"timed out (HTTP {status}): {message}")
     if 400 <= status < 500:
         return BadRequest(model, f"request rejected (HTTP {status}): {message}")
-    return ProviderServerError(model, f"provider error (HTTP {status}): {message}", status_code=status)
+    # A 503 (overloaded, in maintenance) may say when to come back, as a 429 does: honoured the same way.
+    wait = retry_after(headers)
+    return ProviderServerError(
+        model, f"provider error (HTTP {status}): {message}", status_code=status, retry_after=wait
+    )
 
 
 def timed_out(model: str, timeout_s: float) -> ModelTimeout:

@@ -13,6 +13,7 @@ from strategies.sessions import (
     ContextMemo,
     Session,
     SessionInfo,
+    SessionStoreError,
     StoreLimits,
     Turn,
     add_usage,
@@ -37,15 +38,31 @@ class MemorySessionStore:
         self._lock = anyio.Lock()
         self._clock = clock
 
-    async def create(self, *, max_cost_usd: Decimal | None = None) -> str:
+    async def create(
+        self,
+        *,
+        max_cost_usd: Decimal | None = None,
+        session_id: str | None = None,
+        turns: Sequence[Turn] = (),
+        usage: Usage | None = None,
+    ) -> str:
         async with self._lock:
             self._expire()
-            session_id = new_session_id()
+            session_id = session_id or new_session_id()
+            if session_id in self._sessions:
+                raise SessionStoreError("a session with this id already exists")
             now = self._clock()
             self._sessions[session_id] = Session(
-                id=session_id, created_at=now, updated_at=now, turn_count=0, turns=[],
-                max_cost_usd=max_cost_usd, expires_at=self._expiry(now),
+                id=session_id,
+                created_at=now,
+                updated_at=now,
+                turn_count=0,
+                turns=[],
+                max_cost_usd=max_cost_usd,
+                expires_at=self._expiry(now),
             )
+            if turns or usage is not None:
+                self._append_locked(self._sessions[session_id], turns, usage)
             while len(self._sessions) > self._limits.max_sessions:
                 oldest = min(self._sessions.values(), key=lambda s: s.updated_at)
                 del self._sessions[oldest.id]
@@ -72,16 +89,19 @@ class MemorySessionStore:
             session = self._sessions.get(session_id)
             if session is None:
                 raise unknown_session()
-            session.turns.extend(clip(turns, self._limits))
-            excess = len(session.turns) - self._limits.max_turns
-            if excess > 0:
-                del session.turns[:excess]
-                session.dropped_turns += excess
-            session.turn_count = len(session.turns)
-            if usage is not None:
-                session.usage = add_usage(session.usage, usage)
-            session.updated_at = self._clock()
-            session.expires_at = self._expiry(session.updated_at)
+            self._append_locked(session, turns, usage)
+
+    def _append_locked(self, session: Session, turns: Sequence[Turn], usage: Usage | None) -> None:
+        session.turns.extend(clip(turns, self._limits))
+        excess = len(session.turns) - self._limits.max_turns
+        if excess > 0:
+            del session.turns[:excess]
+            session.dropped_turns += excess
+        session.turn_count = len(session.turns)
+        if usage is not None:
+            session.usage = add_usage(session.usage, usage)
+        session.updated_at = self._clock()
+        session.expires_at = self._expiry(session.updated_at)
 
     async def save_memo(self, session_id: str, memo: ContextMemo) -> None:
         async with self._lock:

@@ -54,6 +54,7 @@ _CREATE = """
 local meta, recent = KEYS[1], KEYS[2]
 local id, now, max_cost, ttl_ms, max_sessions, cutoff, prefix =
     ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], ARGV[7]
+if redis.call('EXISTS', meta) == 1 then return 0 end
 redis.call('HSET', meta, 'created_at', now, 'updated_at', now, 'max_cost_usd', max_cost, 'next_seq', 0,
     'dropped', 0, 'calls', 0, 'prompt_tokens', 0, 'completion_tokens', 0, 'cost_pico', 0, 'cost_unknown', 0)
 redis.call('ZADD', recent, now, id)
@@ -157,27 +158,53 @@ class RedisSessionStore:
             return None
         next_seq, dropped = int(meta["next_seq"]), int(meta["dropped"])
         usage = Usage(
-            calls=int(meta["calls"]), prompt_tokens=int(meta["prompt_tokens"]),
-            completion_tokens=int(meta["completion_tokens"]), cost_usd=Decimal(int(meta["cost_pico"])) / PICO,
+            calls=int(meta["calls"]),
+            prompt_tokens=int(meta["prompt_tokens"]),
+            completion_tokens=int(meta["completion_tokens"]),
+            cost_usd=Decimal(int(meta["cost_pico"])) / PICO,
             cost_complete=meta["cost_unknown"] == "0",
         )
         return SessionInfo(
-            id=session_id, created_at=_dt(float(meta["created_at"])), updated_at=_dt(updated),
-            turn_count=next_seq - dropped, dropped_turns=dropped, usage=usage,
+            id=session_id,
+            created_at=_dt(float(meta["created_at"])),
+            updated_at=_dt(updated),
+            turn_count=next_seq - dropped,
+            dropped_turns=dropped,
+            usage=usage,
             max_cost_usd=Decimal(meta["max_cost_usd"]) if meta["max_cost_usd"] else None,
             expires_at=None if ttl is None else _dt(updated) + timedelta(seconds=ttl),
         )
 
-    async def create(self, *, max_cost_usd: Decimal | None = None) -> str:
-        session_id = new_session_id()
+    async def create(
+        self,
+        *,
+        max_cost_usd: Decimal | None = None,
+        session_id: str | None = None,
+        turns: Sequence[Turn] = (),
+        usage: Usage | None = None,
+    ) -> str:
+        session_id = session_id or new_session_id()
         now = self._now()
         cutoff = now - (self._limits.ttl_s or 0)
         async with _translated():
-            await self._create(
+            created = await self._create(
                 keys=[self._keys(session_id)[0], self._recent],
-                args=[session_id, repr(now), "" if max_cost_usd is None else str(max_cost_usd),
-                      self._ttl_ms(), self._limits.max_sessions, repr(cutoff), self._prefix],
+                args=[
+                    session_id,
+                    repr(now),
+                    "" if max_cost_usd is None else str(max_cost_usd),
+                    self._ttl_ms(),
+                    self._limits.max_sessions,
+                    repr(cutoff),
+                    self._prefix,
+                ],
             )
+        if int(created) != 1:
+            raise SessionStoreError("a session with this id already exists")
+        if turns or usage is not None:
+            # A second script, not one transaction: nobody knows this id before `create` returns, so no
+            # reader can see the session without its first exchange.
+            await self.append(session_id, turns, usage=usage)
         return session_id
 
     async def get(self, session_id: str) -> Session | None:
@@ -209,9 +236,19 @@ class RedisSessionStore:
         async with _translated():
             seq = await self._append(
                 keys=[*self._keys(session_id), self._recent],
-                args=[session_id, repr(self._now()), self._ttl_ms(), self._limits.max_turns, usage.calls,
-                      usage.prompt_tokens, usage.completion_tokens, pico, "0" if usage.cost_complete else "1",
-                      len(stored), *stored],
+                args=[
+                    session_id,
+                    repr(self._now()),
+                    self._ttl_ms(),
+                    self._limits.max_turns,
+                    usage.calls,
+                    usage.prompt_tokens,
+                    usage.completion_tokens,
+                    pico,
+                    "0" if usage.cost_complete else "1",
+                    len(stored),
+                    *stored,
+                ],
             )
         if int(seq) < 0:
             raise unknown_session()
@@ -305,8 +342,14 @@ class RedisBreakerStore:
         for event in events:
             await self._push(
                 keys=self._keys(event.model),
-                args=[event.kind, repr(event.at), settings.window_s, settings.failure_threshold,
-                      f"{event.at!r}:{uuid.uuid4().hex}", keep_ms],
+                args=[
+                    event.kind,
+                    repr(event.at),
+                    settings.window_s,
+                    settings.failure_threshold,
+                    f"{event.at!r}:{uuid.uuid4().hex}",
+                    keep_ms,
+                ],
             )
 
     async def opened_at(self, models: Sequence[str]) -> dict[str, float | None]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import anyio
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
@@ -117,14 +117,14 @@ def _interrupted(exc: BaseException, deadline: float) -> str:
 
 class _WarmsUp(InstrumentedClient):
     async def ready(self) -> None:
-        assert isinstance(self.inner, WarmsUp)
-        await self.inner.ready()
+        # `cast`, not `assert isinstance`: this runs per model call, and an isinstance against a runtime-
+        # checkable Protocol walks its members each time; `instrumented` checked the class once.
+        await cast(WarmsUp, self.inner).ready()
 
 
 class _Estimates(InstrumentedClient):
     def estimate_cost_usd(self, request: CompletionRequest) -> Decimal | None:
-        assert isinstance(self.inner, CostEstimator)
-        return self.inner.estimate_cost_usd(request)
+        return cast(CostEstimator, self.inner).estimate_cost_usd(request)  # (see `_WarmsUp.ready`)
 
 
 class _WarmsUpAndEstimates(_WarmsUp, _Estimates):

@@ -28,11 +28,11 @@ from strategies.errors import (
     ProviderUnavailable,
     RateLimited,
 )
-from strategies.providers import LiteLLMClient
+from strategies.providers import LiteLLMClient, OpenAICompatClient
 from strategies.reliability import BreakerSettings, CallGuard, ReliabilitySettings, RetrySettings
 from strategies.result import CallRecord, FallbackDecision
 from strategies.spec import EnsembleSpec, ModelStep
-from tests.fake_openai import FakeOpenAI
+from tests.fake_openai import FakeOpenAI, Fault
 from tests.fakes import ScriptedClient, context_of
 
 pytestmark = pytest.mark.anyio
@@ -93,7 +93,10 @@ async def test_a_failing_model_falls_back_to_the_next_in_its_chain_and_says_why(
 
     assert outcome.result.ok and outcome.result.answer == "42"
     assert trail(outcome.result.calls) == [
-        ("primary", "error"), ("primary", "error"), ("primary", "error"), ("backup", "ok"),
+        ("primary", "error"),
+        ("primary", "error"),
+        ("primary", "error"),
+        ("backup", "ok"),
     ]
     assert [c.attempt for c in outcome.result.calls] == [1, 2, 3, None]
     assert [c.retry_in_s is not None for c in outcome.result.calls] == [True, True, False, False]
@@ -183,6 +186,23 @@ async def test_retry_after_is_waited_for_before_trying_the_same_model_again() ->
 
     assert anyio.current_time() - started >= 0.15
     assert outcome.result.ok and outcome.result.calls[0].retry_in_s == 0.15
+
+
+async def test_a_503s_retry_after_from_the_provider_is_waited_for_then_the_retry_answers(
+    fake_openai: FakeOpenAI,
+) -> None:
+    overloaded = Fault.http(503, "overloaded", type="server_error", headers={"retry-after-ms": "200"})
+    fake_openai.script("gpt-a", [overloaded, "42"])
+    entry = ModelEntry(model="openai/gpt-a", api_base=fake_openai.base_url)
+    ctx = context_of(OpenAICompatClient("m", entry), guard=guard())
+
+    outcome = await run_model(ModelStep(model="m"), ASK, ctx, "model")
+
+    assert outcome.result.ok and outcome.result.answer == "42"
+    failed = outcome.result.calls[0]
+    assert failed.status == "error" and "HTTP 503" in (failed.error or "")
+    assert failed.retry_in_s == 0.2
+    assert len(fake_openai.requests) == 2
 
 
 async def test_a_retry_after_longer_than_allowed_moves_to_the_next_model_at_once() -> None:
@@ -385,8 +405,12 @@ async def test_a_call_over_budget_never_reaches_the_provider(
     monkeypatch.setenv("CHORUS_TEST_BUDGET_KEY", "dummy-budget-credential-42")
     fake_openai.script("gpt-a", "fine")
     entry = ModelEntry(
-        model="openai/gpt-a", api_base=fake_openai.base_url, api_key_env="CHORUS_TEST_BUDGET_KEY",
-        input_cost_per_mtok=Decimal(10), output_cost_per_mtok=Decimal(30), max_output_tokens=1000,
+        model="openai/gpt-a",
+        api_base=fake_openai.base_url,
+        api_key_env="CHORUS_TEST_BUDGET_KEY",
+        input_cost_per_mtok=Decimal(10),
+        output_cost_per_mtok=Decimal(30),
+        max_output_tokens=1000,
     )
     catalog = ModelCatalog({"a": entry}, lambda name, e: LiteLLMClient(name, e), allow_unlisted=False)
     # 1000 output tokens at $30/M alone is $0.03: a $0.01 cap refuses the call before it is sent.

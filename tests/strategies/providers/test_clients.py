@@ -297,6 +297,28 @@ async def test_retry_after_as_an_http_date_becomes_seconds_from_now(
     assert 20 <= caught.value.retry_after <= 31
 
 
+async def test_a_503s_retry_after_is_parsed_as_a_429s_is(fake_openai: FakeOpenAI, make: Make) -> None:
+    overloaded = "The engine is currently overloaded, please try again later."
+    fake_openai.script(
+        "gpt-a",
+        [
+            Fault.http(503, overloaded, type="server_error", headers={"retry-after": "7"}),
+            Fault.http(503, overloaded, type="server_error", headers={"retry-after-ms": "1500"}),
+            Fault.unavailable(),
+        ],
+    )
+    client = make("gpt-a")
+
+    waits = []
+    for _ in range(3):
+        with pytest.raises(ProviderServerError) as caught:
+            await client.complete(ask())
+        assert caught.value.status_code == 503
+        waits.append(caught.value.retry_after)
+
+    assert waits == [7.0, 1.5, None]
+
+
 async def test_server_errors_keep_the_providers_status_code(fake_openai: FakeOpenAI, make: Make) -> None:
     fake_openai.script("gpt-a", [Fault.server_error(), Fault.unavailable()])
     client = make("gpt-a")

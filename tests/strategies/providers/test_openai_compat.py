@@ -14,7 +14,7 @@ from strategies.providers import (
     provider_client,
     uses_fast_path,
 )
-from strategies.providers.openai_compat import base_url, shared_http
+from strategies.providers.openai_compat import base_url, shared_pool
 from tests.fake_openai import FakeOpenAI
 
 pytestmark = pytest.mark.anyio
@@ -107,14 +107,18 @@ async def test_a_local_server_without_any_key_is_called_without_one(
     assert "authorization" not in fake_openai.last_request.headers
 
 
-async def test_every_fast_client_shares_one_pooled_http_client_per_event_loop(
+async def test_every_fast_client_shares_one_connection_pool_per_event_loop(
     fake_openai: FakeOpenAI,
 ) -> None:
     fake_openai.script("*", "ok")
     entries = [ModelEntry(model=f"openai/m{i}", api_base=fake_openai.base_url) for i in range(3)]
+    pool = shared_pool()
+    idle_before = pool.idle_connections()
 
     for index, entry in enumerate(entries):
         await OpenAICompatClient(f"m{index}", entry).complete(CompletionRequest.of("hi"))
 
-    assert shared_http() is shared_http()
+    assert shared_pool() is pool
     assert len(fake_openai.requests) == 3
+    # Three models on one server, called one after the other: one kept-alive connection served them all.
+    assert pool.idle_connections() - idle_before <= 1

@@ -10,7 +10,7 @@ import pytest
 
 from strategies.completion import Usage
 from strategies.errors import UserInputError
-from strategies.sessions import CUT_MARK, ContextMemo, StoreLimits, Turn
+from strategies.sessions import CUT_MARK, ContextMemo, SessionStoreError, StoreLimits, Turn, new_session_id
 from tests.strategies.session_stores.conftest import StoreFactory
 
 pytestmark = pytest.mark.anyio
@@ -38,8 +38,11 @@ def pair(i: int, usage: Usage | None = None) -> list[Turn]:
 
 def usage(cost: str | None, tokens: int = 10) -> Usage:
     return Usage(
-        calls=1, prompt_tokens=tokens, completion_tokens=tokens // 2,
-        cost_usd=Decimal(cost or 0), cost_complete=cost is not None,
+        calls=1,
+        prompt_tokens=tokens,
+        completion_tokens=tokens // 2,
+        cost_usd=Decimal(cost or 0),
+        cost_complete=cost is not None,
     )
 
 
@@ -67,7 +70,10 @@ async def test_turns_come_back_in_order_with_their_seq_model_and_cost(make_store
 
     assert session is not None
     assert [(t.seq, t.role, t.content) for t in session.turns] == [
-        (0, "user", "q1"), (1, "assistant", "a1"), (2, "user", "q2"), (3, "assistant", "a2"),
+        (0, "user", "q1"),
+        (1, "assistant", "a1"),
+        (2, "user", "q2"),
+        (3, "assistant", "a2"),
     ]
     answer = session.turns[1]
     assert answer.model == "m" and answer.strategy == "route" and answer.at == T0
@@ -93,6 +99,37 @@ async def test_usage_adds_up_exactly_and_an_unknown_price_marks_the_cost_incompl
     assert first.cost_left_usd() == Decimal("0.001") - Decimal("0.00012345679")
     assert second.usage.calls == 3 and second.usage.cost_complete is False
     assert second.turn_count == 4
+
+
+async def test_a_session_created_with_its_first_exchange_holds_those_turns_and_that_cost(
+    make_store: StoreFactory,
+) -> None:
+    store = make_store()
+    chosen = new_session_id()
+    session_id = await store.create(
+        max_cost_usd=Decimal("0.01"), session_id=chosen, turns=pair(1), usage=usage("0.002")
+    )
+    await store.append(session_id, pair(2), usage=usage("0.001"))
+
+    session = await store.get(session_id)
+
+    assert session_id == chosen and session is not None
+    assert [(t.seq, t.content) for t in session.turns] == [(0, "q1"), (1, "a1"), (2, "q2"), (3, "a2")]
+    assert session.usage.calls == 2 and session.usage.cost_usd == Decimal("0.003")
+    assert session.cost_left_usd() == Decimal("0.007")
+
+
+async def test_creating_a_session_with_an_id_in_use_fails_and_leaves_that_session_alone(
+    make_store: StoreFactory,
+) -> None:
+    store = make_store()
+    session_id = await store.create(turns=pair(1), usage=usage("0.002"))
+
+    with pytest.raises(SessionStoreError):
+        await store.create(session_id=session_id)
+
+    session = await store.get(session_id)
+    assert session is not None and session.turn_count == 2 and session.usage.calls == 1
 
 
 async def test_unknown_and_deleted_sessions_are_gone_everywhere(make_store: StoreFactory) -> None:
@@ -206,7 +243,8 @@ async def test_memos_are_cached_replaced_by_kind_and_do_not_count_as_activity(
 
     assert session is not None
     assert {k: (m.through_seq, m.text) for k, m in session.memos.items()} == {
-        "summary": (3, "new"), "facts": (1, "- a fact"),
+        "summary": (3, "new"),
+        "facts": (1, "- a fact"),
     }
     assert session.updated_at == T0
 
