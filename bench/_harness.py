@@ -9,6 +9,7 @@ same run on the same machine, since this machine is shared and its speed drifts.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import socket
@@ -32,6 +33,15 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 BENCH_KEY_ENV = "CHORUS_BENCH_KEY"
 BENCH_KEY = "bench-dummy-credential-0000"
 BARE_SERVER = REPO / "bench" / "bare_server.py"
+
+_call_numbers = itertools.count(1)
+
+
+def unique_prompt(prompt: str) -> str:
+    """`prompt` with a call number: the response cache is on by default, so a benchmark that repeated one
+    prompt would time cache hits. Each call is a miss, which does all the default config's work (lookup,
+    provider call, store)."""
+    return f"{prompt} (call {next(_call_numbers)})"
 
 
 @dataclass
@@ -59,10 +69,16 @@ def free_port() -> int:
         return port
 
 
+_DATA_HOME = tempfile.mkdtemp(prefix="chorus-bench-")
+"""Where benchmarked servers keep sessions and the response cache (SQLite by default): never the user's
+own data directory, and empty at each run so no earlier run's cache answers."""
+
+
 def server_env() -> dict[str, str]:
-    """The environment a server under test gets: the bench key, this repo importable, nothing of ours else."""
+    """The environment a server under test gets: the bench key, this repo importable, a throwaway data
+    directory, nothing of ours else."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHORUS")}
-    env.update({BENCH_KEY_ENV: BENCH_KEY, "PYTHONPATH": str(REPO)})
+    env.update({BENCH_KEY_ENV: BENCH_KEY, "PYTHONPATH": str(REPO), "XDG_DATA_HOME": _DATA_HOME})
     return env
 
 

@@ -131,7 +131,10 @@ def session() -> list[Turn]:
     """82 turns: every topic's first question early, its repeat and retry later, its paraphrase and its
     near-miss later still; other one-off questions in between. Ensembles for every third topic."""
     turns: list[Turn] = []
-    tool = lambda n: "ensemble" if n % 3 == 0 else "ask"  # noqa: E731
+
+    def tool(n: int) -> Literal["ask", "ensemble"]:
+        return "ensemble" if n % 3 == 0 else "ask"
+
     for n, (first, _, _) in enumerate(TOPICS):
         turns.append(Turn("new", tool(n), first))
         if n % 2 == 0:

@@ -39,6 +39,7 @@ from bench._harness import (
     median,
     models_config,
     percentile,
+    unique_prompt,
 )
 from bench.throughput import cpu_seconds
 from strategies.providers.http_pool import OriginPool
@@ -84,8 +85,11 @@ async def _direct(base_url: str, calls: int, at_once: int = 1) -> float:
 async def _one_call(
     client: Client, tool: str = "ensemble_vote", arguments: dict[str, Any] | None = None
 ) -> float:
+    arguments = dict(arguments or {"prompt": PROMPT})
+    if "prompt" in arguments:
+        arguments["prompt"] = unique_prompt(arguments["prompt"])
     started = time.perf_counter()
-    result = await client.call_tool(tool, arguments or {"prompt": PROMPT})
+    result = await client.call_tool(tool, arguments)
     elapsed = time.perf_counter() - started
     assert not result.is_error, result.content
     return elapsed

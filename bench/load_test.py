@@ -44,7 +44,7 @@ import anyio
 from mcp import Client
 from mcp.types import CallToolResult, TextContent
 
-from bench._harness import REPO, free_port, median, percentile, wait_for_port
+from bench._harness import REPO, free_port, median, percentile, unique_prompt, wait_for_port
 
 KEY_ENV = "CHORUS_BENCH_KEY"
 KEY = "bench-dummy-credential-load-0000"
@@ -63,8 +63,13 @@ def serve_fake(fault_rate: float, latency_s: float, seed: int) -> None:
     from tests.fake_openai import FakeOpenAI, Fault, RecordedRequest
 
     faults = [
-        Fault.server_error(), Fault.unavailable(), Fault.rate_limited(retry_after=0.2), Fault.reset(),
-        Fault.malformed_json(), Fault.empty_content(), Fault.hang(),
+        Fault.server_error(),
+        Fault.unavailable(),
+        Fault.rate_limited(retry_after=0.2),
+        Fault.reset(),
+        Fault.malformed_json(),
+        Fault.empty_content(),
+        Fault.hang(),
     ]
     rng = random.Random(seed)
     lock = threading.Lock()
@@ -86,8 +91,17 @@ def serve_fake(fault_rate: float, latency_s: float, seed: int) -> None:
 
 @contextlib.contextmanager
 def fake_provider(fault_rate: float, latency_s: float, seed: int) -> Iterator[str]:
-    command = [sys.executable, __file__, "--serve-fake", "--fault-rate", str(fault_rate),
-               "--latency", str(latency_s), "--seed", str(seed)]
+    command = [
+        sys.executable,
+        __file__,
+        "--serve-fake",
+        "--fault-rate",
+        str(fault_rate),
+        "--latency",
+        str(latency_s),
+        "--seed",
+        str(seed),
+    ]
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True, env=_env())
     try:
         assert process.stdout is not None
@@ -104,26 +118,46 @@ def fake_provider(fault_rate: float, latency_s: float, seed: int) -> Iterator[st
 
 
 def config(base_url: str) -> dict[str, Any]:
-    model = {"api_base": base_url, "api_key_env": KEY_ENV, "timeout_s": MODEL_TIMEOUT_S,
-             "input_cost_per_mtok": 1, "output_cost_per_mtok": 2}
+    model = {
+        "api_base": base_url,
+        "api_key_env": KEY_ENV,
+        "timeout_s": MODEL_TIMEOUT_S,
+        "input_cost_per_mtok": 1,
+        "output_cost_per_mtok": 2,
+    }
     return {
         "models": {alias: {"model": f"openai/{alias}", **model} for alias in MODELS},
         "allow_unlisted_models": False,
         "strategies": {
             "ensemble": {"kind": "ensemble", "members": ["m0", "m1", "m2"], "quorum": 2, "extract": "choice"},
             "cascade": {"kind": "cascade", "tiers": ["m0", "m3"], "threshold": 0.8},
-            "route": {"kind": "route", "default": "general", "routes": [
-                {"name": "science", "keywords": ["planet"],
-                 "target": {"kind": "model", "model": "m1", "fallbacks": ["m2"]}},
-                {"name": "general", "target": "m4"},
-            ]},
-            "pipeline": {"kind": "pipeline", "stages": [
-                {"name": "plan", "prompt": "Plan: {input}", "step": {"kind": "model", "model": "m2",
-                                                                     "fallbacks": ["m3"]}},
-                {"name": "answer", "prompt": "{input}\n\nPlan:\n{plan}", "step": {"kind": "model",
-                                                                                 "model": "m3",
-                                                                                 "fallbacks": ["m4"]}},
-            ]},
+            "route": {
+                "kind": "route",
+                "default": "general",
+                "routes": [
+                    {
+                        "name": "science",
+                        "keywords": ["planet"],
+                        "target": {"kind": "model", "model": "m1", "fallbacks": ["m2"]},
+                    },
+                    {"name": "general", "target": "m4"},
+                ],
+            },
+            "pipeline": {
+                "kind": "pipeline",
+                "stages": [
+                    {
+                        "name": "plan",
+                        "prompt": "Plan: {input}",
+                        "step": {"kind": "model", "model": "m2", "fallbacks": ["m3"]},
+                    },
+                    {
+                        "name": "answer",
+                        "prompt": "{input}\n\nPlan:\n{plan}",
+                        "step": {"kind": "model", "model": "m3", "fallbacks": ["m4"]},
+                    },
+                ],
+            },
         },
         "defaults": {"deadline_s": DEADLINE_S},
         "limits": {"rate_limit_per_minute": 0, "max_concurrent_requests": 1024},
@@ -133,8 +167,16 @@ def config(base_url: str) -> dict[str, Any]:
 
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHORUS")}
-    env.update({KEY_ENV: KEY, "PYTHONPATH": str(REPO), "LITELLM_OFFLINE_MODE": "true",
-                "LITELLM_LOCAL_MODEL_COST_MAP": "True"})
+    env.update(
+        {
+            KEY_ENV: KEY,
+            "PYTHONPATH": str(REPO),
+            "LITELLM_OFFLINE_MODE": "true",
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+            # Sessions and the response cache go to a throwaway directory, never the user's own.
+            "XDG_DATA_HOME": tempfile.mkdtemp(prefix="chorus-load-"),
+        }
+    )
     return env
 
 
@@ -157,8 +199,17 @@ def chorus_http(settings: dict[str, Any]) -> Iterator[Served]:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "load.yaml"
         path.write_text(json.dumps(settings))
-        command = [sys.executable, "-m", "server.cli", "serve", "--http", "--port", str(port),
-                   "--config", str(path)]
+        command = [
+            sys.executable,
+            "-m",
+            "server.cli",
+            "serve",
+            "--http",
+            "--port",
+            str(port),
+            "--config",
+            str(path),
+        ]
         log = Path(folder) / "server.log"
         with log.open("wb") as sink:
             process = subprocess.Popen(command, env=_env(), cwd=REPO, stdout=subprocess.DEVNULL, stderr=sink)
@@ -204,8 +255,8 @@ class Round:
 
 def arguments(tool: str) -> dict[str, Any]:
     if tool == "run_pipeline":
-        return {"input": PROMPT}
-    return {"prompt": PROMPT}
+        return {"input": unique_prompt(PROMPT)}
+    return {"prompt": unique_prompt(PROMPT)}
 
 
 def classify(result: CallToolResult, round_: Round) -> str:

@@ -19,7 +19,7 @@ import time
 import anyio
 from mcp import Client
 
-from bench._harness import Figure, bare_http, chorus_http, fake_provider, load, rss_mib
+from bench._harness import Figure, bare_http, chorus_http, fake_provider, load, rss_mib, unique_prompt
 from bench.throughput import config
 
 GROWTH_BOUND_MIB = 10.0
@@ -35,7 +35,9 @@ async def _calls(url: str, count: int) -> None:
             nonlocal remaining
             while remaining > 0:
                 remaining -= 1
-                result = await client.call_tool("ensemble_vote", {"prompt": "Pick one: A) red B) blue"})
+                result = await client.call_tool(
+                    "ensemble_vote", {"prompt": unique_prompt("Pick one: A) red B) blue")}
+                )
                 assert not result.is_error, result.content
 
         async with anyio.create_task_group() as group:

@@ -28,7 +28,16 @@ from typing import Any
 import anyio
 from mcp import Client
 
-from bench._harness import Figure, Served, bare_http, chorus_http, fake_provider, load, models_config
+from bench._harness import (
+    Figure,
+    Served,
+    bare_http,
+    chorus_http,
+    fake_provider,
+    load,
+    models_config,
+    unique_prompt,
+)
 
 MEMBERS = ["m0", "m1", "m2"]
 
@@ -77,12 +86,12 @@ async def _echo(client: Client) -> None:
 
 
 async def _ensemble(client: Client) -> None:
-    result = await client.call_tool("ensemble_vote", {"prompt": "Pick one: A) red B) blue"})
+    result = await client.call_tool("ensemble_vote", {"prompt": unique_prompt("Pick one: A) red B) blue")})
     assert not result.is_error, result.content
 
 
 async def _route(client: Client) -> None:
-    result = await client.call_tool("route_specialist", {"prompt": "Pick one: A) red B) blue"})
+    result = await client.call_tool("route_specialist", {"prompt": unique_prompt("Pick one: A) red B) blue")})
     assert not result.is_error, result.content
 
 
