@@ -18,7 +18,7 @@ from strategies.catalog import ModelCatalog, ModelEntry
 from strategies.completion import CompletionRequest
 from strategies.context import Budget, RunContext
 from strategies.errors import ContextWindowExceeded, ModelError
-from strategies.providers import needs_litellm, provider_client
+from strategies.providers import LiteLLMClient, needs_litellm, provider_client, uses_litellm
 from strategies.providers.local import CONTEXT_TOKENS, LocalClient, unavailable_reason, weights_path
 from strategies.result import ConfidenceDecision
 from strategies.runner import run_step
@@ -49,6 +49,28 @@ def test_local_ids_get_the_local_client_which_needs_no_litellm_and_costs_nothing
     assert client.estimate_cost_usd(CompletionRequest.of("hi", max_tokens=500)) == Decimal(0)
     assert not needs_litellm([ModelEntry(model=MODEL)])
     assert "llama_cpp" not in sys.modules or installed  # choosing the client imports nothing heavy
+
+
+@pytest.mark.parametrize(
+    ("models", "litellm"),
+    [
+        (["mcp/sampling"], False),
+        (["mcp/sampling/claude-sonnet"], False),
+        ([MODEL], False),
+        ([MODEL, "mcp/sampling", "openai/gpt-4.1-mini"], False),
+        ([MODEL, "mcp/sampling", "anthropic/claude-haiku-4-5"], True),
+    ],
+)
+def test_only_models_reached_through_litellm_make_the_server_load_it(
+    models: list[str], litellm: bool
+) -> None:
+    entries = [ModelEntry(model=model) for model in models]
+
+    assert needs_litellm(entries) is litellm
+    # The rule agrees with the client each model actually gets.
+    assert [uses_litellm(e) for e in entries] == [
+        isinstance(provider_client("m", e), LiteLLMClient) for e in entries
+    ]
 
 
 def test_an_unknown_local_model_or_missing_file_is_a_model_error_naming_it() -> None:
