@@ -107,7 +107,7 @@ __all__ = [
     "needs_litellm",
     "preload_in_background",
     "provider_client",
-    "uses_litellm",
     "uses_fast_path",
+    "uses_litellm",
     "warm_up",
 ]
