@@ -91,7 +91,9 @@ def serve(
     """`chorus-mcp serve --http` on loopback (a free port unless given), with `config`; stderr to a file."""
     port = port or free_port()
     path = write_config(directory / f"chorus-{port}.yaml", config)
-    with http_server(directory, env or auth_env(), config=path, port=port) as served:
+    with http_server(
+        directory, env or auth_env(), config=path, port=port, never_logged=PROVIDER_KEY
+    ) as served:
         yield served
 
 

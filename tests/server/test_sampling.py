@@ -234,7 +234,9 @@ async def test_over_stateless_http_rounds_work_and_the_handshake_era_falls_back_
     # The 2026-07-28 rounds carry everything in sealed request_state, so a replica with no session can
     # serve them; the handshake era needs a session to reach the client, and stateless HTTP has none.
     config = _process_config(fake_openai, tmp_path)
-    with http_server(tmp_path, server_env(KEY), config=config, flags=("--stateless",)) as served:
+    with http_server(
+        tmp_path, server_env(KEY), config=config, flags=("--stateless",), never_logged=KEY
+    ) as served:
         modern, _ = await _vote(served.url, "auto")
         legacy, model = await _vote(served.url, "legacy")
     assert {c["model"]: c["status"] for c in _calls(modern)} == {"alpha": "ok", "me": "ok"}
