@@ -26,7 +26,9 @@ if TYPE_CHECKING:  # the CLI imports this module for its parser; the work import
     from strategies.catalog import ModelEntry
     from strategies.spec import Step
 
-PROBE_PROMPT = "Reply with the single word OK."
+PROBE_PROMPT = "What is 2+2? Answer with the number only."
+"""A question whose answer shows the model is sane as well as live; the embedded 135M-parameter model
+answers "Reply with the single word OK." with an unrelated sentence, but gets this one right."""
 DEFAULT_TIMEOUT_S = 30.0
 """Long enough for the embedded model's first load, or a local server loading its model."""
 

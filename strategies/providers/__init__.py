@@ -37,12 +37,22 @@ def uses_fast_path(entry: ModelEntry) -> bool:
     return entry.model.split("/", 1)[0] in FAST_PATH_PROVIDERS and "/" in entry.model
 
 
+def is_local_model(entry: ModelEntry) -> bool:
+    """Whether `entry` is run in-process by llama.cpp (`local/...`)."""
+    return entry.model.startswith("local/")
+
+
+def uses_litellm(entry: ModelEntry) -> bool:
+    """Whether `entry` is reached through litellm: mirrors `provider_client`, which must agree with it."""
+    return not (is_sampling_model(entry.model) or is_local_model(entry) or uses_fast_path(entry))
+
+
 def provider_client(alias: str, entry: ModelEntry) -> ModelClient:
     """The client for a configured model: the one place that chooses how a provider is reached."""
     if is_sampling_model(entry.model):
         # `mcp/sampling`: the calling MCP client's own model (providers/sampling.py; the sampling work).
         return SamplingClient(alias, entry)
-    if entry.model.startswith("local/"):
+    if is_local_model(entry):
         # A model run in-process by llama.cpp (providers/local.py); its packages are the `local` extra.
         from strategies.providers.local import local_client
 
@@ -53,8 +63,10 @@ def provider_client(alias: str, entry: ModelEntry) -> ModelClient:
 
 
 def needs_litellm(entries: list[ModelEntry]) -> bool:
-    """Whether any of these models is reached through litellm (so the server should warm it up)."""
-    return any(not uses_fast_path(entry) and not entry.model.startswith("local/") for entry in entries)
+    """Whether any of these models is reached through litellm (so the server should warm it up).
+
+    The client's own model (`mcp/sampling`) and the embedded one (`local/`) never are."""
+    return any(uses_litellm(entry) for entry in entries)
 
 
 def warm_up(
@@ -96,11 +108,13 @@ __all__ = [
     "LiteLLMClient",
     "OpenAICompatClient",
     "estimate_prompt_tokens",
+    "is_local_model",
     "litellm_client_factory",
     "load_litellm",
     "needs_litellm",
     "preload_in_background",
     "provider_client",
     "uses_fast_path",
+    "uses_litellm",
     "warm_up",
 ]

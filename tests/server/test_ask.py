@@ -5,10 +5,8 @@ answer."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,35 +17,19 @@ from config.loader import BUNDLED_DEFAULT, load_config
 from server.ask import render_result
 from server.availability import check_models
 from tests.fake_openai import FakeOpenAI
+from tests.support.servers import fake_provider_config, run_chorus, server_env, write_config
 
-REPO = Path(__file__).resolve().parents[2]
 SECRET = "sk-chorus-ask-0123456789abcdef"
 
 
 def _env(**extra: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("CHORUS") and k not in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY")
-    }
-    env.update(
-        CHORUS_TEST_KEY=SECRET, PYTHONPATH=str(REPO), LITELLM_OFFLINE_MODE="true", COLUMNS="160", **extra
-    )
-    return env
+    return server_env(SECRET, COLUMNS="160", **extra)
 
 
 def ask(
     *args: str, env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "server.cli", "ask", *args],
-        env=env or _env(),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
+    return run_chorus("ask", *args, env=env or _env(), timeout=timeout)
 
 
 @pytest.fixture(scope="module")
@@ -62,42 +44,9 @@ def config(fake: FakeOpenAI, tmp_path: Path) -> str:
     fake.script("alpha", "The answer is B.", latency_s=0.05, prompt_tokens=12, completion_tokens=4)
     fake.script("beta", "B", latency_s=0.1)
     fake.script("gamma", "I think C.\nConfidence: 95%", latency_s=0.15)
-    models = {
-        alias: {
-            "model": f"openai/{alias}",
-            "api_base": fake.base_url,
-            "api_key_env": "CHORUS_TEST_KEY",
-            "input_cost_per_mtok": 1,
-            "output_cost_per_mtok": 2,
-            "timeout_s": 120,
-        }
-        for alias in ("alpha", "beta", "gamma")
-    }
-    data = {
-        "models": models,
-        "strategies": {
-            "ensemble": {
-                "kind": "ensemble",
-                "members": ["alpha", "beta", "gamma"],
-                "extract": "choice",
-                "early_stop": False,
-            },
-            "cascade": {"kind": "cascade", "tiers": ["alpha", "gamma"], "threshold": 0.8},
-            "route": {
-                "kind": "route",
-                "default": "general",
-                "routes": [{"name": "general", "target": "beta"}],
-            },
-            "pipeline": {
-                "kind": "pipeline",
-                "stages": [{"name": "draft", "prompt": "Do: {input}", "step": "beta"}],
-            },
-        },
-        "defaults": {"deadline_s": 240},  # a loaded machine must not turn a slow first call into a failure
-    }
-    path = tmp_path / "chorus.yaml"
-    path.write_text(json.dumps(data))
-    return str(path)
+    data = fake_provider_config(fake)
+    data["strategies"]["ensemble"]["early_stop"] = False  # every member's row is in the table
+    return str(write_config(tmp_path / "chorus.yaml", data))
 
 
 @pytest.mark.slow

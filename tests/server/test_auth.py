@@ -9,15 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +39,20 @@ from server.auth import (
     transport_security,
 )
 from tests.fake_openai import FakeOpenAI
+from tests.support.servers import (
+    INITIALIZE,
+    MCP_HEADERS,
+    RunningServer,
+    fake_provider_config,
+    free_port,
+    http_server,
+    run_chorus,
+    server_env,
+    write_config,
+)
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parents[2]
 PROVIDER_KEY = "sk-chorus-auth-test-0123456789abcdef"
 TOKENS = {
     "alice": "alice-token-0123456789abcdefghijklmnopq",
@@ -56,72 +62,19 @@ TOKENS = {
 }
 CI_TOKEN = "ci-token-by-digest-0123456789abcdefghijkl"
 """Configured by its SHA-256 digest only: the config file holds nothing a caller could send."""
-MCP_HEADERS = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "t", "version": "0"},
-    },
-}
 
 
 # -- a server process -----------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def server_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHORUS", "OTEL_"))}
-    env.update(
-        CHORUS_TEST_KEY=PROVIDER_KEY,
-        PYTHONPATH=str(REPO),
-        LITELLM_OFFLINE_MODE="true",
-        LITELLM_LOCAL_MODEL_COST_MAP="True",
-    )
-    env.update({f"CHORUS_TOKEN_{name.upper()}": token for name, token in TOKENS.items()})
-    env.update(extra)
-    return env
+def auth_env(**extra: str) -> dict[str, str]:
+    """A server's environment with the provider key and every user's token in its variable."""
+    tokens = {f"CHORUS_TOKEN_{name.upper()}": token for name, token in TOKENS.items()}
+    return server_env(PROVIDER_KEY, **{**tokens, **extra})
 
 
 def chorus_config(fake: FakeOpenAI, **sections: Any) -> dict[str, Any]:
-    models = {
-        alias: {
-            "model": f"openai/{alias}",
-            "api_base": fake.base_url,
-            "api_key_env": "CHORUS_TEST_KEY",
-            "input_cost_per_mtok": 1,
-            "output_cost_per_mtok": 2,
-            "timeout_s": 30,
-        }
-        for alias in ("alpha", "beta", "gamma")
-    }
-    return {
-        "models": models,
-        "strategies": {
-            "ensemble": {"kind": "ensemble", "members": ["alpha", "beta", "gamma"], "extract": "choice"},
-            "cascade": {"kind": "cascade", "tiers": ["alpha", "gamma"], "threshold": 0.8},
-            "route": {
-                "kind": "route",
-                "default": "general",
-                "routes": [{"name": "general", "target": "beta"}],
-            },
-            "pipeline": {
-                "kind": "pipeline",
-                "stages": [{"name": "draft", "prompt": "Do: {input}", "step": "beta"}],
-            },
-        },
-        "defaults": {"deadline_s": 20},
-        **sections,
-    }
+    return fake_provider_config(fake, deadline_s=20, timeout_s=30, **sections)
 
 
 def tokens_section(*names: str, ci: bool = True) -> dict[str, Any]:
@@ -131,74 +84,24 @@ def tokens_section(*names: str, ci: bool = True) -> dict[str, Any]:
     return {"tokens": tokens}
 
 
-@dataclass
-class Served:
-    url: str
-    log_path: Path
-
-    @property
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-
 @contextmanager
 def serve(
     directory: Path, config: dict[str, Any], *, env: dict[str, str] | None = None, port: int | None = None
-) -> Iterator[Served]:
+) -> Iterator[RunningServer]:
     """`chorus-mcp serve --http` on loopback (a free port unless given), with `config`; stderr to a file."""
     port = port or free_port()
-    path = directory / f"chorus-{port}.yaml"
-    path.write_text(json.dumps(config))  # JSON is YAML
-    log_path = directory / f"server-{port}.log"
-    command = [
-        sys.executable,
-        "-m",
-        "server.cli",
-        "serve",
-        "--http",
-        "--port",
-        str(port),
-        "--config",
-        str(path),
-    ]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command, env=env or server_env(), cwd=REPO, stdout=subprocess.DEVNULL, stderr=log
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(f"server exited: {log_path.read_text()}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        yield Served(f"http://127.0.0.1:{port}/mcp", log_path)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    path = write_config(directory / f"chorus-{port}.yaml", config)
+    with http_server(
+        directory, env or auth_env(), config=path, port=port, never_logged=PROVIDER_KEY
+    ) as served:
+        yield served
 
 
 def refusal_of(config: dict[str, Any], directory: Path, *args: str, env: dict[str, str] | None = None) -> str:
     """Start `serve --http` expecting it to refuse; returns its stderr."""
-    path = directory / "refused.yaml"
-    path.write_text(json.dumps(config))
-    done = subprocess.run(
-        [sys.executable, "-m", "server.cli", "serve", "--http", "--port", "1", "--config", str(path), *args],
-        env=env or server_env(),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
+    path = write_config(directory / "refused.yaml", config)
+    done = run_chorus(
+        "serve", "--http", "--port", "1", "--config", str(path), *args, env=env or auth_env(), timeout=60
     )
     assert done.returncode == 2, done.stderr
     assert done.stdout == ""
@@ -236,7 +139,7 @@ def fake() -> Iterator[FakeOpenAI]:
 
 
 @pytest.fixture(scope="module")
-def authed(fake: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+def authed(fake: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """alice (token in a variable) and ci (token by digest); bob is not configured (revoked)."""
     directory = tmp_path_factory.mktemp("authed")
     auth = {**tokens_section("alice"), "allowed_hosts": ["chorus.example.com"]}
@@ -250,20 +153,20 @@ def authed(fake: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 # -- bearer tokens --------------------------------------------------------------------------------
 
 
-def test_a_request_without_a_token_gets_401_saying_the_bearer_token_is_missing(authed: Served) -> None:
+def test_a_request_without_a_token_gets_401_saying_the_bearer_token_is_missing(authed: RunningServer) -> None:
     response = post(authed.url)
     assert response.status_code == 401
     assert "missing bearer token" in response.json()["error_description"]
     assert response.headers["www-authenticate"].startswith('Bearer error="invalid_token"')
 
 
-def test_another_auth_scheme_gets_401_asking_for_bearer(authed: Served) -> None:
+def test_another_auth_scheme_gets_401_asking_for_bearer(authed: RunningServer) -> None:
     response = post(authed.url, authorization=f"Basic {TOKENS['alice']}")
     assert response.status_code == 401 and "Bearer scheme" in response.json()["error_description"]
     assert TOKENS["alice"] not in response.text + str(response.headers)
 
 
-def test_a_wrong_token_gets_401_without_the_token_echoed(authed: Served) -> None:
+def test_a_wrong_token_gets_401_without_the_token_echoed(authed: RunningServer) -> None:
     wrong = "wrong-token-that-must-not-be-echoed-0123456789"
     response = post(authed.url, token=wrong)
     assert response.status_code == 401 and "not accepted" in response.json()["error_description"]
@@ -271,26 +174,26 @@ def test_a_wrong_token_gets_401_without_the_token_echoed(authed: Served) -> None
     assert wrong not in authed.log
 
 
-def test_a_token_that_is_a_prefix_of_a_good_one_is_refused(authed: Served) -> None:
+def test_a_token_that_is_a_prefix_of_a_good_one_is_refused(authed: RunningServer) -> None:
     assert post(authed.url, token=TOKENS["alice"][:-1]).status_code == 401
     assert post(authed.url, token=TOKENS["alice"] + "x").status_code == 401
 
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
-async def test_the_right_token_gets_a_working_mcp_session(authed: Served, mode: str) -> None:
+async def test_the_right_token_gets_a_working_mcp_session(authed: RunningServer, mode: str) -> None:
     result = await call_with_token(
         authed.url, TOKENS["alice"], "ensemble_vote", {"prompt": "A) B) C)?"}, mode
     )
     assert not result.is_error and result.structured_content["answer"] == "B"
 
 
-async def test_a_token_configured_by_its_digest_works(authed: Served) -> None:
+async def test_a_token_configured_by_its_digest_works(authed: RunningServer) -> None:
     result = await call_with_token(authed.url, CI_TOKEN, "route_specialist", {"prompt": "hello"})
     assert not result.is_error and result.structured_content["answer"] == "B"
 
 
 async def test_removing_a_name_revokes_that_token_and_only_that_one(
-    fake: FakeOpenAI, authed: Served, tmp_path: Path
+    fake: FakeOpenAI, authed: RunningServer, tmp_path: Path
 ) -> None:
     # Before: bob is configured and gets in.
     with serve(tmp_path, chorus_config(fake, auth=tokens_section("alice", "bob"))) as before:
@@ -305,18 +208,18 @@ async def test_removing_a_name_revokes_that_token_and_only_that_one(
 # -- Host and Origin ------------------------------------------------------------------------------
 
 
-def test_a_foreign_host_header_is_refused_even_with_a_good_token(authed: Served) -> None:
+def test_a_foreign_host_header_is_refused_even_with_a_good_token(authed: RunningServer) -> None:
     response = post(authed.url, token=TOKENS["alice"], host="evil.example.com")
     assert response.status_code == 421
     assert post(authed.url, host="evil.example.com").status_code == 401  # no token: refused before that
 
 
-def test_a_foreign_origin_is_refused(authed: Served) -> None:
+def test_a_foreign_origin_is_refused(authed: RunningServer) -> None:
     assert post(authed.url, token=TOKENS["alice"], origin="http://evil.example.com").status_code == 403
     assert post(authed.url, token=TOKENS["alice"], origin="http://127.0.0.1:1234").status_code == 200
 
 
-def test_a_configured_host_is_accepted(authed: Served) -> None:
+def test_a_configured_host_is_accepted(authed: RunningServer) -> None:
     assert post(authed.url, token=TOKENS["alice"], host="chorus.example.com").status_code == 200
     assert post(authed.url, token=TOKENS["alice"], host="chorus.example.com:8443").status_code == 200
 
@@ -333,7 +236,7 @@ def test_a_token_variable_too_short_refuses_to_start_without_showing_it(
     fake: FakeOpenAI, tmp_path: Path
 ) -> None:
     config = chorus_config(fake, auth=tokens_section("alice"))
-    short = refusal_of(config, tmp_path, env=server_env(CHORUS_TOKEN_ALICE="short-token"))
+    short = refusal_of(config, tmp_path, env=auth_env(CHORUS_TOKEN_ALICE="short-token"))
     assert (
         "auth.tokens.alice: environment variable CHORUS_TOKEN_ALICE holds fewer than 32 characters" in short
     )
@@ -384,7 +287,7 @@ async def test_the_static_verifier_names_the_client_and_never_keeps_the_token() 
 
 
 @pytest.fixture(scope="module")
-def tight(fake: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+def tight(fake: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """A server with a small burst and room for one request in progress."""
     limits = {"rate_limit_per_minute": 6, "rate_limit_burst": 10, "max_concurrent_requests": 1}
     config = chorus_config(fake, auth=tokens_section("alice", "bob", "carol", "dave"), limits=limits)
@@ -392,7 +295,9 @@ def tight(fake: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         yield served
 
 
-def test_a_client_over_its_rate_gets_429_with_retry_after_and_others_are_not_affected(tight: Served) -> None:
+def test_a_client_over_its_rate_gets_429_with_retry_after_and_others_are_not_affected(
+    tight: RunningServer,
+) -> None:
     # A burst of 10, then one request every 10 s: the 11th or 12th quick request is refused.
     statuses = [post(tight.url, token=TOKENS["carol"]).status_code for _ in range(12)]
     assert statuses[:10] == [200] * 10 and statuses[-1] == 429
@@ -402,13 +307,13 @@ def test_a_client_over_its_rate_gets_429_with_retry_after_and_others_are_not_aff
     assert post(tight.url, token=TOKENS["dave"]).status_code == 200  # per client, not global
 
 
-def test_guessing_tokens_is_rate_limited_by_address(tight: Served) -> None:
+def test_guessing_tokens_is_rate_limited_by_address(tight: RunningServer) -> None:
     statuses = [post(tight.url, token=f"guess-{i:040d}").status_code for i in range(12)]
     assert set(statuses[:10]) == {401} and statuses[-1] == 429
 
 
 async def test_over_the_concurrency_cap_a_call_gets_a_clear_busy_error_at_once(
-    fake: FakeOpenAI, tight: Served
+    fake: FakeOpenAI, tight: RunningServer
 ) -> None:
     fake.script("beta", "B", latency_s=2.0)
     try:

@@ -4,6 +4,7 @@ each strategy will use, and what to set up when nothing can answer."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -11,8 +12,11 @@ import pytest
 from server import availability
 from server.cli import main
 from tests.fake_openai import FakeOpenAI, Fault
+from tests.support.extras import needs_local_extra
 
 KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY")
+EMBEDDED_CHECK = availability._embedded_missing
+"""The real check, before the fixture below replaces it for the tests that mean a machine without it."""
 
 
 @pytest.fixture(autouse=True)
@@ -105,3 +109,25 @@ def test_no_probe_only_checks_the_set_up(
     assert main(["doctor", "--config", config, "--no-probe"]) == 0
     assert "usable: answers at 127.0.0.1" in capsys.readouterr().out
     assert not fake_openai.requests
+
+
+@needs_local_extra
+def test_the_embedded_model_is_asked_a_real_question_and_shown_live(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(availability, "_embedded_missing", EMBEDDED_CHECK)
+    config = _write(
+        tmp_path,
+        {
+            "models": {"tiny": {"model": "local/smollm2"}},
+            "strategies": {"ensemble": {"kind": "ensemble", "members": ["tiny"]}},
+        },
+    )
+    # A generous bound: the first call loads the model, and the machine may be busy.
+    assert main(["doctor", "--config", config, "--timeout", "240"]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.strip().startswith("tiny "))
+    assert "local/smollm2" in row and "embedded" in row
+    said = re.search(r"live: answered (.+) in [\d.]+s$", row)
+    assert said is not None and "4" in said.group(1), row  # 2+2: a sane answer, not only an answer
+    assert "1 model can answer here: tiny" in out

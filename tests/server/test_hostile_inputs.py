@@ -27,6 +27,14 @@ from strategies.completion import CompletionRequest
 from strategies.errors import AuthenticationFailed, register_secret
 from tests.fake_openai import FakeOpenAI
 from tests.fakes import ScriptedClient
+from tests.support.servers import (
+    INITIALIZE,
+    MCP_HEADERS,
+    fake_provider_config,
+    http_server,
+    server_env,
+    write_config,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -551,12 +559,11 @@ WIRE_CASES: dict[str, tuple[bytes, int, str]] = {
 
 @pytest.mark.slow
 def test_wire_level_hostile_bodies_get_an_http_error_and_the_server_keeps_serving(tmp_path: Path) -> None:
-    from tests.server.test_auth import INITIALIZE, MCP_HEADERS, chorus_config, serve
-
     with FakeOpenAI() as fake:
         fake.script("*", "B")
-        config = chorus_config(fake, limits={"max_request_bytes": 1_000_000}, defaults={"deadline_s": 20})
-        with serve(tmp_path, config) as served:
+        config = fake_provider_config(fake, deadline_s=20, limits={"max_request_bytes": 1_000_000})
+        path = write_config(tmp_path / "chorus.yaml", config)
+        with http_server(tmp_path, server_env(SECRET), config=path, never_logged=SECRET) as served:
             session = httpx.post(served.url, content=json.dumps(INITIALIZE), headers=MCP_HEADERS, timeout=30)
             headers = {
                 **MCP_HEADERS,

@@ -11,10 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,9 +19,17 @@ from typing import Any
 import pytest
 
 from tests.fake_openai import FakeOpenAI
+from tests.support.servers import (
+    REPO,
+    chorus_command,
+    chorus_vars,
+    fake_provider_config,
+    http_server,
+    server_env,
+    write_config,
+)
 
 INSPECTOR = "@modelcontextprotocol/inspector@2.12.0"
-REPO = Path(__file__).resolve().parents[2]
 SECRET = "sk-chorus-inspector-0123456789abcdef"
 
 pytestmark = [
@@ -92,93 +97,30 @@ def fake() -> Iterator[FakeOpenAI]:
 
 @pytest.fixture(scope="module")
 def config(fake: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # Generous time-outs: a loaded machine must not turn a slow first call into a failure.
-    entry = {
-        "api_base": fake.base_url,
-        "api_key_env": "CHORUS_TEST_KEY",
-        "input_cost_per_mtok": 1,
-        "timeout_s": 120,
-    }
-    data = {
-        "models": {alias: {"model": f"openai/{alias}", **entry} for alias in ("alpha", "beta", "gamma")},
-        "strategies": {
-            "ensemble": {"kind": "ensemble", "members": ["alpha", "beta", "gamma"], "extract": "choice"},
-            "cascade": {"kind": "cascade", "tiers": ["alpha", "gamma"], "threshold": 0.8},
-            "route": {
-                "kind": "route",
-                "default": "general",
-                "routes": [{"name": "general", "target": "beta"}],
-            },
-            "pipeline": {
-                "kind": "pipeline",
-                "stages": [{"name": "draft", "prompt": "Do: {input}", "step": "beta"}],
-            },
-        },
-        "defaults": {"deadline_s": 240},
-    }
-    path = tmp_path_factory.mktemp("inspector") / "chorus.yaml"
-    path.write_text(json.dumps(data))
-    return path
+    return write_config(tmp_path_factory.mktemp("inspector") / "chorus.yaml", fake_provider_config(fake))
 
 
-def _server_env(config: Path) -> dict[str, str]:
-    return {
-        # The Inspector reads `--config` and `--log-level` as its own options, so the config goes by variable.
-        "CHORUS_CONFIG": str(config),
-        "CHORUS_TEST_KEY": SECRET,
-        "PYTHONPATH": str(REPO),
-        "LITELLM_OFFLINE_MODE": "true",
-        "XDG_DATA_HOME": os.environ.get("XDG_DATA_HOME", str(config.parent)),
-    }
+def _server_vars(config: Path) -> dict[str, str]:
+    # The Inspector reads `--config` and `--log-level` as its own options, so the config goes by variable.
+    return chorus_vars(
+        SECRET,
+        CHORUS_CONFIG=str(config),
+        XDG_DATA_HOME=os.environ.get("XDG_DATA_HOME", str(config.parent)),
+    )
 
 
 @pytest.fixture(scope="module")
 def stdio_target(config: Path, _inspector_available: None) -> list[str]:
-    env = [arg for key, value in _server_env(config).items() for arg in ("-e", f"{key}={value}")]
-    return [sys.executable, "-m", "server.cli", "serve", *env, "--cwd", str(REPO)]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    # The Inspector starts the server with these variables only (and its own few defaults).
+    env = [arg for key, value in _server_vars(config).items() for arg in ("-e", f"{key}={value}")]
+    return [*chorus_command("serve"), *env, "--cwd", str(REPO)]
 
 
 @pytest.fixture(scope="module")
 def http_target(config: Path, _inspector_available: None) -> Iterator[list[str]]:
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CHORUS")} | _server_env(config)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--http", "--port", str(port)],
-        env=env,
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(
-                    f"server exited: {process.stderr.read().decode() if process.stderr else ''}"
-                )
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-        yield [f"http://127.0.0.1:{port}/mcp", "--transport", "http"]
-    finally:
-        process.terminate()
-        try:
-            _, stderr = process.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            _, stderr = process.communicate()
-        assert SECRET.encode() not in stderr
+    env = server_env(SECRET, **_server_vars(config))
+    with http_server(config.parent, env, never_logged=SECRET) as served:
+        yield [served.url, "--transport", "http"]
 
 
 @pytest.fixture(params=["stdio", "http"])

@@ -32,16 +32,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from tests.fake_openai import FakeOpenAI, Fault
-from tests.server.test_auth import (
-    PROVIDER_KEY,
-    REPO,
-    TOKENS,
-    chorus_config,
-    free_port,
-    serve,
-    server_env,
-    tokens_section,
-)
+from tests.server.test_auth import PROVIDER_KEY, TOKENS, auth_env, chorus_config, serve, tokens_section
+from tests.support.servers import REPO, free_port
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -140,7 +132,7 @@ async def test_no_key_or_token_in_results_resources_logs_or_spans(fake: FakeOpen
             tracing={"endpoint": f"http://127.0.0.1:{collector.port}"},
             log_level="DEBUG",
         )
-        env = server_env(OTEL_BSP_SCHEDULE_DELAY="100")
+        env = auth_env(OTEL_BSP_SCHEDULE_DELAY="100")
         with serve(tmp_path, config, env=env) as served:
             seen = await _exercise(served.url)
             deadline = time.monotonic() + 20
@@ -180,7 +172,7 @@ def test_doctor_and_config_check_show_no_key_and_no_password_in_an_endpoint(tmp_
     for command in (["doctor"], ["config", "check"]):
         done = subprocess.run(
             [sys.executable, "-m", "server.cli", *command, "--config", str(path)],
-            env=server_env(),
+            env=auth_env(),
             cwd=REPO,
             capture_output=True,
             text=True,

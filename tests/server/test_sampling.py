@@ -4,19 +4,11 @@ mid-call over the back channel (handshake era, `legacy`) and in `InputRequiredRe
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from mcp import Client, StdioServerParameters
+from mcp import Client
 from mcp.client.context import ClientRequestContext
 from mcp.types import CreateMessageRequestParams, CreateMessageResult, ErrorData, TextContent
 
@@ -29,11 +21,11 @@ from strategies.providers import provider_client
 from strategies.providers.sampling import SamplingClient, SamplingUnavailable, is_sampling_model
 from tests.fake_openai import FakeOpenAI
 from tests.fakes import ScriptedClient
+from tests.support.servers import KEY_ENV, chorus_vars, http_server, server_env, stdio_server, write_config
 
 pytestmark = pytest.mark.anyio
 
 MODES = ["auto", "legacy"]
-REPO = Path(__file__).resolve().parents[2]
 
 CONFIG = """
 models:
@@ -198,55 +190,15 @@ def test_only_mcp_sampling_ids_are_sampling_models() -> None:
 
 def _process_config(fake: FakeOpenAI, tmp_path: Path) -> Path:
     fake.script("alpha", "The answer is B.", latency_s=0.05)
-    alpha = {"model": "openai/alpha", "api_base": fake.base_url, "api_key_env": "CHORUS_TEST_KEY"}
+    alpha = {"model": "openai/alpha", "api_base": fake.base_url, "api_key_env": KEY_ENV}
     config = {
         "models": {"alpha": alpha, "me": {"model": "mcp/sampling/claude-sonnet"}},
         "strategies": {"ensemble": {"kind": "ensemble", "members": ["alpha", "me"], "early_stop": False}},
     }
-    path = tmp_path / "chorus.yaml"
-    path.write_text(json.dumps(config))
-    return path
+    return write_config(tmp_path / "chorus.yaml", config)
 
 
-PROCESS_ENV = {
-    "CHORUS_TEST_KEY": "sk-test-0123456789",
-    "PYTHONPATH": str(REPO),
-    "LITELLM_OFFLINE_MODE": "true",
-}
-
-
-@contextlib.contextmanager
-def _http_server(config: Path, *flags: str) -> Iterator[str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    command = [
-        sys.executable,
-        "-m",
-        "server.cli",
-        "serve",
-        "--http",
-        "--port",
-        str(port),
-        "--config",
-        str(config),
-    ]
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("CHORUS")}, **PROCESS_ENV}
-    process = subprocess.Popen([*command, *flags], env=env, cwd=REPO, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, "the server exited"
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the server did not start listening"
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+KEY = "sk-test-0123456789"
 
 
 async def _vote(target: Any, mode: str) -> tuple[Any, ClientModel]:
@@ -265,13 +217,10 @@ async def test_over_real_transports_the_clients_model_votes_beside_a_real_provid
 ) -> None:
     config = _process_config(fake_openai, tmp_path)
     if transport == "stdio":
-        command = ["-m", "server.cli", "serve", "--config", str(config), "--log-level", "WARNING"]
-        env = {**PROCESS_ENV, "XDG_DATA_HOME": os.environ["XDG_DATA_HOME"]}  # this test's data directory
-        params = StdioServerParameters(command=sys.executable, args=command, env=env, cwd=REPO)
-        result, model = await _vote(params, mode)
+        result, model = await _vote(stdio_server(config, chorus_vars(KEY), "--log-level", "WARNING"), mode)
     else:
-        with _http_server(config) as url:
-            result, model = await _vote(url, mode)
+        with http_server(tmp_path, server_env(KEY), config=config, never_logged=KEY) as served:
+            result, model = await _vote(served.url, mode)
     assert {c["model"]: c["answer"] for c in _calls(result)} == {"alpha": "B", "me": "B"}
     assert len(fake_openai.requests_for("alpha")) == 1
     hints = model.asked[0].model_preferences
@@ -284,9 +233,12 @@ async def test_over_stateless_http_rounds_work_and_the_handshake_era_falls_back_
 ) -> None:
     # The 2026-07-28 rounds carry everything in sealed request_state, so a replica with no session can
     # serve them; the handshake era needs a session to reach the client, and stateless HTTP has none.
-    with _http_server(_process_config(fake_openai, tmp_path), "--stateless") as url:
-        modern, _ = await _vote(url, "auto")
-        legacy, model = await _vote(url, "legacy")
+    config = _process_config(fake_openai, tmp_path)
+    with http_server(
+        tmp_path, server_env(KEY), config=config, flags=("--stateless",), never_logged=KEY
+    ) as served:
+        modern, _ = await _vote(served.url, "auto")
+        legacy, model = await _vote(served.url, "legacy")
     assert {c["model"]: c["status"] for c in _calls(modern)} == {"alpha": "ok", "me": "ok"}
     mine = next(c for c in _calls(legacy) if c["model"] == "me")
     assert mine["status"] == "error" and "cannot be asked on this connection (no session)" in mine["error"]

