@@ -93,8 +93,9 @@ class ResponseCache:
                 await self.store.count(key.model, "miss")
                 return Lookup("miss", key=key, embedding=embedding)
             original = found.completion
-            await self.store.touch(found.key)
+            # Counted first: a store may hold counts until its next write, which the touch is.
             await self.store.count(key.model, "hit", original.cost_usd)
+            await self.store.touch(found.key)
         except ChorusError as exc:
             log.warning("response cache unavailable, calling the provider: %s", exc.message)
             return Lookup("error")

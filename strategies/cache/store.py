@@ -103,7 +103,8 @@ class CacheStore(Protocol):
         ...
 
     async def count(self, model: str, outcome: Outcome, saved_cost_usd: Decimal | None = None) -> None:
-        """Count a lookup for `model` (a hit adds what it saved)."""
+        """Count a lookup for `model` (a hit adds what it saved). A store may keep counts in memory until
+        its next write (`put`, `touch`), `stats` or `aclose`; other processes see them from then on."""
         ...
 
     async def stats(self) -> CacheStats: ...

@@ -5,10 +5,6 @@ the `chorus-mcp cache` commands reading the same store afterwards."""
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -21,11 +17,12 @@ from mcp.types import TextContent, TextResourceContents
 
 from server.cli import main
 from tests.fake_openai import FakeOpenAI
-from tests.server.test_transports import REPO, _env, _free_port
+from tests.support.servers import KEY_ENV, http_server, server_env
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 MEMBERS = ("alpha", "beta", "gamma")
+KEY = "sk-cache-test-key-0123456789abcdef"
 
 
 def _config(fake: FakeOpenAI, path: Path) -> Path:
@@ -33,7 +30,7 @@ def _config(fake: FakeOpenAI, path: Path) -> Path:
         alias: {
             "model": f"openai/{alias}",
             "api_base": fake.base_url,
-            "api_key_env": "CHORUS_TEST_KEY",
+            "api_key_env": KEY_ENV,
             "input_cost_per_mtok": 1,
             "output_cost_per_mtok": 2,
             "timeout_s": 30,
@@ -52,35 +49,8 @@ def served(fake_openai: FakeOpenAI, tmp_path: Path) -> Iterator[tuple[str, Path]
     fake_openai.script("beta", "B")
     fake_openai.script("gamma", "C")
     config = _config(fake_openai, tmp_path / "chorus.yaml")
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--http", "--port", str(port), "--config", str(config)],
-        env=_env(),
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(
-                    f"server exited: {process.stderr.read().decode() if process.stderr else ''}"
-                )
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the server did not start listening"
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}/mcp", config
-    finally:
-        process.terminate()
-        try:
-            process.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
+    with http_server(tmp_path, server_env(KEY), config=config, never_logged=KEY) as running:
+        yield running.url, config
 
 
 async def _cli(*argv: str) -> int:

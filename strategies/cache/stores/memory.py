@@ -1,4 +1,8 @@
-"""`MemoryCacheStore`: the cache in this process only (lost on exit); for tests and `cache.store: memory`."""
+"""`MemoryCacheStore`: the cache in this process only (lost on exit); for tests and `cache.store: memory`.
+
+Every operation is O(1) but `candidates` (O(limit)), `stats` and `clear`: it runs on the event loop, once
+or twice per model call. Expired entries are dropped when read and evicted by the size cap like any other.
+"""
 
 from __future__ import annotations
 
@@ -16,44 +20,55 @@ class MemoryCacheStore:
         self._clock = clock
         self._entries: OrderedDict[str, CacheEntry] = OrderedDict()
         """Least recently used first."""
+        self._embedded: dict[str, OrderedDict[str, None]] = {}
+        """Bucket → the keys of its entries with an embedding, least recently used first."""
         self._counters: dict[str, ModelStats] = {}
 
     def _live(self, entry: CacheEntry) -> bool:
         ttl = self._limits.ttl_s
         return ttl is None or entry.created_at + ttl > self._clock()
 
+    def _drop(self, key: str) -> None:
+        entry = self._entries.pop(key)
+        if entry.embedding is not None:
+            keys = self._embedded[entry.bucket]
+            del keys[key]
+            if not keys:
+                del self._embedded[entry.bucket]
+
     async def get(self, key: str) -> CacheEntry | None:
         entry = self._entries.get(key)
         if entry is None:
             return None
         if not self._live(entry):
-            del self._entries[key]
+            self._drop(key)
             return None
         return entry
 
     async def put(self, entry: CacheEntry) -> None:
-        self._entries.pop(entry.key, None)
+        if entry.key in self._entries:
+            self._drop(entry.key)
         self._entries[entry.key] = entry
-        for key in [k for k, e in self._entries.items() if not self._live(e)]:
-            del self._entries[key]
+        if entry.embedding is not None:
+            keys = self._embedded.setdefault(entry.bucket, OrderedDict())
+            keys[entry.key] = None
+            while len(keys) > self._limits.max_bucket:
+                self._drop(next(iter(keys)))
         while len(self._entries) > self._limits.max_entries:
-            self._entries.popitem(last=False)
-        in_bucket = [
-            k
-            for k, e in reversed(self._entries.items())
-            if e.bucket == entry.bucket and e.embedding is not None
-        ]
-        for key in in_bucket[self._limits.max_bucket :]:
-            del self._entries[key]
+            self._drop(next(iter(self._entries)))
 
     async def touch(self, key: str) -> None:
-        if key in self._entries:
+        entry = self._entries.get(key)
+        if entry is not None:
             self._entries.move_to_end(key)
+            if entry.embedding is not None:
+                self._embedded[entry.bucket].move_to_end(key)
 
     async def candidates(self, bucket: str, limit: int) -> list[CacheEntry]:
-        found = []
-        for entry in reversed(self._entries.values()):
-            if entry.bucket == bucket and entry.embedding is not None and self._live(entry):
+        found: list[CacheEntry] = []
+        for key in reversed(self._embedded.get(bucket, {})):
+            entry = self._entries[key]
+            if self._live(entry):
                 found.append(entry)
                 if len(found) >= limit:
                     break
@@ -79,7 +94,7 @@ class MemoryCacheStore:
     async def clear(self, model: str | None = None) -> int:
         doomed = [k for k, e in self._entries.items() if model is None or e.model == model]
         for key in doomed:
-            del self._entries[key]
+            self._drop(key)
         if model is None:
             self._counters.clear()
         else:

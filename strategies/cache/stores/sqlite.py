@@ -6,6 +6,15 @@ costs a provider call later, nothing more (sessions, which must not lose a turn,
 eviction is a counter (`used_seq`), not a clock, so "least recently used" is exact even within one tick.
 
 sqlite3 is blocking; every operation runs in a worker thread, one at a time per store.
+
+Kept cheap per model call, since an ensemble does a lookup and a store per member:
+- The size cap is enforced exactly but not on every write: every `_trim_every` writes of this process
+  (1% of `max_entries`), the least recently used rows beyond the cap are deleted, walking the recency
+  index from the old end. So the file holds at most 1% (per writing process) more than the cap for a
+  moment. Trimming on each write walked the index past all `max_entries` kept rows: 17 ms per write at
+  20,000 entries.
+- Hit and miss counters are added up in memory and written with the next write transaction (a store,
+  a served hit) or before `stats`; a process killed in between loses those counts, never an answer.
 """
 
 from __future__ import annotations
@@ -45,7 +54,9 @@ _SCHEMA = (
         data TEXT NOT NULL
     )""",
     "CREATE INDEX IF NOT EXISTS entries_by_use ON entries (used_seq)",
-    "CREATE INDEX IF NOT EXISTS entries_by_bucket ON entries (bucket, used_seq)",
+    # One bucket holds every single-turn question to a model with the same parameters, so the semantic
+    # scan and the per-bucket cap must not walk the bucket's plain (not embedded) entries.
+    "CREATE INDEX IF NOT EXISTS entries_by_embedded_bucket ON entries (bucket, has_embedding, used_seq)",
     "CREATE INDEX IF NOT EXISTS entries_by_age ON entries (created_at)",
     """CREATE TABLE IF NOT EXISTS counters (
         model TEXT PRIMARY KEY,
@@ -68,6 +79,12 @@ class SqliteCacheStore:
         self._clock = clock
         self._conn: sqlite3.Connection | None = None
         self._thread_lock = threading.Lock()
+        self._trim_every = max(1, self._limits.max_entries // 100)
+        self._writes_since_trim = 0
+        self._pending: dict[str, tuple[int, int, int]] = {}
+        """Counts not yet written: model → (hits, misses, saved in pico-dollars)."""
+        self._pending_lock = threading.Lock()
+        """Guards `_pending` only: counting on the event loop never waits for a database operation."""
         self._limiter = anyio.CapacityLimiter(1)
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -129,16 +146,18 @@ class SqliteCacheStore:
                     ),
                 )
                 conn.execute("DELETE FROM entries WHERE created_at <= ?", (self._cutoff(),))
-                conn.execute(
-                    "DELETE FROM entries WHERE key IN "
-                    "(SELECT key FROM entries ORDER BY used_seq DESC LIMIT -1 OFFSET ?)",
-                    (limits.max_entries,),
-                )
-                conn.execute(
-                    "DELETE FROM entries WHERE key IN (SELECT key FROM entries WHERE bucket = ? "
-                    "AND has_embedding ORDER BY used_seq DESC LIMIT -1 OFFSET ?)",
-                    (entry.bucket, limits.max_bucket),
-                )
+                self._writes_since_trim += 1
+                if self._writes_since_trim >= self._trim_every:
+                    self._writes_since_trim = 0
+                    self._trim(conn)
+                self._flush_counts(conn)
+                if entry.embedding is not None:
+                    # Only embedded entries are scanned semantically, so only they are capped per bucket.
+                    conn.execute(
+                        "DELETE FROM entries WHERE key IN (SELECT key FROM entries WHERE bucket = ? "
+                        "AND has_embedding ORDER BY used_seq DESC LIMIT -1 OFFSET ?)",
+                        (entry.bucket, limits.max_bucket),
+                    )
 
         await self._run(put)
 
@@ -146,6 +165,7 @@ class SqliteCacheStore:
         def touch(conn: sqlite3.Connection) -> None:
             with _transaction(conn):
                 conn.execute(f"UPDATE entries SET used_seq = ({_NEXT_SEQ}) WHERE key = ?", (key,))
+                self._flush_counts(conn)
 
         await self._run(touch)
 
@@ -162,19 +182,39 @@ class SqliteCacheStore:
 
     async def count(self, model: str, outcome: Outcome, saved_cost_usd: Decimal | None = None) -> None:
         hit = outcome == "hit"
+        with self._pending_lock:
+            hits, misses, saved = self._pending.get(model, (0, 0, 0))
+            self._pending[model] = (
+                hits + int(hit),
+                misses + int(not hit),
+                saved + (pico(saved_cost_usd) if hit else 0),
+            )
 
-        def count(conn: sqlite3.Connection) -> None:
+    def _flush_counts(self, conn: sqlite3.Connection) -> None:
+        """Write the pending counts (called inside a write transaction)."""
+        with self._pending_lock:
+            pending, self._pending = self._pending, {}
+        for model, (hits, misses, saved) in pending.items():
             conn.execute(
                 "INSERT INTO counters (model, hits, misses, saved_pico) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (model) DO UPDATE SET hits = hits + excluded.hits, "
                 "misses = misses + excluded.misses, saved_pico = saved_pico + excluded.saved_pico",
-                (model, int(hit), int(not hit), pico(saved_cost_usd) if hit else 0),
+                (model, hits, misses, saved),
             )
 
-        await self._run(count)
+    def _trim(self, conn: sqlite3.Connection) -> None:
+        """Delete the least recently used entries beyond `max_entries` (inside a write transaction)."""
+        excess = conn.execute("SELECT COUNT(*) FROM entries").fetchone()[0] - self._limits.max_entries
+        if excess > 0:
+            conn.execute(
+                "DELETE FROM entries WHERE key IN (SELECT key FROM entries ORDER BY used_seq ASC LIMIT ?)",
+                (excess,),
+            )
 
     async def stats(self) -> CacheStats:
         def stats(conn: sqlite3.Connection) -> dict[str, ModelStats]:
+            with _transaction(conn):
+                self._flush_counts(conn)
             models: dict[str, ModelStats] = {}
             for model, hits, misses, saved in conn.execute(
                 "SELECT model, hits, misses, saved_pico FROM counters"
@@ -192,6 +232,11 @@ class SqliteCacheStore:
 
     async def clear(self, model: str | None = None) -> int:
         def clear(conn: sqlite3.Connection) -> int:
+            with self._pending_lock:
+                if model is None:
+                    self._pending.clear()
+                else:
+                    self._pending.pop(model, None)
             with _transaction(conn):
                 if model is None:
                     conn.execute("DELETE FROM counters")
@@ -202,7 +247,9 @@ class SqliteCacheStore:
         return await self._run(clear)
 
     async def aclose(self) -> None:
-        def close(_conn: sqlite3.Connection) -> None:
+        def close(conn: sqlite3.Connection) -> None:
+            with _transaction(conn):
+                self._flush_counts(conn)
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None

@@ -81,7 +81,7 @@ async def test_candidates_are_the_bucket_s_embedded_entries_most_recent_first_an
     assert [e.key for e in await store.candidates("b1", 2)] == ["d", "c"]
 
 
-async def test_hits_misses_and_saved_cost_are_counted_per_model(make_store: StoreFactory) -> None:
+async def test_hits_misses_and_saved_cost_are_counted_per_model_and_shared_once_written(make_store: StoreFactory) -> None:
     store = make_store()
     await store.put(_entry("k1", at=make_store.clock.now, model="openai/a"))
     await store.put(_entry("k2", at=make_store.clock.now, model="openai/b"))
@@ -89,6 +89,7 @@ async def test_hits_misses_and_saved_cost_are_counted_per_model(make_store: Stor
     await store.count("openai/a", "hit", Decimal("0.0002"))
     await store.count("openai/a", "hit", Decimal("0.0001"))
     await store.count("openai/b", "hit", None)
+    await store.stats()  # counts may wait for the store's next write or `stats`; then all can see them
     stats = await make_store().stats()
     a, b = stats.models["openai/a"], stats.models["openai/b"]
     assert (a.entries, a.hits, a.misses, a.saved_cost_usd) == (1, 2, 1, Decimal("0.0003"))
@@ -120,3 +121,23 @@ async def test_putting_the_same_key_again_replaces_the_entry(make_store: StoreFa
     found = await store.get("k1")
     assert found is not None and found.completion.text == "newer"
     assert (await store.stats()).totals.entries == 1
+
+
+async def test_a_hit_s_count_is_written_with_its_touch_so_other_processes_see_it(
+    make_store: StoreFactory,
+) -> None:
+    store = make_store()
+    await store.put(_entry("k1", at=make_store.clock.now, model="openai/a"))
+    await store.count("openai/a", "hit", Decimal("0.0002"))
+    await store.touch("k1")
+    assert (await make_store().stats()).models["openai/a"].hits == 1
+
+
+async def test_the_size_cap_holds_after_many_writes(make_store: StoreFactory) -> None:
+    store = make_store(StoreLimits(max_entries=300))
+    for n in range(320):
+        await store.put(_entry(f"k{n}", at=make_store.clock.now, bucket=f"b{n}"))
+    await store.put(_entry("last", at=make_store.clock.now, bucket="z"))
+    entries = (await store.stats()).totals.entries
+    assert 300 <= entries <= 303  # trimmed every 1% of the cap: at most that many over, never under
+    assert await store.get("last") is not None and await store.get("k0") is None
