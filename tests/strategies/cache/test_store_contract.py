@@ -81,7 +81,9 @@ async def test_candidates_are_the_bucket_s_embedded_entries_most_recent_first_an
     assert [e.key for e in await store.candidates("b1", 2)] == ["d", "c"]
 
 
-async def test_hits_misses_and_saved_cost_are_counted_per_model_and_shared_once_written(make_store: StoreFactory) -> None:
+async def test_hits_misses_and_saved_cost_are_counted_per_model_and_shared_once_written(
+    make_store: StoreFactory,
+) -> None:
     store = make_store()
     await store.put(_entry("k1", at=make_store.clock.now, model="openai/a"))
     await store.put(_entry("k2", at=make_store.clock.now, model="openai/b"))
