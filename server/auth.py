@@ -310,11 +310,29 @@ class HttpGate:
             log.warning("busy: refused a request (%d in progress)", limit)
             await _jsonrpc_error(503, message, request_id, retry_after=1)(scope, receive, send)
             return
-        try:
+        if not counted:
             await self.app(scope, _replay(body, receive), send)
-        finally:
-            if counted:
+            return
+        left = False
+
+        def leave() -> None:
+            nonlocal left
+            if not left:
+                left = True
                 self._in_flight.leave()
+
+        async def send_then_leave(message: Message) -> None:
+            # The slot is free before the response's last byte goes out: a client that sends its next
+            # request the moment it has the answer (the SDK lists tools right after a call) must not
+            # find its own finished request still counted.
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                leave()
+            await send(message)
+
+        try:
+            await self.app(scope, _replay(body, receive), send_then_leave)
+        finally:
+            leave()
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes | None:

@@ -29,15 +29,18 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from starlette.types import Message, Receive, Scope, Send
 
 from config.loader import parse_config
 from server.auth import (
+    HttpGate,
     IntrospectionVerifier,
     StaticTokenVerifier,
     bind_refusal,
     resolve_tokens,
     transport_security,
 )
+from server.limits import InFlight
 from tests.fake_openai import FakeOpenAI
 from tests.support.servers import (
     INITIALIZE,
@@ -440,3 +443,44 @@ async def test_introspection_failures_are_a_refusal_not_a_crash() -> None:
     for handler in (broken, not_json, lambda request: httpx.Response(500)):
         verifier = IntrospectionVerifier(config.auth.oauth, {}, transport=httpx.MockTransport(handler))
         assert await verifier.verify_token("any-token") is None
+
+
+async def test_a_finished_request_frees_its_busy_slot_before_its_last_byte_is_sent() -> None:
+    # A client may send its next request the moment it has an answer (the SDK lists tools right after a
+    # call): with a cap of 1, that request must not find the finished one still counted.
+    in_flight = InFlight(1)
+    counted_at_send: list[tuple[bool, int]] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"event: message\n", "more_body": True})
+        await send({"type": "http.response.body", "body": b"data: {}\n\n", "more_body": False})
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            counted_at_send.append((message.get("more_body", False), in_flight.count))
+
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).encode()
+    chunks = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive() -> Message:
+        return chunks.pop(0) if chunks else {"type": "http.disconnect"}
+
+    gate = HttpGate(
+        app,
+        auth_required=False,
+        resource_metadata_url=None,
+        limiter=None,
+        in_flight=in_flight,
+        max_body=1 << 20,
+    )
+    scope: Scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/mcp",
+        "headers": [],
+        "client": ("127.0.0.1", 1),
+    }
+    await gate(scope, receive, send)
+    assert counted_at_send == [(True, 1), (False, 0)]
+    assert in_flight.count == 0
