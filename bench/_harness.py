@@ -71,7 +71,9 @@ def free_port() -> int:
 
 _DATA_HOME = tempfile.mkdtemp(prefix="chorus-bench-")
 """Where benchmarked servers keep sessions and the response cache (SQLite by default): never the user's
-own data directory, and empty at each run so no earlier run's cache answers."""
+own data directory, and empty at each run so no earlier run's cache answers. Set for this process too,
+for the benchmarks that build a server in-process (the footprint's)."""
+os.environ["XDG_DATA_HOME"] = _DATA_HOME
 
 
 def server_env() -> dict[str, str]:
