@@ -3,8 +3,10 @@
 OpenAI, OpenRouter, vLLM, Ollama, llama.cpp, LM Studio, Groq, Together and most gateways accept the
 same `POST {base}/chat/completions`. For them Chorus needs none of litellm's machinery (seconds of
 import, ~6-14 ms of work per call here): one JSON body out, one JSON body back. Every client of this
-kind shares ONE pooled `httpx.AsyncClient` per event loop, so concurrent calls reuse warm keep-alive
-connections instead of opening new ones.
+kind shares ONE connection pool per event loop (`http_pool.OriginPool`), so concurrent calls reuse warm
+keep-alive connections instead of opening new ones. An endpoint the environment says to reach through
+a proxy (`HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`, minus `NO_PROXY`, as httpx and litellm read them) is
+called through one shared `httpx.AsyncClient` instead, which speaks to proxies; the pool does not.
 
 Which models take this path is decided in `strategies.providers.provider_client` (see there); this
 module only speaks the protocol. It returns exactly what `LiteLLMClient` returns for the same exchange
@@ -34,6 +36,7 @@ import json
 import os
 import re
 import time
+import urllib.request
 import weakref
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -83,6 +86,36 @@ def shared_pool() -> OriginPool:
     return pool
 
 
+_proxied_clients: weakref.WeakKeyDictionary[Any, httpx.AsyncClient] = weakref.WeakKeyDictionary()
+
+
+def proxied_client() -> httpx.AsyncClient:
+    """The running loop's client for endpoints behind a proxy (httpx reads the proxy variables itself)."""
+    loop = _running_loop()
+    client = _proxied_clients.get(loop)
+    if client is None or client.is_closed:
+        client = _proxied_clients[loop] = httpx.AsyncClient(trust_env=True, timeout=None)
+    return client
+
+
+def uses_proxy(url: httpx.URL) -> bool:
+    """Whether the environment routes `url` through a proxy (its scheme's or ALL_PROXY, unless NO_PROXY
+    names the host)."""
+    proxies = urllib.request.getproxies_environment()
+    if not (proxies.get(url.scheme) or proxies.get("all")):
+        return False
+    return not _bypassed(url.host.lower(), proxies.get("no", ""))
+
+
+def _bypassed(host: str, no_proxy: str) -> bool:
+    """NO_PROXY as curl and httpx read it: `*`, or hosts that match exactly or as a domain suffix."""
+    for entry in (part.strip().lower() for part in no_proxy.split(",")):
+        name = entry.split(":")[0].lstrip(".") if entry.count(":") <= 1 else entry  # an IPv6 host has colons
+        if entry == "*" or (name and (host == name or host.endswith("." + name))):
+            return True
+    return False
+
+
 def _running_loop() -> Any:
     if sniffio.current_async_library() == "asyncio":
         import asyncio
@@ -98,6 +131,9 @@ async def close_shared_pool() -> None:
     pool = _pools.pop(_running_loop(), None)
     if pool is not None:
         await pool.aclose()
+    client = _proxied_clients.pop(_running_loop(), None)
+    if client is not None:
+        await client.aclose()
 
 
 def base_url(entry: ModelEntry) -> str | None:
@@ -135,6 +171,7 @@ class OpenAICompatClient:
         self._model = wire_model(entry)
         self._provider = entry.model.partition("/")[0]
         self._reasoning = self._provider == "openai" and bool(_REASONING.match(self._model))
+        self._proxied = uses_proxy(self._url)
 
     def __repr__(self) -> str:
         return f"OpenAICompatClient({self.name!r}, model={self.entry.model!r})"
@@ -157,7 +194,10 @@ class OpenAICompatClient:
             timeout = httpx.Timeout(timeout_s).as_dict()
             request_ = httpx.Request("POST", self._url, content=content, headers=headers)
             request_.extensions["timeout"] = timeout
-            response = await shared_pool().send(request_)
+            if self._proxied:
+                response = await proxied_client().send(request_)
+            else:
+                response = await shared_pool().send(request_)
         except httpx.TimeoutException as exc:
             raise translation.timed_out(self.name, timeout_s) from exc
         except (httpx.ConnectError, httpx.UnsupportedProtocol) as exc:

@@ -7,6 +7,7 @@ from pydantic import ValidationError
 
 from strategies.catalog import ModelEntry
 from strategies.completion import CompletionRequest
+from strategies.errors import ProviderUnavailable
 from strategies.providers import (
     LiteLLMClient,
     OpenAICompatClient,
@@ -14,7 +15,7 @@ from strategies.providers import (
     provider_client,
     uses_fast_path,
 )
-from strategies.providers.openai_compat import base_url, shared_pool
+from strategies.providers.openai_compat import _bypassed, base_url, shared_pool
 from tests.fake_openai import FakeOpenAI
 
 pytestmark = pytest.mark.anyio
@@ -122,3 +123,45 @@ async def test_every_fast_client_shares_one_connection_pool_per_event_loop(
     assert len(fake_openai.requests) == 3
     # Three models on one server, called one after the other: one kept-alive connection served them all.
     assert pool.idle_connections() - idle_before <= 1
+
+
+async def test_an_endpoint_behind_a_proxy_is_called_through_it(
+    fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The proxy variable points at a port nothing listens on: the call fails to connect, which proves it
+    # went to the proxy and not straight to the (healthy) endpoint.
+    fake_openai.script("*", "ok")
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    client = OpenAICompatClient("m", ModelEntry(model="openai/m", api_base=fake_openai.base_url))
+
+    with pytest.raises(ProviderUnavailable):
+        await client.complete(CompletionRequest.of("hi"))
+    assert fake_openai.requests == []
+
+
+async def test_no_proxy_hosts_are_called_directly(
+    fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_openai.script("*", "ok")
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "example.com, 127.0.0.1")
+    client = OpenAICompatClient("m", ModelEntry(model="openai/m", api_base=fake_openai.base_url))
+
+    assert (await client.complete(CompletionRequest.of("hi"))).text == "ok"
+
+
+@pytest.mark.parametrize(
+    ("host", "no_proxy", "bypassed"),
+    [
+        ("api.openai.com", "openai.com", True),
+        ("api.openai.com", ".openai.com", True),
+        ("notopenai.com", "openai.com", False),
+        ("127.0.0.1", "localhost,127.0.0.1:8080", True),
+        ("api.groq.com", "*", True),
+        ("api.groq.com", "", False),
+    ],
+)
+def test_no_proxy_matches_hosts_and_domain_suffixes(host: str, no_proxy: str, bypassed: bool) -> None:
+    assert _bypassed(host, no_proxy) is bypassed
