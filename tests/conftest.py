@@ -13,6 +13,11 @@ if TYPE_CHECKING:
 os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
+# Every fake provider listens on loopback: a proxy configured on the machine (honoured by both provider
+# paths) must not stand between the tests and them.
+for _variable in ("NO_PROXY", "no_proxy"):
+    os.environ[_variable] = ",".join(filter(None, [os.environ.get(_variable), "127.0.0.1", "localhost"]))
+
 
 @pytest.fixture
 def anyio_backend() -> str:
