@@ -5,6 +5,8 @@ Descriptions are kept short on purpose: clients put every tool definition into t
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -12,6 +14,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, InputRequiredResult, ToolAnnotations
 from pydantic import Field
 
+from config.schema import ChorusConfig
 from server.execution import execute, state_of
 from server.footprint import publish_output_schema
 from server.rendering import Detail, shaped
@@ -27,6 +30,7 @@ from strategies.spec import (
     Estimator,
     PipelineSpec,
     RouteSpec,
+    Step,
 )
 
 Prompt = Annotated[str, Field(description="The question or task.", min_length=1, max_length=200_000)]
@@ -61,6 +65,44 @@ ORCHESTRATION_TOOLS = ("ensemble_vote", "cascade_ask", "route_specialist", "run_
 """The tools that run a strategy and return a `StrategyResult`."""
 
 
+@dataclass(frozen=True)
+class _Run:
+    """What every orchestration tool passes on to `execute` unchanged."""
+
+    system: str | None
+    session_id: str | None
+    context: ContextMode | None
+    deadline_s: float | None
+    max_cost_usd: float | None
+    cache: bool
+
+
+async def _orchestrate(
+    ctx: Context[Any, Any], spec_for: Callable[[ChorusConfig], Step], prompt: str, run: _Run, detail: Detail
+) -> ToolResult:
+    """The one shape of the four orchestration tools: the spec from the config and the call's arguments,
+    then `execute`, then the result shaped to `detail`; a caller or config mistake becomes an isError
+    result naming the field."""
+    try:
+        spec = spec_for(state_of(ctx).config)
+        expected = len(spec.members) + (1 if spec.judge else 0) if isinstance(spec, EnsembleSpec) else None
+        result = await execute(
+            ctx,
+            spec,
+            prompt,
+            system=run.system,
+            session_id=run.session_id,
+            context=run.context,
+            deadline_s=run.deadline_s,
+            max_cost_usd=run.max_cost_usd,
+            expected_calls=expected,
+            cache=run.cache,
+        )
+        return shaped(result, detail)
+    except ChorusError as exc:
+        raise _guard(exc) from None
+
+
 def register_tools(server: MCPServer[Any]) -> None:
     @server.tool(annotations=_CALLS_MODELS)
     async def ensemble_vote(
@@ -82,8 +124,8 @@ def register_tools(server: MCPServer[Any]) -> None:
         cache: UseCache = True,
     ) -> ToolResult:
         """Ask several models in parallel and vote (or synthesise) one answer, with every vote shown."""
-        try:
-            config = state_of(ctx).config
+
+        def spec_for(config: ChorusConfig) -> Step:
             overrides: dict[str, Any] = {
                 "aggregation": aggregation,
                 "extract": extract,
@@ -94,28 +136,13 @@ def register_tools(server: MCPServer[Any]) -> None:
             if models:
                 overrides["members"] = models
             if models and strategy is None:
-                spec = build(EnsembleSpec, overrides)
-            else:
-                base = named(config, strategy or config.defaults.ensemble, EnsembleSpec)
-                assert isinstance(base, EnsembleSpec)
-                spec = with_overrides(base, overrides)
-            return shaped(
-                await execute(
-                    ctx,
-                    spec,
-                    prompt,
-                    system=system,
-                    session_id=session_id,
-                    context=context,
-                    deadline_s=deadline_s,
-                    max_cost_usd=max_cost_usd,
-                    expected_calls=len(spec.members) + (1 if spec.judge else 0),
-                    cache=cache,
-                ),
-                detail,
-            )
-        except ChorusError as exc:
-            raise _guard(exc) from None
+                return build(EnsembleSpec, overrides)
+            base = named(config, strategy or config.defaults.ensemble, EnsembleSpec)
+            assert isinstance(base, EnsembleSpec)
+            return with_overrides(base, overrides)
+
+        run = _Run(system, session_id, context, deadline_s, max_cost_usd, cache)
+        return await _orchestrate(ctx, spec_for, prompt, run, detail)
 
     @server.tool(annotations=_CALLS_MODELS)
     async def cascade_ask(
@@ -134,33 +161,19 @@ def register_tools(server: MCPServer[Any]) -> None:
         cache: UseCache = True,
     ) -> ToolResult:
         """Ask a cheap model first; escalate to stronger ones while its confidence is below the threshold."""
-        try:
-            config = state_of(ctx).config
+
+        def spec_for(config: ChorusConfig) -> Step:
             overrides: dict[str, Any] = {"threshold": threshold, "estimator": estimator}
             if tiers:
                 overrides["tiers"] = tiers
             if tiers and strategy is None:
-                spec = build(CascadeSpec, overrides)
-            else:
-                base = named(config, strategy or config.defaults.cascade, CascadeSpec)
-                assert isinstance(base, CascadeSpec)
-                spec = with_overrides(base, overrides)
-            return shaped(
-                await execute(
-                    ctx,
-                    spec,
-                    prompt,
-                    system=system,
-                    session_id=session_id,
-                    context=context,
-                    deadline_s=deadline_s,
-                    max_cost_usd=max_cost_usd,
-                    cache=cache,
-                ),
-                detail,
-            )
-        except ChorusError as exc:
-            raise _guard(exc) from None
+                return build(CascadeSpec, overrides)
+            base = named(config, strategy or config.defaults.cascade, CascadeSpec)
+            assert isinstance(base, CascadeSpec)
+            return with_overrides(base, overrides)
+
+        run = _Run(system, session_id, context, deadline_s, max_cost_usd, cache)
+        return await _orchestrate(ctx, spec_for, prompt, run, detail)
 
     @server.tool(annotations=_CALLS_MODELS)
     async def route_specialist(
@@ -176,25 +189,12 @@ def register_tools(server: MCPServer[Any]) -> None:
         cache: UseCache = True,
     ) -> ToolResult:
         """Send the request to the specialist that fits it (rules, then a classifier, then the default)."""
-        try:
-            config = state_of(ctx).config
-            spec = named(config, strategy or config.defaults.route, RouteSpec)
-            return shaped(
-                await execute(
-                    ctx,
-                    spec,
-                    prompt,
-                    system=system,
-                    session_id=session_id,
-                    context=context,
-                    deadline_s=deadline_s,
-                    max_cost_usd=max_cost_usd,
-                    cache=cache,
-                ),
-                detail,
-            )
-        except ChorusError as exc:
-            raise _guard(exc) from None
+
+        def spec_for(config: ChorusConfig) -> Step:
+            return named(config, strategy or config.defaults.route, RouteSpec)
+
+        run = _Run(system, session_id, context, deadline_s, max_cost_usd, cache)
+        return await _orchestrate(ctx, spec_for, prompt, run, detail)
 
     @server.tool(annotations=_CALLS_MODELS)
     async def run_pipeline(
@@ -210,29 +210,17 @@ def register_tools(server: MCPServer[Any]) -> None:
         cache: UseCache = True,
     ) -> ToolResult:
         """Run a configured multi-stage pipeline (e.g. plan → code → review → refine until approved)."""
-        try:
-            config = state_of(ctx).config
+
+        def spec_for(config: ChorusConfig) -> Step:
             spec = named(config, pipeline or config.defaults.pipeline, PipelineSpec)
             assert isinstance(spec, PipelineSpec)
             if max_iterations is not None and spec.refine is not None:
-                spec = spec.model_copy(
-                    update={"refine": spec.refine.model_copy(update={"max_iterations": max_iterations})}
-                )
-            return shaped(
-                await execute(
-                    ctx,
-                    spec,
-                    input,
-                    session_id=session_id,
-                    deadline_s=deadline_s,
-                    context=context,
-                    max_cost_usd=max_cost_usd,
-                    cache=cache,
-                ),
-                detail,
-            )
-        except ChorusError as exc:
-            raise _guard(exc) from None
+                refine = spec.refine.model_copy(update={"max_iterations": max_iterations})
+                spec = spec.model_copy(update={"refine": refine})
+            return spec
+
+        run = _Run(None, session_id, context, deadline_s, max_cost_usd, cache)
+        return await _orchestrate(ctx, spec_for, input, run, detail)
 
     @server.tool(annotations=_READ_ONLY)
     def list_models(ctx: Context[Any, Any]) -> dict[str, Any]:
