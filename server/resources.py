@@ -53,18 +53,25 @@ def register_resources(server: MCPServer[Any], state: ChorusState) -> None:
     async def session_usage(session_id: str) -> str:
         found = await _find(state.sessions, session_id)
         left = found.cost_left_usd()
-        return json.dumps({
-            "session_id": found.id,
-            "usage": found.usage.model_dump(mode="json"),
-            "max_cost_usd": None if found.max_cost_usd is None else str(found.max_cost_usd),
-            "cost_left_usd": None if left is None else str(left),
-            "turns": [
-                {"seq": t.seq, "at": t.at.isoformat(), "model": t.model, "strategy": t.strategy,
-                 **t.usage.model_dump(mode="json")}
-                for t in found.turns
-                if t.usage is not None
-            ],
-        })
+        return json.dumps(
+            {
+                "session_id": found.id,
+                "usage": found.usage.model_dump(mode="json"),
+                "max_cost_usd": None if found.max_cost_usd is None else str(found.max_cost_usd),
+                "cost_left_usd": None if left is None else str(left),
+                "turns": [
+                    {
+                        "seq": t.seq,
+                        "at": t.at.isoformat(),
+                        "model": t.model,
+                        "strategy": t.strategy,
+                        **t.usage.model_dump(mode="json"),
+                    }
+                    for t in found.turns
+                    if t.usage is not None
+                ],
+            }
+        )
 
 
 async def _find(store: SessionStore, session_id: str) -> Session:

@@ -236,8 +236,14 @@ class ContextPassing:
         try:
             entry = ctx.catalog.entry(model)
         except UserInputError:
-            return None, [CallRecord(model=model, stage=f"{STAGE}/{kind}", status="skipped",
-                                     error=f"unknown model {model!r} (sessions.context.summary_model)")]
+            return None, [
+                CallRecord(
+                    model=model,
+                    stage=f"{STAGE}/{kind}",
+                    status="skipped",
+                    error=f"unknown model {model!r} (sessions.context.summary_model)",
+                )
+            ]
         instruction = Message(role="system", content=INSTRUCTIONS[kind])
         window = await self._window(model, entry) - self.settings.summary_max_tokens
         lines = [_line(t) for t in turns]
@@ -290,8 +296,10 @@ class ContextPassing:
                 kept.pop(0)  # never an answer without its question
         sent = f"{len(kept)} of {total} turn(s) verbatim"
         if target is not None and len(kept) < len(history):
-            sent += (f"; {len(history) - len(kept)} older turn(s) left out to fit {target.alias}'s window "
-                     f"({target.budget} prompt tokens)")
+            sent += (
+                f"; {len(history) - len(kept)} older turn(s) left out to fit {target.alias}'s window "
+                f"({target.budget} prompt tokens)"
+            )
         if target is not None and used is not None and used > target.budget:
             sent += f"; the prompt alone needs ~{used} tokens, more than {target.alias}'s {target.budget}"
         built.notes.append(_note(f"{mode}: {sent}"))

@@ -96,8 +96,16 @@ class Fault:
         return cls("no_choices")
 
     @classmethod
-    def http(cls, status: int, message: str, *, type: str, code: str | None = None,
-             headers: dict[str, str] | None = None, echo_key: bool = False) -> Fault:
+    def http(
+        cls,
+        status: int,
+        message: str,
+        *,
+        type: str,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+        echo_key: bool = False,
+    ) -> Fault:
         """Any HTTP error in OpenAI's error shape: `{"error": {"message", "type", "param", "code"}}`."""
         error = {"message": message, "type": type, "param": None, "code": code}
         return cls("http", status=status, error=error, headers=headers or {}, echo_key=echo_key)
@@ -107,14 +115,20 @@ class Fault:
         """429; with a `Retry-After` header (seconds) when `retry_after` is given."""
         headers = {} if retry_after is None else {"retry-after": str(retry_after)}
         return cls.http(
-            429, "Rate limit reached for requests per min (RPM): Limit 3, Used 3, Requested 1.",
-            type="requests", code="rate_limit_exceeded", headers=headers,
+            429,
+            "Rate limit reached for requests per min (RPM): Limit 3, Used 3, Requested 1.",
+            type="requests",
+            code="rate_limit_exceeded",
+            headers=headers,
         )
 
     @classmethod
     def server_error(cls, status: int = 500) -> Fault:
-        return cls.http(status, "The server had an error while processing your request. Sorry about that!",
-                        type="server_error")
+        return cls.http(
+            status,
+            "The server had an error while processing your request. Sorry about that!",
+            type="server_error",
+        )
 
     @classmethod
     def unavailable(cls) -> Fault:
@@ -125,14 +139,23 @@ class Fault:
     @classmethod
     def unauthorized(cls, *, echo_key: bool = False) -> Fault:
         """401 `invalid_api_key`; with `echo_key` the message quotes the caller's whole key."""
-        return cls.http(401, "Incorrect API key provided: {key}. You can find your API key at "
-                        "https://platform.openai.com/account/api-keys.",
-                        type="invalid_request_error", code="invalid_api_key", echo_key=echo_key)
+        return cls.http(
+            401,
+            "Incorrect API key provided: {key}. You can find your API key at "
+            "https://platform.openai.com/account/api-keys.",
+            type="invalid_request_error",
+            code="invalid_api_key",
+            echo_key=echo_key,
+        )
 
     @classmethod
     def forbidden(cls) -> Fault:
-        return cls.http(403, "You are not allowed to sample from this model", type="invalid_request_error",
-                        code="model_not_allowed")
+        return cls.http(
+            403,
+            "You are not allowed to sample from this model",
+            type="invalid_request_error",
+            code="model_not_allowed",
+        )
 
     @classmethod
     def context_length(cls, limit: int = 8192, requested: int = 9000) -> Fault:
@@ -141,7 +164,8 @@ class Fault:
             400,
             f"This model's maximum context length is {limit} tokens. However, your messages resulted in "
             f"{requested} tokens. Please reduce the length of the messages.",
-            type="invalid_request_error", code="context_length_exceeded",
+            type="invalid_request_error",
+            code="context_length_exceeded",
         )
 
     @classmethod
@@ -150,8 +174,12 @@ class Fault:
 
     @classmethod
     def not_found(cls, model: str = "unknown") -> Fault:
-        return cls.http(404, f"The model `{model}` does not exist or you do not have access to it.",
-                        type="invalid_request_error", code="model_not_found")
+        return cls.http(
+            404,
+            f"The model `{model}` does not exist or you do not have access to it.",
+            type="invalid_request_error",
+            code="model_not_found",
+        )
 
 
 @dataclass(frozen=True)
@@ -292,13 +320,19 @@ class FakeOpenAI:
         sock.bind(("127.0.0.1", 0))  # the OS picks a free port; holding the socket avoids a race for it
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
-            self._app(), log_level="critical", access_log=False, lifespan="off",
-            timeout_graceful_shutdown=1, loop="asyncio", http="h11",
+            self._app(),
+            log_level="critical",
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=1,
+            loop="asyncio",
+            http="h11",
         )
         self._server = uvicorn.Server(config)
         self._stopping.clear()
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
-                                        name="fake-openai", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name="fake-openai", daemon=True
+        )
         self._thread.start()
         deadline = time.monotonic() + 10
         while not self._server.started:
@@ -324,10 +358,12 @@ class FakeOpenAI:
     # -- serving -----------------------------------------------------------------------------------
 
     def _app(self) -> Starlette:
-        return Starlette(routes=[
-            Route("/v1/chat/completions", self._chat, methods=["POST"]),
-            Route("/v1/models", self._models, methods=["GET"]),
-        ])
+        return Starlette(
+            routes=[
+                Route("/v1/chat/completions", self._chat, methods=["POST"]),
+                Route("/v1/models", self._models, methods=["GET"]),
+            ]
+        )
 
     async def _models(self, request: Request) -> Response:
         with self._lock:
@@ -349,8 +385,11 @@ class FakeOpenAI:
         except ValueError:
             return _error(Fault.bad_request("We could not parse the JSON body of your request."))
         recorded = RecordedRequest(
-            model=str(body.get("model", "")), messages=list(body.get("messages") or []), body=body,
-            headers={k.lower(): v for k, v in request.headers.items()}, raw=raw,
+            model=str(body.get("model", "")),
+            messages=list(body.get("messages") or []),
+            body=body,
+            headers={k.lower(): v for k, v in request.headers.items()},
+            raw=raw,
         )
         with self._lock:
             self._requests.append(recorded)
@@ -389,8 +428,9 @@ class FakeOpenAI:
                 return False
         return False
 
-    async def _fault(self, request: Request, recorded: RecordedRequest, fault: Fault,
-                     script: Script | None) -> Response:
+    async def _fault(
+        self, request: Request, recorded: RecordedRequest, fault: Fault, script: Script | None
+    ) -> Response:
         if fault.kind == "hang":
             await self._wait(request, None)
             return Response(status_code=499)
@@ -493,8 +533,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--completion-tokens", type=int, default=None)
     args = parser.parse_args(argv)
     with FakeOpenAI() as fake:
-        fake.script("*", args.reply, latency_s=args.latency, prompt_tokens=args.prompt_tokens,
-                    completion_tokens=args.completion_tokens)
+        fake.script(
+            "*",
+            args.reply,
+            latency_s=args.latency,
+            prompt_tokens=args.prompt_tokens,
+            completion_tokens=args.completion_tokens,
+        )
         print(fake.base_url, flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()

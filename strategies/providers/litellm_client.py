@@ -227,7 +227,10 @@ def translate_error(
         if isinstance(link, openai.APIStatusError) and type(link).__module__.split(".")[0] == "openai":
             body = _body_of(link)
             return translation.http_error(
-                model, link.status_code, translation.provider_message(body), link.response.headers,
+                model,
+                link.status_code,
+                translation.provider_message(body),
+                link.response.headers,
                 translation.error_code(body),
             )
     detail = _detail(exc)

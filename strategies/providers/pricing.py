@@ -113,12 +113,18 @@ def cost_of(entry: ModelEntry, prompt_tokens: int | None, completion_tokens: int
         if mapped is None:
             return None
     prompt_cost = (
-        prompt_tokens * entry.input_cost_per_mtok / _MILLION if entry.input_cost_per_mtok is not None
-        else prompt_tokens * mapped[0] if mapped else None
+        prompt_tokens * entry.input_cost_per_mtok / _MILLION
+        if entry.input_cost_per_mtok is not None
+        else prompt_tokens * mapped[0]
+        if mapped
+        else None
     )
     completion_cost = (
-        completion_tokens * entry.output_cost_per_mtok / _MILLION if entry.output_cost_per_mtok is not None
-        else completion_tokens * mapped[1] if mapped else None
+        completion_tokens * entry.output_cost_per_mtok / _MILLION
+        if entry.output_cost_per_mtok is not None
+        else completion_tokens * mapped[1]
+        if mapped
+        else None
     )
     if prompt_cost is None or completion_cost is None:
         return None

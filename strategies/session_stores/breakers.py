@@ -108,7 +108,10 @@ class SharedCallGuard(CallGuard):
         found = self._breakers.get(model)
         if found is None:
             found = self._breakers[model] = SharedBreaker(
-                self.settings.breaker, self.clock, model=model, outbox=self._outbox,
+                self.settings.breaker,
+                self.clock,
+                model=model,
+                outbox=self._outbox,
                 wall_clock=self.wall_clock,
             )
         return found

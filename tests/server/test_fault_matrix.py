@@ -101,24 +101,36 @@ FAULTED = ("faulty-a", "faulty-b")
 def _strategies() -> dict[str, Any]:
     """For each tool, a strategy where a healthy model can stand in for the faulted one, and one where
     only faulted models are left."""
+
     def route(alternative: str) -> dict[str, Any]:
         # No rule matches, so the (faulted) classifier is asked first; its failure sends the request to
         # the default route, whose target is a faulted model with a fallback.
         return {
-            "kind": "route", "classifier": "faulty-a", "default": "general",
+            "kind": "route",
+            "classifier": "faulty-a",
+            "default": "general",
             "routes": [
-                {"name": "general", "description": "Everything.",
-                 "target": {"kind": "model", "model": "faulty-a", "fallbacks": [alternative]}},
+                {
+                    "name": "general",
+                    "description": "Everything.",
+                    "target": {"kind": "model", "model": "faulty-a", "fallbacks": [alternative]},
+                },
                 {"name": "code", "description": "Code.", "keywords": ["python"], "target": "healthy"},
             ],
         }
 
     def pipeline(alternative: str) -> dict[str, Any]:
-        return {"kind": "pipeline", "stages": [
-            {"name": "draft", "prompt": "Draft: {input}",
-             "step": {"kind": "model", "model": "faulty-a", "fallbacks": [alternative]}},
-            {"name": "polish", "prompt": "Polish: {draft}", "step": "healthy"},
-        ]}
+        return {
+            "kind": "pipeline",
+            "stages": [
+                {
+                    "name": "draft",
+                    "prompt": "Draft: {input}",
+                    "step": {"kind": "model", "model": "faulty-a", "fallbacks": [alternative]},
+                },
+                {"name": "polish", "prompt": "Polish: {draft}", "step": "healthy"},
+            ],
+        }
 
     return {
         "ensemble_vote/with-alternative": {"kind": "ensemble", "members": ["faulty-a", "healthy"]},
@@ -143,8 +155,15 @@ def matrix_config(fake: FakeOpenAI, case: Case) -> dict[str, Any]:
     faulted_base = fake.base_url if case.fault is not None else _dead_address()
 
     def model(name: str, base: str, timeout_s: float) -> dict[str, Any]:
-        return {"model": f"openai/{name}", "api_base": base, "api_key_env": KEY_ENV, "timeout_s": timeout_s,
-                "input_cost_per_mtok": 1, "output_cost_per_mtok": 2, "protocol": PROTOCOL}
+        return {
+            "model": f"openai/{name}",
+            "api_base": base,
+            "api_key_env": KEY_ENV,
+            "timeout_s": timeout_s,
+            "input_cost_per_mtok": 1,
+            "output_cost_per_mtok": 2,
+            "protocol": PROTOCOL,
+        }
 
     return {
         "models": {
@@ -308,14 +327,19 @@ async def test_at_the_deadline_an_ensemble_with_three_of_five_votes_is_a_partial
         config["models"][name] = {**config["models"]["healthy"]}
     for name in ("faulty-a", "faulty-b"):
         config["models"][name]["timeout_s"] = 30  # only the deadline stops them
-    config["strategies"]["five"] = {"kind": "ensemble", "members": ["h1", "h2", "h3", "faulty-a", "faulty-b"],
-                                    "quorum": 3, "early_stop": False}
+    config["strategies"]["five"] = {
+        "kind": "ensemble",
+        "members": ["h1", "h2", "h3", "faulty-a", "faulty-b"],
+        "quorum": 3,
+        "early_stop": False,
+    }
     server = build_server(parse_config(json.dumps(config), env={}))
 
     async with Client(server) as client:
         started = anyio.current_time()
-        result = await client.call_tool("ensemble_vote", {"prompt": "A) B) C)?", "strategy": "five",
-                                                          "deadline_s": 1.5})
+        result = await client.call_tool(
+            "ensemble_vote", {"prompt": "A) B) C)?", "strategy": "five", "deadline_s": 1.5}
+        )
         elapsed = anyio.current_time() - started
 
     data = result.structured_content or {}
@@ -353,8 +377,14 @@ async def test_every_tool_returns_by_its_deadline_when_every_model_hangs(
 
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHORUS")}
-    env.update({KEY_ENV: KEY, "PYTHONPATH": str(REPO), "LITELLM_OFFLINE_MODE": "true",
-                "LITELLM_LOCAL_MODEL_COST_MAP": "True"})
+    env.update(
+        {
+            KEY_ENV: KEY,
+            "PYTHONPATH": str(REPO),
+            "LITELLM_OFFLINE_MODE": "true",
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        }
+    )
     return env
 
 
@@ -383,7 +413,10 @@ def http_server(config_file: tuple[Path, Case]) -> Iterator[HttpServer]:
         port = sock.getsockname()[1]
     process = subprocess.Popen(
         [sys.executable, "-m", "server.cli", "serve", "--http", "--port", str(port), "--config", str(path)],
-        env=_env(), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=_env(),
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     served = HttpServer(f"http://127.0.0.1:{port}/mcp")
     try:

@@ -96,8 +96,10 @@ async def test_a_session_is_readable_as_resources_with_its_turns_usage_and_listi
 
     assert {"session://{session_id}", "session://{session_id}/usage"} <= templates
     assert [(t["role"], t["content"]) for t in session["turns"]] == [
-        ("user", "python: one"), ("assistant", "answer to: python: one"),
-        ("user", "python: two"), ("assistant", "answer to: python: two"),
+        ("user", "python: one"),
+        ("assistant", "answer to: python: one"),
+        ("user", "python: two"),
+        ("assistant", "answer to: python: two"),
     ]
     assert session["turns"][1]["model"] == "coder" and session["turns"][1]["strategy"] == "route"
     assert session["usage"]["calls"] == 2 and session["usage"]["cost_usd"] == "0.002"
@@ -172,7 +174,8 @@ async def test_two_tool_calls_at_once_on_one_session_both_land_each_exchange_who
     assert contents[:2] == ["python: zero", "answer to: python: zero"]
     pairs = [contents[i : i + 2] for i in range(2, 6, 2)]
     assert sorted(pairs) == [
-        ["python: left", "answer to: python: left"], ["python: right", "answer to: python: right"],
+        ["python: left", "answer to: python: left"],
+        ["python: right", "answer to: python: right"],
     ]
     assert [t["seq"] for t in session["turns"]] == list(range(6))
 
@@ -194,7 +197,9 @@ async def test_context_none_sends_no_history_and_summary_uses_the_cheap_model(
     summary_sent = clients["coder"].requests[3].messages
     assert summary_sent[0].content == "Summary of the earlier conversation:\nThey talked about sums."
     assert [m.content for m in summary_sent[1:]] == [
-        "python: three", "answer to: python: three", "python: four",
+        "python: three",
+        "answer to: python: three",
+        "python: four",
     ]
     assert [c["stage"] for c in summarised["calls"]] == ["context/summary", "route/code"]
     assert summarised["totals"]["calls"] == 2
@@ -203,10 +208,13 @@ async def test_context_none_sends_no_history_and_summary_uses_the_cheap_model(
 async def test_a_pipeline_stage_can_choose_its_own_context(sessions_config: dict[str, Any]) -> None:
     data = yaml.safe_load(SERVER_TEST_CONFIG)
     data["sessions"] = sessions_config
-    data["strategies"]["pipeline"] = {"kind": "pipeline", "stages": [
-        {"name": "plan", "prompt": "Plan: {input}", "step": "coder", "context": "none"},
-        {"name": "code", "prompt": "Code: {plan}", "step": "coder"},
-    ]}
+    data["strategies"]["pipeline"] = {
+        "kind": "pipeline",
+        "stages": [
+            {"name": "plan", "prompt": "Plan: {input}", "step": "coder", "context": "none"},
+            {"name": "code", "prompt": "Code: {plan}", "step": "coder"},
+        ],
+    }
     clients = _clients()
     server = _server(ChorusConfig.model_validate(data), clients)
     async with Client(server) as client:

@@ -31,8 +31,14 @@ KEY_ENV, KEY = "CHORUS_TEST_KEY", "sk-chorus-sessions-0123456789abcdef"
 
 def _config(fake: FakeOpenAI, path: Path, sessions: dict[str, Any]) -> Path:
     models = {
-        alias: {"model": f"openai/{alias}", "api_base": fake.base_url, "api_key_env": KEY_ENV,
-                "input_cost_per_mtok": 1, "output_cost_per_mtok": 2, "timeout_s": 30}
+        alias: {
+            "model": f"openai/{alias}",
+            "api_base": fake.base_url,
+            "api_key_env": KEY_ENV,
+            "input_cost_per_mtok": 1,
+            "output_cost_per_mtok": 2,
+            "timeout_s": 30,
+        }
         for alias in ("alpha", "gamma")
     }
     config = {
@@ -42,8 +48,10 @@ def _config(fake: FakeOpenAI, path: Path, sessions: dict[str, Any]) -> Path:
             "flaky": {"kind": "route", "default": "one", "routes": [{"name": "one", "target": "gamma"}]},
         },
         "defaults": {"deadline_s": 30},
-        "reliability": {"retry": {"max_attempts": 1},
-                        "breaker": {"failure_threshold": 2, "window_s": 60, "cooldown_s": 60}},
+        "reliability": {
+            "retry": {"max_attempts": 1},
+            "breaker": {"failure_threshold": 2, "window_s": 60, "cooldown_s": 60},
+        },
         "sessions": sessions,
     }
     path.write_text(json.dumps(config))  # JSON is YAML
@@ -52,8 +60,15 @@ def _config(fake: FakeOpenAI, path: Path, sessions: dict[str, Any]) -> Path:
 
 def _env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHORUS")}
-    env.update({KEY_ENV: KEY, "PYTHONPATH": str(REPO), "LITELLM_OFFLINE_MODE": "true",
-                "LITELLM_LOCAL_MODEL_COST_MAP": "True", "XDG_DATA_HOME": str(tmp_path / "data")})
+    env.update(
+        {
+            KEY_ENV: KEY,
+            "PYTHONPATH": str(REPO),
+            "LITELLM_OFFLINE_MODE": "true",
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+            "XDG_DATA_HOME": str(tmp_path / "data"),
+        }
+    )
     return env
 
 
@@ -76,7 +91,10 @@ def _serving(
         command.append("--stateless")
     process = subprocess.Popen(
         command,
-        env=_env(tmp_path), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=_env(tmp_path),
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     try:
         deadline = time.monotonic() + 60
@@ -158,8 +176,10 @@ async def test_replicas_sharing_redis_continue_each_others_sessions_and_share_op
     sessions = {"store": url, "key_prefix": prefix, "breaker_sync_s": 0.1}
     config = _config(fake, tmp_path / "chorus.yaml", sessions)
     try:
-        with _serving(config, tmp_path, stateless=True) as (one, _), \
-                _serving(config, tmp_path, stateless=True) as (two, _):
+        with (
+            _serving(config, tmp_path, stateless=True) as (one, _),
+            _serving(config, tmp_path, stateless=True) as (two, _),
+        ):
             async with Client(one) as via_one, Client(two, mode="legacy") as via_two:
                 started = await _ask(via_one, "hello from one")
                 session_id = started.structured_content["session_id"]

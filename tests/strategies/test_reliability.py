@@ -289,6 +289,7 @@ def test_without_a_cap_everything_is_allowed() -> None:
 
 # -- Graceful degradation: ensemble → fewer members → the single best model ----------------------------
 
+
 @pytest.mark.anyio
 async def test_with_fewer_members_but_the_quorum_met_the_ensemble_still_answers() -> None:
     clients = [

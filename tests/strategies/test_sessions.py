@@ -29,6 +29,7 @@ from tests.fakes import ScriptedClient, context_of
 
 pytestmark = pytest.mark.anyio
 
+
 async def test_the_history_of_a_session_is_prepended_on_the_next_turn_after_the_system_prompt() -> None:
     specialist = ScriptedClient("specialist", ["Paris.", "About 2.1 million."])
     ctx = context_of(specialist)
@@ -103,7 +104,9 @@ async def test_remember_records_the_exchange_with_its_cost_and_charges_the_sessi
     assert session.usage.calls == 1 and session.usage.cost_usd == Decimal("0.001")
 
 
-@pytest.mark.parametrize("store", ["sqlite", "memory", "redis", "redis://127.0.0.1:6379/0", "rediss://h:1", "unix:///r.sock"])
+@pytest.mark.parametrize(
+    "store", ["sqlite", "memory", "redis", "redis://127.0.0.1:6379/0", "rediss://h:1", "unix:///r.sock"]
+)
 def test_the_store_setting_accepts_the_named_backends_and_redis_urls(store: str) -> None:
     assert SessionSettings(store=store).store == store
 

@@ -26,10 +26,13 @@ STEP = ModelStep(model="m")
 async def _session(store: MemorySessionStore, exchanges: int, size: int = 0) -> Session:
     session_id = await store.create()
     for i in range(exchanges):
-        await store.append(session_id, [
-            Turn(role="user", content=f"q{i} " + "x" * size, at=utc_now()),
-            Turn(role="assistant", content=f"a{i} " + "y" * size, at=utc_now()),
-        ])
+        await store.append(
+            session_id,
+            [
+                Turn(role="user", content=f"q{i} " + "x" * size, at=utc_now()),
+                Turn(role="assistant", content=f"a{i} " + "y" * size, at=utc_now()),
+            ],
+        )
     session = await store.get(session_id)
     assert session is not None
     return session
@@ -51,7 +54,11 @@ async def test_full_sends_every_turn_between_the_system_prompt_and_the_new_quest
     built = await ContextPassing().build(session, REQUEST, "full", ModelStep(model="m"), ctx, store)
 
     assert _shape(built.request) == [
-        ("system", "Be"), ("user", "q0"), ("assistant", "a0"), ("user", "q1"), ("assistant", "a1"),
+        ("system", "Be"),
+        ("user", "q0"),
+        ("assistant", "a0"),
+        ("user", "q1"),
+        ("assistant", "a1"),
         ("user", "What"),
     ]
     assert built.calls == [] and "full: 4 of 4 turn(s) verbatim" in _notes(built.notes)
@@ -73,9 +80,14 @@ async def test_trimming_keeps_the_system_prompt_and_latest_turns_within_the_smal
     session = await _session(store, 10, size=200)  # ~55 tokens a turn by the 4-characters rule
     ctx = context_of(ScriptedClient("small", "ok"), ScriptedClient("big", "ok"))
     settings = ContextSettings(windows={"small": 1024 + 300, "big": 100_000})
-    spec = PipelineSpec.model_validate({"stages": [
-        {"name": "a", "prompt": "{input}", "step": "big"}, {"name": "b", "prompt": "{a}", "step": "small"},
-    ]})
+    spec = PipelineSpec.model_validate(
+        {
+            "stages": [
+                {"name": "a", "prompt": "{input}", "step": "big"},
+                {"name": "b", "prompt": "{a}", "step": "small"},
+            ]
+        }
+    )
 
     built = await ContextPassing(settings).build(session, REQUEST, "full", spec, ctx, store)
 
@@ -121,7 +133,8 @@ async def test_summary_condenses_older_turns_once_caches_it_and_extends_it_as_th
     again = await passing.build(await store.get(session.id), REQUEST, "summary", STEP, ctx, store)
 
     assert [(m.role, m.content) for m in first.request.messages[:2]] == [
-        ("system", "Be brief."), ("system", "Summary of the earlier conversation:\nThey discussed q0-q2."),
+        ("system", "Be brief."),
+        ("system", "Summary of the earlier conversation:\nThey discussed q0-q2."),
     ]
     assert _shape(first.request)[2:] == [("user", "q3"), ("assistant", "a3"), ("user", "What")]
     assert [(c.stage, c.cost_usd) for c in first.calls] == [("context/summary", Decimal("0.001"))]
@@ -130,9 +143,13 @@ async def test_summary_condenses_older_turns_once_caches_it_and_extends_it_as_th
     assert len(summariser.requests) == 1 and again.calls == [] and "(cached)" in _notes(again.notes)
     assert again.request == first.request
 
-    await store.append(session.id, [
-        Turn(role="user", content="q4", at=utc_now()), Turn(role="assistant", content="a4", at=utc_now()),
-    ])
+    await store.append(
+        session.id,
+        [
+            Turn(role="user", content="q4", at=utc_now()),
+            Turn(role="assistant", content="a4", at=utc_now()),
+        ],
+    )
     grown = await passing.build(await store.get(session.id), REQUEST, "summary", STEP, ctx, store)
 
     extension = summariser.requests[1].messages[-1].content

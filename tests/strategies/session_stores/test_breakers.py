@@ -28,8 +28,9 @@ class Clocks:
     def guard(self) -> SharedCallGuard:
         offset = 1000.0 * (len(self.offsets) + 1)  # monotonic clocks start anywhere
         self.offsets.append(offset)
-        guard = SharedCallGuard(SETTINGS, clock=lambda: self.wall - 1_700_000_000.0 + offset,
-                                wall_clock=lambda: self.wall)
+        guard = SharedCallGuard(
+            SETTINGS, clock=lambda: self.wall - 1_700_000_000.0 + offset, wall_clock=lambda: self.wall
+        )
         for model in ("m", "sick", "well"):
             guard.breaker(model)  # as the server does for every configured model
         return guard
