@@ -33,8 +33,9 @@ _EXPLICIT_NUMBER_RE = re.compile(
 _EXPLICIT_CHOICE_RE = re.compile(
     rf"(?i:answer|option|choice)[\s*_]*(?i:is|:|=)?[\s*_:]*(?i:option\s+|choice\s+)?[(\[*_\s]*([{_LETTERS}])\b"
 )
-# The text opens with the letter: "B) ...", "B. ...", "B: ...", "B, ...", "**B**", "(B) ...", "B - ..."
-_LEADING_CHOICE_RE = re.compile(rf"^[\s*_(\[]*([{_LETTERS}])(?:[).:,\]*_]|\s+[-–—]|\s*$)")
+# The text opens with the letter: "B) ...", "B. ...", "B: ...", "B, ...", "**B**", "(B) ...", "B - ...", or
+# the letter alone on the first line ("B\nConfidence: 90%", as the self-report estimator asks for).
+_LEADING_CHOICE_RE = re.compile(rf"^[\s*_(\[]*([{_LETTERS}])(?:[).:,\]*_]|\s+[-–—]|[ \t]*(?:\r?\n|$))")
 # A letter set off on its own: "(B)" or "**B**" anywhere.
 _MARKED_CHOICE_RE = re.compile(rf"\(([{_LETTERS}])\)|\*\*([{_LETTERS}])\*\*")
 # Options listed in a prompt: "A) ...", "(B) ...", "C. ...", "D: ..." at a line start or after a space.

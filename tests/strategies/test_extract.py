@@ -27,7 +27,10 @@ from strategies.extract import (
         ("Answer: **C**", "C"),
         ("Option A looks tempting, but (A) ignores friction.\n\nFinal answer: D", "D"),
         ("Let me think. A cat is not a dog, so the correct option is E.", "E"),
+        ("B\nConfidence: 90%", "B"),
+        ("C  \r\nConfidence: 0.7", "C"),
         ("A cat is an animal.", None),
+        ("A\ncat is an animal.", "A"),
         ("I cannot tell.", None),
     ],
 )
