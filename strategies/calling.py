@@ -50,6 +50,13 @@ class CostEstimator(Protocol):
 
 
 @runtime_checkable
+class AnswersFromCache(Protocol):
+    """A client behind the response cache (`strategies.cache.client.CachingClient`)."""
+
+    async def answer_from_cache(self, request: CompletionRequest) -> Completion | None: ...
+
+
+@runtime_checkable
 class WarmsUp(Protocol):
     """A client with one-off set-up (an import, a model load) that must not count against a call's
     time-out."""
@@ -193,6 +200,12 @@ async def _attempt_model(
             completion = await call_once(ctx, model, request, stage)
         except BudgetExceeded as exc:
             breaker.abandon()
+            # The budget cannot pay for a provider call, but a cached answer costs nothing.
+            client = ctx.catalog.client(model)
+            cached = await client.answer_from_cache(request) if isinstance(client, AnswersFromCache) else None
+            if cached is not None:
+                await _keep(ctx, calls, record_ok(model, stage, cached))
+                return cached
             await _keep(ctx, calls, record_error(model, stage, exc, None))
             return exc
         except ModelError as exc:

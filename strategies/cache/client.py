@@ -63,6 +63,14 @@ class CachingClient:
         await self._cache.save(lookup, completion)
         return completion
 
+    async def answer_from_cache(self, request: CompletionRequest) -> Completion | None:
+        """The cached answer to `request`, or None; never calls the provider. For a call the budget cannot
+        pay for: a hit costs nothing, so it may still be served."""
+        lookup = await self._cache.lookup(self._entry, request)
+        if lookup.hit is not None and self._observer is not None:
+            self._observer.record_cache(self.name, self._entry.model, True, lookup.hit.saved_cost_usd)
+        return lookup.hit
+
 
 def _annotate(status: LookupStatus, hit: Completion | None) -> None:
     """Say on the current (LLM) span what the cache did."""

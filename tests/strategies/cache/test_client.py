@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import textwrap
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from strategies.cache.stores.sqlite import SqliteCacheStore
 from strategies.calling import run_model
 from strategies.catalog import ModelCatalog, ModelEntry
 from strategies.completion import CompletionRequest
-from strategies.context import RunContext
+from strategies.context import Budget, RunContext
 from strategies.ensemble import run_ensemble
 from strategies.errors import ProviderServerError
 from strategies.reliability import CallGuard, ReliabilitySettings, RetrySettings
@@ -296,3 +297,36 @@ async def test_a_hit_on_an_answer_of_unknown_price_costs_nothing_and_claims_no_s
     assert second.completion.cost_usd == 0 and second.completion.saved_cost_usd is None
     totals = compute_totals(second.result.calls, 1.0)
     assert totals.cost_usd == 0 and totals.cached_calls == 1 and totals.saved_cost_usd is None
+
+
+def _spent() -> Budget:
+    """A cap already overrun (a charge after the fact can do that): the budget refuses any call."""
+    return Budget(max_cost_usd=Decimal("0.001"), spent_usd=Decimal("0.002"))
+
+
+async def test_a_call_the_budget_cannot_pay_for_is_still_answered_from_the_cache() -> None:
+    client = ScriptedClient("a", "Paris", cost_usd=Decimal("0.0025"))
+    ctx, _ = _setup(client)
+    await _ask(ctx, "a")  # no cap: asked and stored
+    capped = replace(ctx, budget=_spent())
+
+    hit = await run_model(ModelStep(model="a"), PROMPT, capped, "ask")
+    other = await run_model(ModelStep(model="a"), CompletionRequest.of("And of Spain?"), capped, "ask")
+
+    assert len(client.requests) == 1
+    assert hit.completion is not None and hit.completion.cached and hit.completion.text == "Paris"
+    assert hit.result.calls[0].status == "ok" and hit.result.calls[0].cost_usd == 0
+    assert other.completion is None  # not cached: the budget's refusal stands
+    assert other.result.calls[0].status == "skipped" and "budget" in (other.result.calls[0].error or "")
+
+
+async def test_cache_false_also_keeps_a_budget_refusal_from_reading_the_cache() -> None:
+    client = ScriptedClient("a", "Paris", cost_usd=Decimal("0.0025"))
+    ctx, _ = _setup(client)
+    await _ask(ctx, "a")
+    capped = replace(ctx, budget=_spent())
+
+    with bypassing(True):
+        refused = await run_model(ModelStep(model="a"), PROMPT, capped, "ask")
+
+    assert refused.completion is None and refused.result.calls[0].status == "skipped"
