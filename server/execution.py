@@ -11,6 +11,7 @@ from mcp.types import CallToolResult, InputRequiredResult
 
 from server.rendering import render
 from server.sampling_context import run_with_client_model
+from server.session_budgets import SharedSessionBudget
 from server.specs import check_models
 from server.state import ChorusState
 from strategies.cache.scope import bypassing
@@ -53,8 +54,46 @@ async def execute(
 ) -> CallToolResult | InputRequiredResult:
     """Run `step` on `prompt` within the session `session_id` (a new one when None): its history is
     passed per `context` (default `sessions.context.mode`), the call's cost cap is lowered to what the
-    session's own cap has left, and the exchange and its cost are recorded in the session. `cache=False`:
-    no model call of the run reads or writes the response cache."""
+    session's own cap has left (shared with the session's other calls in flight), and the exchange and
+    its cost are recorded in the session. `cache=False`: no model call of the run reads or writes the
+    response cache."""
+    state = state_of(ctx)
+
+    async def run(shared: SharedSessionBudget | None) -> CallToolResult | InputRequiredResult:
+        return await _execute(
+            ctx,
+            step,
+            prompt,
+            system=system,
+            session_id=session_id,
+            deadline_s=deadline_s,
+            max_cost_usd=max_cost_usd,
+            expected_calls=expected_calls,
+            context=context,
+            cache=cache,
+            shared=shared,
+        )
+
+    if session_id is None:
+        return await run(None)
+    with state.session_budgets.joined(session_id) as shared:
+        return await run(shared)
+
+
+async def _execute(
+    ctx: Context[Any, Any],
+    step: Step,
+    prompt: str,
+    *,
+    system: str | None = None,
+    session_id: str | None = None,
+    deadline_s: float | None = None,
+    max_cost_usd: float | None = None,
+    expected_calls: int | None = None,
+    context: ContextMode | None = None,
+    cache: bool = True,
+    shared: SharedSessionBudget | None,
+) -> CallToolResult | InputRequiredResult:
     state = state_of(ctx)
     defaults = state.config.defaults
     if not prompt.strip():
@@ -63,6 +102,7 @@ async def execute(
 
     request = CompletionRequest.of(prompt, system=system)
     created = session_id is None
+    parent: Budget | None = None
     session: Session | None = None
     if session_id is not None:
         validate_session_id(session_id)
@@ -73,6 +113,10 @@ async def execute(
             )
         session_cap = session.max_cost_usd
         session_left = session.cost_left_usd()
+        if shared is not None and session_left is not None:
+            # What the session's other calls in flight have not already spent or reserved.
+            parent = shared.budget_for(session_left)
+            session_left = parent.left_usd()
     else:
         session_cap = session_left = state.config.sessions.max_cost_usd
         # Stored with its first exchange once the run is done: one write per call instead of two.
@@ -82,6 +126,11 @@ async def execute(
     budget_note: NoteDecision | None = None
     if session_left is not None:
         if session_left <= 0:
+            if parent is not None and parent.reserved_usd > 0:
+                raise UserInputError(
+                    f"session_id: what is left of the session's budget of ${session_cap} is held by "
+                    "its other calls in progress; retry when they finish"
+                )
             raise UserInputError(
                 f"session_id: the session's budget of ${session_cap} is spent; start a new session to go on"
             )
@@ -102,7 +151,7 @@ async def execute(
         state.catalog,
         deadline_s or defaults.deadline_s,
         strategies=state.config.strategies,
-        budget=Budget(max_cost_usd=cap),
+        budget=Budget(max_cost_usd=cap, parent=parent),
         progress=progress,
         guard=state.guard,
     )

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import anyio
 
 from config.schema import ChorusConfig
+from server.session_budgets import SessionBudgets
 from strategies.cache.response_cache import ResponseCache
 from strategies.catalog import ClientFactory, ModelCatalog, ModelEntry
 from strategies.context_passing import ContextPassing, offline_tokens
@@ -32,6 +33,8 @@ class ChorusState:
     """How session history is passed to models (`sessions.context`)."""
     breakers: BreakerStore | None = None
     """Where replicas share circuit-breaker state (Redis); None for one process."""
+    session_budgets: SessionBudgets = field(default_factory=SessionBudgets)
+    """The budgets of sessions with calls in flight, shared by those calls."""
     cache: ResponseCache | None = None
     """The response cache the catalog's clients sit behind (`cache`); None when it is off."""
 

@@ -23,38 +23,56 @@ class Budget:
     A call reserves its worst-case cost before it starts and settles it when it ends, so calls running in
     parallel (ensemble members) cannot together break the cap that each of them alone would respect.
     A call whose price is unknown reserves nothing: it is allowed while the cap is not yet spent.
+
+    A budget may have a `parent` that every reservation and charge also goes to: the budget of a session
+    that several tool calls share at once, so together they respect the session's cap as each of them
+    respects its own.
     """
 
     max_cost_usd: Decimal | None = None
     spent_usd: Decimal = Decimal(0)
     reserved_usd: Decimal = Decimal(0)
     """Worst-case cost of the calls in flight."""
+    parent: Budget | None = None
 
     def allows(self, estimate_usd: Decimal | None = None) -> bool:
+        if self.parent is not None and not self.parent.allows(estimate_usd):
+            return False
         if self.max_cost_usd is None:
             return True
         return self.spent_usd + self.reserved_usd + (estimate_usd or Decimal(0)) <= self.max_cost_usd
 
     def left_usd(self) -> Decimal | None:
         """What may still be spent (never negative); None when there is no cap."""
+        parent_left = None if self.parent is None else self.parent.left_usd()
         if self.max_cost_usd is None:
-            return None
-        return max(Decimal(0), self.max_cost_usd - self.spent_usd - self.reserved_usd)
+            return parent_left
+        left = max(Decimal(0), self.max_cost_usd - self.spent_usd - self.reserved_usd)
+        return left if parent_left is None else min(left, parent_left)
 
     def reserve(self, estimate_usd: Decimal | None) -> bool:
         """Hold `estimate_usd` for a call about to start; False (nothing held) when it would break the cap."""
         if not self.allows(estimate_usd):
             return False
-        self.reserved_usd += estimate_usd or Decimal(0)
+        self._hold(estimate_usd or Decimal(0))
         return True
+
+    def _hold(self, amount: Decimal) -> None:
+        self.reserved_usd += amount
+        if self.parent is not None:
+            self.parent._hold(amount)
 
     def release(self, estimate_usd: Decimal | None) -> None:
         """Give back what `reserve` held, once the call has ended (then `charge` what it really cost)."""
         self.reserved_usd = max(Decimal(0), self.reserved_usd - (estimate_usd or Decimal(0)))
+        if self.parent is not None:
+            self.parent.release(estimate_usd)
 
     def charge(self, cost_usd: Decimal | None) -> None:
         if cost_usd is not None:
             self.spent_usd += cost_usd
+            if self.parent is not None:
+                self.parent.charge(cost_usd)
 
 
 @dataclass

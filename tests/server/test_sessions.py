@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from mcp.types import TextContent, TextResourceContents
 
 from config.schema import ChorusConfig
 from server.app import build_server
+from strategies.completion import CompletionRequest
 from tests.fakes import ScriptedClient
 from tests.server.conftest import SERVER_TEST_CONFIG
 from tests.strategies.session_stores.backends import delete_prefix, fresh_prefix, redis_url_or_skip
@@ -225,3 +228,37 @@ async def test_a_pipeline_stage_can_choose_its_own_context(sessions_config: dict
     assert [m.content for m in plan.messages] == ["Plan: two"]
     assert [m.content for m in code.messages][:2] == ["python: one", "answer to: python: one"]
     assert any(d["stage"] == "pipeline/plan/context" for d in result["decisions"])
+
+
+@dataclass
+class _PricedClient(ScriptedClient):
+    """Says before a call what it may cost at most, as a priced provider model does."""
+
+    def estimate_cost_usd(self, request: CompletionRequest) -> Decimal | None:
+        return self.cost_usd
+
+
+async def test_two_calls_at_once_on_one_session_together_stay_within_its_budget(
+    sessions_config: dict[str, Any],
+) -> None:
+    clients = _clients()
+    coder = clients["coder"] = _PricedClient("coder", "ok", delay_s=0.3, cost_usd=Decimal("0.001"))
+    server = _server(_config(sessions_config), clients)
+    async with Client(server) as client:
+        session_id = _data(await client.call_tool("start_session", {"max_cost_usd": 0.0015}))["session_id"]
+        results: list[Any] = []
+
+        async def ask(prompt: str) -> None:
+            arguments = {"prompt": f"python: {prompt}", "session_id": session_id}
+            results.append(await client.call_tool("route_specialist", arguments))
+
+        async with anyio.create_task_group() as tg:
+            for prompt in ("left", "right"):
+                tg.start_soon(ask, prompt)
+        usage = await _read(client, f"session://{session_id}/usage")
+
+    # Each call alone would fit ($0.001 of $0.0015): together they would not, so only one is sent.
+    assert len(coder.requests) == 1
+    assert Decimal(usage["usage"]["cost_usd"]) <= Decimal("0.0015")
+    answered = [r for r in results if not r.is_error and r.structured_content["ok"]]
+    assert len(answered) == 1
