@@ -9,14 +9,14 @@ usage ledger counts hits, misses and saved cost instead of a call.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Protocol
 
 from opentelemetry import trace
 
 from strategies.cache.response_cache import LookupStatus, ResponseCache
-from strategies.calling import CostEstimator, WarmsUp
 from strategies.catalog import ClientFactory, ModelEntry
 from strategies.client import ModelClient
+from strategies.client_wrappers import ClientWrapper, wrap
 from strategies.completion import Completion, CompletionRequest
 from strategies.providers.sampling import is_sampling_model
 
@@ -27,9 +27,7 @@ class CacheObserver(Protocol):
     def record_cache(self, alias: str, model_id: str, hit: bool, saved_cost_usd: Decimal | None) -> None: ...
 
 
-class CachingClient:
-    """Wraps one client; `name` and any other attribute are the wrapped client's."""
-
+class CachingClient(ClientWrapper):
     def __init__(
         self,
         inner: ModelClient,
@@ -37,19 +35,10 @@ class CachingClient:
         cache: ResponseCache,
         observer: CacheObserver | None = None,
     ) -> None:
-        self.inner = inner
-        self.name = inner.name
+        super().__init__(inner)
         self._entry = entry
         self._cache = cache
         self._observer = observer
-
-    def __repr__(self) -> str:
-        return f"CachingClient({self.inner!r})"
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "inner":  # not set yet (half-built instance): do not recurse
-            raise AttributeError(name)
-        return getattr(self.inner, name)
 
     async def complete(self, request: CompletionRequest) -> Completion:
         lookup = await self._cache.lookup(self._entry, request)
@@ -85,37 +74,11 @@ def _annotate(status: LookupStatus, hit: Completion | None) -> None:
             span.set_attribute("chorus.cache.saved_cost_usd", float(hit.saved_cost_usd))
 
 
-class _WarmsUp(CachingClient):
-    async def ready(self) -> None:
-        assert isinstance(self.inner, WarmsUp)
-        await self.inner.ready()
-
-
-class _Estimates(CachingClient):
-    def estimate_cost_usd(self, request: CompletionRequest) -> Decimal | None:
-        assert isinstance(self.inner, CostEstimator)
-        return self.inner.estimate_cost_usd(request)
-
-
-class _WarmsUpAndEstimates(_WarmsUp, _Estimates):
-    pass
-
-
 def caching(
     client: ModelClient, entry: ModelEntry, cache: ResponseCache, observer: CacheObserver | None = None
 ) -> CachingClient:
     """`client` wrapped, keeping the optional capabilities the core checks for (warm-up, cost estimate)."""
-    warms, estimates = isinstance(client, WarmsUp), isinstance(client, CostEstimator)
-    cls = (
-        _WarmsUpAndEstimates
-        if warms and estimates
-        else _WarmsUp
-        if warms
-        else _Estimates
-        if estimates
-        else CachingClient
-    )
-    return cls(client, entry, cache, observer)
+    return wrap(CachingClient, client, entry, cache, observer)
 
 
 def with_cache(

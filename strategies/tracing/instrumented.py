@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import logging
 import math
-from decimal import Decimal
-from typing import Any, cast
 
 import anyio
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from strategies.calling import CostEstimator, WarmsUp
 from strategies.catalog import ClientFactory, ModelEntry
 from strategies.client import ModelClient
+from strategies.client_wrappers import ClientWrapper, wrap
 from strategies.completion import Completion, CompletionRequest
 from strategies.errors import ModelError
 from strategies.tracing import attributes as attrs
@@ -28,22 +26,11 @@ from strategies.tracing.usage import UsageLedger
 log = logging.getLogger("chorus.calls")
 
 
-class InstrumentedClient:
-    """Wraps one client; `name` and any other attribute are the wrapped client's."""
-
+class InstrumentedClient(ClientWrapper):
     def __init__(self, inner: ModelClient, entry: ModelEntry, usage: UsageLedger | None = None) -> None:
-        self.inner = inner
-        self.name = inner.name
+        super().__init__(inner)
         self._entry = entry
         self._usage = usage
-
-    def __repr__(self) -> str:
-        return f"InstrumentedClient({self.inner!r})"
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "inner":  # not set yet (half-built instance): do not recurse
-            raise AttributeError(name)
-        return getattr(self.inner, name)
 
     async def complete(self, request: CompletionRequest) -> Completion:
         answered = False
@@ -115,37 +102,11 @@ def _interrupted(exc: BaseException, deadline: float) -> str:
     return "timeout" if math.isfinite(deadline) and anyio.current_time() >= deadline else "cancelled"
 
 
-class _WarmsUp(InstrumentedClient):
-    async def ready(self) -> None:
-        # `cast`, not `assert isinstance`: this runs per model call, and an isinstance against a runtime-
-        # checkable Protocol walks its members each time; `instrumented` checked the class once.
-        await cast(WarmsUp, self.inner).ready()
-
-
-class _Estimates(InstrumentedClient):
-    def estimate_cost_usd(self, request: CompletionRequest) -> Decimal | None:
-        return cast(CostEstimator, self.inner).estimate_cost_usd(request)  # (see `_WarmsUp.ready`)
-
-
-class _WarmsUpAndEstimates(_WarmsUp, _Estimates):
-    pass
-
-
 def instrumented(
     client: ModelClient, entry: ModelEntry, usage: UsageLedger | None = None
 ) -> InstrumentedClient:
     """`client` wrapped, keeping the optional capabilities the core checks for (warm-up, cost estimate)."""
-    warms, estimates = isinstance(client, WarmsUp), isinstance(client, CostEstimator)
-    cls = (
-        _WarmsUpAndEstimates
-        if warms and estimates
-        else _WarmsUp
-        if warms
-        else _Estimates
-        if estimates
-        else InstrumentedClient
-    )
-    return cls(client, entry, usage)
+    return wrap(InstrumentedClient, client, entry, usage)
 
 
 def instrument(factory: ClientFactory, usage: UsageLedger | None = None) -> ClientFactory:
