@@ -47,7 +47,3 @@ class SessionBudgets:
             shared.calls -= 1
             if shared.calls == 0:
                 del self._open[session_id]
-
-    def in_flight(self, session_id: str) -> int:
-        shared = self._open.get(session_id)
-        return 0 if shared is None else shared.calls
