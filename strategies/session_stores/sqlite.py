@@ -11,22 +11,18 @@ Writes are `BEGIN IMMEDIATE` transactions, so concurrent appends — from tasks 
 other processes on the same file — are serialised whole, in arrival order; a new session and its first
 exchange are one transaction (`create(turns=...)`).
 
-sqlite3 is blocking; every operation runs in a worker thread, one at a time per store.
+sqlite3 is blocking; every operation runs in a worker thread, one at a time per store (`SqliteFile`).
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
-
-import anyio
 
 from strategies.completion import Usage
 from strategies.sessions import (
@@ -42,6 +38,7 @@ from strategies.sessions import (
     unknown_session,
     utc_now,
 )
+from strategies.sqlite_file import SqliteFile, transaction
 
 SCHEMA_VERSION = 1
 _SCHEMA = """
@@ -86,37 +83,15 @@ class SqliteSessionStore:
         self.path = Path(path)
         self._limits = limits or StoreLimits()
         self._clock = clock
-        self._conn: sqlite3.Connection | None = None
-        self._thread_lock = threading.Lock()
-        self._limiter = anyio.CapacityLimiter(1)
+        self._db = SqliteFile(
+            self.path,
+            schema=[*_statements(_SCHEMA), f"PRAGMA user_version={SCHEMA_VERSION}"],
+            error=SessionStoreError,
+            what="session store",
+            pragmas=["PRAGMA foreign_keys=ON"],
+        )
 
     # -- plumbing ----------------------------------------------------------------------------------
-
-    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        def locked() -> T:
-            with self._thread_lock:
-                return fn(self._connection())
-
-        try:
-            return await anyio.to_thread.run_sync(locked, limiter=self._limiter)
-        except sqlite3.Error as exc:
-            raise SessionStoreError(f"session store {self.path}: {type(exc).__name__}: {exc}") from exc
-
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")  # see the module docstring
-            conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute("PRAGMA busy_timeout=10000")
-            with _transaction(conn):
-                # Statement by statement: `executescript` would commit the open transaction first.
-                for statement in _statements(_SCHEMA):
-                    conn.execute(statement)
-                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            self._conn = conn
-        return self._conn
 
     def _cutoff(self) -> float:
         if self._limits.ttl_s is None:
@@ -154,7 +129,7 @@ class SqliteSessionStore:
         stored = [t.model_dump_json(exclude={"seq"}) for t in clip(turns, self._limits)]
 
         def create(conn: sqlite3.Connection) -> None:
-            with _transaction(conn):
+            with transaction(conn):
                 conn.execute(
                     "INSERT INTO sessions (id, created_at, updated_at, max_cost_usd, usage) "
                     "VALUES (?, ?, ?, ?, ?)",
@@ -179,12 +154,12 @@ class SqliteSessionStore:
                         (count - self._limits.max_sessions,),
                     )
 
-        await self._run(create)
+        await self._db.run(create)
         return session_id
 
     async def get(self, session_id: str) -> Session | None:
         def get(conn: sqlite3.Connection) -> Session | None:
-            with _transaction(conn, immediate=False):
+            with transaction(conn, immediate=False):
                 row = conn.execute(_SELECT_LIVE, (session_id, self._cutoff())).fetchone()
                 if row is None:
                     return None
@@ -197,24 +172,24 @@ class SqliteSessionStore:
             memos = {kind: ContextMemo.model_validate(m) for kind, m in json.loads(row[7]).items()}
             return Session(**self._info(row).model_dump(), turns=turns, memos=memos)
 
-        return await self._run(get)
+        return await self._db.run(get)
 
     async def info(self, session_id: str) -> SessionInfo | None:
         def info(conn: sqlite3.Connection) -> SessionInfo | None:
             row = conn.execute(_SELECT_LIVE, (session_id, self._cutoff())).fetchone()
             return None if row is None else self._info(row)
 
-        return await self._run(info)
+        return await self._db.run(info)
 
     async def append(self, session_id: str, turns: Sequence[Turn], *, usage: Usage | None = None) -> None:
         stored = [t.model_dump_json(exclude={"seq"}) for t in clip(turns, self._limits)]
         now = _ts(self._clock())
 
         def append(conn: sqlite3.Connection) -> bool:
-            with _transaction(conn):
+            with transaction(conn):
                 return self._append_in(conn, session_id, stored, usage, now)
 
-        if not await self._run(append):
+        if not await self._db.run(append):
             raise unknown_session()
 
     def _append_in(
@@ -247,7 +222,7 @@ class SqliteSessionStore:
 
     async def save_memo(self, session_id: str, memo: ContextMemo) -> None:
         def save(conn: sqlite3.Connection) -> None:
-            with _transaction(conn):
+            with transaction(conn):
                 row = conn.execute("SELECT memos FROM sessions WHERE id = ?", (session_id,)).fetchone()
                 if row is None:
                     return
@@ -255,7 +230,7 @@ class SqliteSessionStore:
                 memos[memo.kind] = memo.model_dump(mode="json")
                 conn.execute("UPDATE sessions SET memos = ? WHERE id = ?", (json.dumps(memos), session_id))
 
-        await self._run(save)
+        await self._db.run(save)
 
     async def list_recent(self, limit: int = 20) -> list[SessionInfo]:
         def recent(conn: sqlite3.Connection) -> list[SessionInfo]:
@@ -265,23 +240,17 @@ class SqliteSessionStore:
             ).fetchall()
             return [self._info(row) for row in rows]
 
-        return await self._run(recent)
+        return await self._db.run(recent)
 
     async def delete(self, session_id: str) -> bool:
         def delete(conn: sqlite3.Connection) -> bool:
-            with _transaction(conn):
+            with transaction(conn):
                 return conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,)).rowcount > 0
 
-        return await self._run(delete)
+        return await self._db.run(delete)
 
     async def aclose(self) -> None:
-        def close(_conn: sqlite3.Connection) -> None:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
-        if self._conn is not None:
-            await self._run(close)
+        await self._db.aclose()
 
 
 _SELECT = "SELECT id, created_at, updated_at, max_cost_usd, next_seq, dropped, usage, memos FROM sessions"
@@ -290,16 +259,3 @@ _SELECT_LIVE = _SELECT + " WHERE id = ? AND updated_at > ?"
 
 def _statements(script: str) -> list[str]:
     return [s.strip() for s in script.split(";") if s.strip()]
-
-
-@contextmanager
-def _transaction(conn: sqlite3.Connection, *, immediate: bool = True) -> Iterator[sqlite3.Connection]:
-    """`BEGIN IMMEDIATE` (a write lock up front; or a plain read transaction) … `COMMIT`; rolled back on
-    any exception."""
-    conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")

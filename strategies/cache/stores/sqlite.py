@@ -5,7 +5,7 @@ are short `BEGIN IMMEDIATE` transactions. `synchronous=NORMAL`: losing the last 
 costs a provider call later, nothing more (sessions, which must not lose a turn, use FULL). Recency for
 eviction is a counter (`used_seq`), not a clock, so "least recently used" is exact even within one tick.
 
-sqlite3 is blocking; every operation runs in a worker thread, one at a time per store.
+sqlite3 is blocking; every operation runs in a worker thread, one at a time per store (`SqliteFile`).
 
 Kept cheap per model call, since an ensemble does a lookup and a store per member:
 - The size cap is enforced exactly but not on every write: every `_trim_every` writes of this process
@@ -22,13 +22,10 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import TypeVar
-
-import anyio
 
 from strategies.cache.store import (
     PICO,
@@ -41,6 +38,7 @@ from strategies.cache.store import (
     pico,
     stats_of,
 )
+from strategies.sqlite_file import SqliteFile, transaction
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS entries (
@@ -77,38 +75,13 @@ class SqliteCacheStore:
         self.path = Path(path)
         self._limits = limits or StoreLimits()
         self._clock = clock
-        self._conn: sqlite3.Connection | None = None
-        self._thread_lock = threading.Lock()
+        self._db = SqliteFile(self.path, schema=_SCHEMA, error=CacheStoreError, what="cache store")
         self._trim_every = max(1, self._limits.max_entries // 100)
         self._writes_since_trim = 0
         self._pending: dict[str, tuple[int, int, int]] = {}
         """Counts not yet written: model → (hits, misses, saved in pico-dollars)."""
         self._pending_lock = threading.Lock()
         """Guards `_pending` only: counting on the event loop never waits for a database operation."""
-        self._limiter = anyio.CapacityLimiter(1)
-
-    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        def locked() -> T:
-            with self._thread_lock:
-                return fn(self._connection())
-
-        try:
-            return await anyio.to_thread.run_sync(locked, limiter=self._limiter)
-        except sqlite3.Error as exc:
-            raise CacheStoreError(f"cache store {self.path}: {type(exc).__name__}: {exc}") from exc
-
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=10000")
-            with _transaction(conn):
-                for statement in _SCHEMA:
-                    conn.execute(statement)
-            self._conn = conn
-        return self._conn
 
     def _cutoff(self) -> float:
         return float("-inf") if self._limits.ttl_s is None else self._clock() - self._limits.ttl_s
@@ -120,7 +93,7 @@ class SqliteCacheStore:
             ).fetchone()
             return None if row is None else str(row[0])
 
-        data = await self._run(get)
+        data = await self._db.run(get)
         return None if data is None else CacheEntry.model_validate_json(data)
 
     async def put(self, entry: CacheEntry) -> None:
@@ -128,7 +101,7 @@ class SqliteCacheStore:
         limits = self._limits
 
         def put(conn: sqlite3.Connection) -> None:
-            with _transaction(conn):
+            with transaction(conn):
                 seq = conn.execute(_NEXT_SEQ).fetchone()[0]
                 conn.execute(
                     "INSERT OR REPLACE INTO entries "
@@ -159,15 +132,15 @@ class SqliteCacheStore:
                         (entry.bucket, limits.max_bucket),
                     )
 
-        await self._run(put)
+        await self._db.run(put)
 
     async def touch(self, key: str) -> None:
         def touch(conn: sqlite3.Connection) -> None:
-            with _transaction(conn):
+            with transaction(conn):
                 conn.execute(f"UPDATE entries SET used_seq = ({_NEXT_SEQ}) WHERE key = ?", (key,))
                 self._flush_counts(conn)
 
-        await self._run(touch)
+        await self._db.run(touch)
 
     async def candidates(self, bucket: str, limit: int) -> list[CacheEntry]:
         def candidates(conn: sqlite3.Connection) -> list[str]:
@@ -178,7 +151,7 @@ class SqliteCacheStore:
             ).fetchall()
             return [str(row[0]) for row in rows]
 
-        return [CacheEntry.model_validate_json(data) for data in await self._run(candidates)]
+        return [CacheEntry.model_validate_json(data) for data in await self._db.run(candidates)]
 
     async def count(self, model: str, outcome: Outcome, saved_cost_usd: Decimal | None = None) -> None:
         hit = outcome == "hit"
@@ -213,7 +186,7 @@ class SqliteCacheStore:
 
     async def stats(self) -> CacheStats:
         def stats(conn: sqlite3.Connection) -> dict[str, ModelStats]:
-            with _transaction(conn):
+            with transaction(conn):
                 self._flush_counts(conn)
             models: dict[str, ModelStats] = {}
             for model, hits, misses, saved in conn.execute(
@@ -228,7 +201,7 @@ class SqliteCacheStore:
                 found.entries, found.bytes = entries, size
             return models
 
-        return stats_of(await self._run(stats))
+        return stats_of(await self._db.run(stats))
 
     async def clear(self, model: str | None = None) -> int:
         def clear(conn: sqlite3.Connection) -> int:
@@ -237,33 +210,18 @@ class SqliteCacheStore:
                     self._pending.clear()
                 else:
                     self._pending.pop(model, None)
-            with _transaction(conn):
+            with transaction(conn):
                 if model is None:
                     conn.execute("DELETE FROM counters")
                     return conn.execute("DELETE FROM entries").rowcount
                 conn.execute("DELETE FROM counters WHERE model = ?", (model,))
                 return conn.execute("DELETE FROM entries WHERE model = ?", (model,)).rowcount
 
-        return await self._run(clear)
+        return await self._db.run(clear)
 
     async def aclose(self) -> None:
-        def close(conn: sqlite3.Connection) -> None:
-            with _transaction(conn):
+        def flush(conn: sqlite3.Connection) -> None:
+            with transaction(conn):
                 self._flush_counts(conn)
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
 
-        if self._conn is not None:
-            await self._run(close)
-
-
-@contextmanager
-def _transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+        await self._db.aclose(flush)
