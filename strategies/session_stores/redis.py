@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -32,7 +32,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from strategies.completion import Usage
-from strategies.errors import redact
+from strategies.errors import ChorusError, redact
 from strategies.reliability import BreakerSettings
 from strategies.session_stores.breakers import BreakerEvent
 from strategies.sessions import (
@@ -359,13 +359,16 @@ class RedisBreakerStore:
 
 
 @asynccontextmanager
-async def _translated() -> AsyncIterator[None]:
-    """Redis failures become `SessionStoreError` (redacted: a URL may carry a password)."""
+async def redis_errors_as(error: Callable[[str], ChorusError], what: str) -> AsyncIterator[None]:
+    """Redis failures become `error("<what> (Redis): ...")`, redacted: a URL may carry a password."""
     try:
         yield
     except RedisError as exc:
-        detail = redact(str(exc))[:300]
-        raise SessionStoreError(f"session store (Redis): {type(exc).__name__}: {detail}") from exc
+        raise error(f"{what} (Redis): {type(exc).__name__}: {redact(str(exc))[:300]}") from exc
+
+
+def _translated() -> AbstractAsyncContextManager[None]:
+    return redis_errors_as(SessionStoreError, "session store")
 
 
 def register_url_secret(url: str) -> None:

@@ -18,12 +18,11 @@ Redis Cluster (as the session store does).
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from decimal import Decimal
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
 from strategies.cache.store import (
     PICO,
@@ -36,7 +35,7 @@ from strategies.cache.store import (
     pico,
     stats_of,
 )
-from strategies.errors import redact
+from strategies.session_stores.redis import redis_errors_as
 
 _DROP = """
 local function drop(p, key)
@@ -231,10 +230,5 @@ class RedisCacheStore:
         await self._redis.aclose()
 
 
-@asynccontextmanager
-async def _translated() -> AsyncIterator[None]:
-    """Redis failures become `CacheStoreError` (redacted: a URL may carry a password)."""
-    try:
-        yield
-    except RedisError as exc:
-        raise CacheStoreError(f"cache store (Redis): {type(exc).__name__}: {redact(str(exc))[:300]}") from exc
+def _translated() -> AbstractAsyncContextManager[None]:
+    return redis_errors_as(CacheStoreError, "cache store")
