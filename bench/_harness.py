@@ -183,7 +183,7 @@ def chorus_http(config: dict[str, Any]) -> Iterator[Served]:
         command = [
             sys.executable,
             "-m",
-            "server.cli",
+            "chorus_mcp.server.cli.main",
             "serve",
             "--http",
             "--port",

@@ -31,17 +31,17 @@ from typing import Literal
 import anyio
 
 from bench._harness import BENCH_KEY, BENCH_KEY_ENV, Figure, fake_provider, load
-from strategies.cache.client import with_cache
-from strategies.cache.response_cache import ResponseCache, open_response_cache
-from strategies.cache.settings import CacheSettings, SemanticSettings
-from strategies.catalog import ModelCatalog, ModelEntry
-from strategies.completion import CompletionRequest
-from strategies.context import RunContext
-from strategies.embeddings import aembed
-from strategies.providers import provider_client
-from strategies.runner import run_strategy
-from strategies.sessions import SessionSettings
-from strategies.spec import EnsembleSpec, ModelStep, Step
+from chorus_mcp.strategies.cache.client import with_cache
+from chorus_mcp.strategies.cache.response_cache import ResponseCache, open_response_cache
+from chorus_mcp.strategies.cache.settings import CacheSettings, SemanticSettings
+from chorus_mcp.strategies.core.completion import CompletionRequest
+from chorus_mcp.strategies.core.spec import EnsembleSpec, ModelStep, Step
+from chorus_mcp.strategies.engine.context import RunContext
+from chorus_mcp.strategies.engine.runner import run_strategy
+from chorus_mcp.strategies.models.catalog import ModelCatalog, ModelEntry
+from chorus_mcp.strategies.models.embeddings import aembed
+from chorus_mcp.strategies.models.providers import provider_client
+from chorus_mcp.strategies.sessions.session import SessionSettings
 
 Kind = Literal["new", "repeat", "retry", "paraphrase", "near_miss"]
 MEMBERS = ["m1", "m2", "m3"]

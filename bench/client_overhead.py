@@ -23,9 +23,9 @@ import anyio
 import httpx
 
 from bench._harness import BENCH_KEY, BENCH_KEY_ENV, Figure, fake_provider, load, percentile
-from strategies.catalog import ModelEntry
-from strategies.completion import CompletionRequest
-from strategies.providers import LiteLLMClient, OpenAICompatClient, load_litellm
+from chorus_mcp.strategies.core.completion import CompletionRequest
+from chorus_mcp.strategies.models.catalog import ModelEntry
+from chorus_mcp.strategies.models.providers import LiteLLMClient, OpenAICompatClient, load_litellm
 
 MODEL = "gpt-4o-mini"  # priced by the map: both paths do the price lookup a real call does
 PROMPT = "What is the capital of France? Answer in one word."

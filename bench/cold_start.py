@@ -24,7 +24,7 @@ from typing import IO
 
 from bench._harness import BARE_SERVER, REPO, Figure, load, median, server_env
 
-CHORUS = [sys.executable, "-m", "server.cli", "serve", "--log-level", "WARNING"]
+CHORUS = [sys.executable, "-m", "chorus_mcp.server.cli.main", "serve", "--log-level", "WARNING"]
 BARE = [sys.executable, str(BARE_SERVER)]
 TARGET = 1.3
 

@@ -42,7 +42,7 @@ from bench._harness import (
     unique_prompt,
 )
 from bench.throughput import cpu_seconds
-from strategies.providers.http_pool import OriginPool
+from chorus_mcp.strategies.models.providers.http_pool import OriginPool
 
 MEMBER_LATENCY_S = 0.100
 MEMBERS = [f"m{i}" for i in range(5)]

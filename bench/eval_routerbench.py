@@ -7,7 +7,7 @@ calibration half only:
 
 - the cheap pool is chosen: the 5 most accurate models costing at most 15% of the reference's;
 - two learned routers are trained (RouterBench's KNN baseline, and Chorus's variant);
-- correctness predictors are trained (`strategies.evaluation.predictor`, cross-fitted): one per cheap
+- correctness predictors are trained (`strategies.learned.predictor`, cross-fitted): one per cheap
   tier (1-3 models of the pool's first four), one per vote (the reference and its 2-6 most accurate
   peers), one route-only;
 - calibrations pick, among generated candidates (every 2-4 model subset of the pool as an agreement
@@ -66,8 +66,8 @@ def _short(model: str) -> str:
 
 def build_config(dataset: Any, seed: int, cap: float) -> tuple[Any, dict[str, Any]]:
     """The evaluation config for one dataset, with candidates generated from the calibration split."""
-    from strategies.evaluation.config import EvalConfig
-    from strategies.evaluation.engine import Evaluator
+    from chorus_mcp.strategies.evaluation.config import EvalConfig
+    from chorus_mcp.strategies.evaluation.engine import Evaluator
 
     calibration, _report = dataset.split(0.5, seed)
     evaluator = Evaluator(dataset, seed)
@@ -228,7 +228,7 @@ def build_config(dataset: Any, seed: int, cap: float) -> tuple[Any, dict[str, An
 
 def router_comparison(report: Any) -> str:
     """AIQ (area under the cost-accuracy hull, averaged over a shared cost range) of each router's sweep."""
-    from strategies.evaluation.report import aiq
+    from chorus_mcp.strategies.evaluation.report import aiq
 
     sweeps = {
         variant: [
@@ -249,10 +249,10 @@ def router_comparison(report: Any) -> str:
 
 
 def run_one(path: str, seed: int, out: str) -> str:
-    from server.eval_cli import quiet_logs
-    from strategies.evaluation.datasets import load_dataset
-    from strategies.evaluation.report import calibration_lines, table, write_files
-    from strategies.evaluation.suite import run_suite
+    from chorus_mcp.server.cli.eval import quiet_logs
+    from chorus_mcp.strategies.evaluation.datasets import load_dataset
+    from chorus_mcp.strategies.evaluation.report import calibration_lines, table, write_files
+    from chorus_mcp.strategies.evaluation.suite import run_suite
 
     quiet_logs()
     started = time.monotonic()

@@ -1,8 +1,8 @@
 """Figure 4, tool footprint: o200k_base tokens of what Chorus puts into the calling model's context —
 the whole `tools/list` result (bundled default configuration), and a default `ensemble_vote` result for
-5 members answering ~100 words each (the same fixture as tests/server/test_footprint.py), both as
+5 members answering ~100 words each (the same fixture as tests/server/mcp/test_footprint.py), both as
 serialised on the wire. The baseline is the same server's schemas as the SDK would publish them
-without `server.footprint.compact_tools`.
+without `server.mcp.footprint.compact_tools`.
 
     .venv/bin/python bench/footprint.py
 """
@@ -19,11 +19,11 @@ from mcp import Client
 from pydantic import TypeAdapter
 
 from bench._harness import Figure
-from config.loader import load_config
-from server.app import build_server
-from server.footprint import TOOLS_LIST_BUDGET
-from tests.fakes import ScriptedClient
-from tests.server.test_footprint import RESULT_BUDGET, _ensemble_result
+from chorus_mcp.config.loader import load_config
+from chorus_mcp.server.app import build_server
+from chorus_mcp.server.mcp.footprint import TOOLS_LIST_BUDGET
+from chorus_mcp.strategies.models.testing import ScriptedClient
+from tests.server.mcp.test_footprint import RESULT_BUDGET, _ensemble_result
 from tests.tokens import wire_tokens
 
 
@@ -36,7 +36,10 @@ async def _tools_list_tokens(compact: bool) -> tuple[int, int]:
     else:  # what the SDK would publish: the full pydantic schemas
         with (
             mock.patch("server.app.compact_tools", lambda server: None),
-            mock.patch("server.footprint.output_schema_of", lambda model: TypeAdapter(model).json_schema()),
+            mock.patch(
+                "chorus_mcp.server.mcp.footprint.output_schema_of",
+                lambda model: TypeAdapter(model).json_schema(),
+            ),
         ):
             server = build_server(load_config(None), factory)
     async with Client(server) as client:

@@ -202,7 +202,7 @@ def chorus_http(settings: dict[str, Any]) -> Iterator[Served]:
         command = [
             sys.executable,
             "-m",
-            "server.cli",
+            "chorus_mcp.server.cli.main",
             "serve",
             "--http",
             "--port",

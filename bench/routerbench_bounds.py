@@ -22,7 +22,7 @@ accurate models costing at most 15% of the reference's, chosen on the calibratio
 - the questions where the tier's best-supported answer is wrong and the reference right (a cascade
   must escalate every one of them, or make up for each with a question the reference gets wrong);
 - a *perfect* acceptance rule's cost (tier + escalating exactly those): the floor for any predictor;
-- the correctness predictor (`strategies.evaluation.predictor`, trained on the calibration half):
+- the correctness predictor (`strategies.learned.predictor`, trained on the calibration half):
   its most accurate threshold within the cap on the calibration half (cross-fitted: each question
   scored by the fold model that never saw it), that threshold on the report half, and, for scale,
   the best the report half allows at any threshold (chosen with hindsight: a bound, not a result).
@@ -38,8 +38,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from strategies.evaluation.datasets import Dataset, Question, load_dataset  # noqa: E402
-from strategies.evaluation.grading import choice_letter, gold_of  # noqa: E402
+from chorus_mcp.strategies.evaluation.datasets import Dataset, Question, load_dataset  # noqa: E402
+from chorus_mcp.strategies.evaluation.grading import choice_letter, gold_of  # noqa: E402
 
 REFERENCE = "gpt-4-1106-preview"
 
@@ -81,7 +81,7 @@ def analyse(path: Path) -> str:
                         vote = a[model]
                         if vote is not None:
                             tally[vote] = tally.get(vote, 0.0) + w
-                    # Ties go to the earliest voter, as in `strategies.voting` (dicts keep insertion order).
+                    # Ties go to the earliest voter, as in `core.voting` (dicts keep insertion order).
                     right += bool(tally) and max(tally, key=lambda k: tally[k]) == g
                 votes.append((right, weight, subset))
 
@@ -116,8 +116,9 @@ THRESHOLDS = [i / 100 for i in range(0, 101)]
 
 def predictor_bounds(path: Path, seed: int) -> str:
     """The perfect-acceptance floor and the trained predictor's reach, per cheap tier (see the docstring)."""
-    from strategies.evaluation.config import PredictorSettings
-    from strategies.evaluation.predictor import read_answers, train_predictor
+    from chorus_mcp.strategies.evaluation.training import train_predictor
+    from chorus_mcp.strategies.learned.predictor import read_answers
+    from chorus_mcp.strategies.learned.settings import PredictorSettings
 
     data = load_dataset(path)
     cap = CAPS.get(data.name, 0.25)

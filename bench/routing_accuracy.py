@@ -5,7 +5,7 @@ each of five routes (code, math, writing, health, general); the routes, with the
 descriptions and 8 example requests each, are bench/data/routing_routes.yaml. No labelled request is
 one of the examples.
 
-Every router runs through the real `strategies.routing.choose_route`, on a variant of that spec:
+Every router runs through the real `strategies.kinds.routing.choose_route`, on a variant of that spec:
 
 - `keyword`: rules only (keywords and patterns), else the default route;
 - `embedding/<embedder>`: examples only (nearest example, cosine similarity over the threshold), else
@@ -47,14 +47,15 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run as a script from anywhere
 
-from strategies import routing  # noqa: E402
-from strategies.catalog import ModelCatalog, ModelEntry  # noqa: E402
-from strategies.completion import CompletionRequest  # noqa: E402
-from strategies.context import RunContext  # noqa: E402
-from strategies.embeddings import DEFAULT_THRESHOLDS, embed  # noqa: E402
-from strategies.providers import provider_client  # noqa: E402
-from strategies.spec import RouteSpec  # noqa: E402
-from tests.fakes import ScriptedClient  # noqa: E402
+from chorus_mcp.strategies import routing  # noqa: E402
+from chorus_mcp.strategies.core.completion import CompletionRequest  # noqa: E402
+from chorus_mcp.strategies.core.embedders import DEFAULT_THRESHOLDS  # noqa: E402
+from chorus_mcp.strategies.core.spec import RouteSpec  # noqa: E402
+from chorus_mcp.strategies.engine.context import RunContext  # noqa: E402
+from chorus_mcp.strategies.models.catalog import ModelCatalog, ModelEntry  # noqa: E402
+from chorus_mcp.strategies.models.embeddings import embed  # noqa: E402
+from chorus_mcp.strategies.models.providers import provider_client  # noqa: E402
+from chorus_mcp.strategies.models.testing import ScriptedClient  # noqa: E402
 
 DATA = REPO / "bench" / "data"
 RESULTS = REPO / "bench" / "results" / "routing_accuracy.md"
@@ -187,8 +188,8 @@ def confusion(run: Run, gold: list[str], names: list[str]) -> list[str]:
 
 
 def default_classifier() -> str:
-    from strategies.errors import ModelError
-    from strategies.providers.local import weights_path
+    from chorus_mcp.strategies.core.errors import ModelError
+    from chorus_mcp.strategies.models.providers.local import weights_path
 
     try:
         weights_path("local/smollm2")

@@ -16,8 +16,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from config.schema import ChorusConfig
-from strategies.errors import ConfigError
+from chorus_mcp.config.schema import ChorusConfig
+from chorus_mcp.strategies.core.errors import ConfigError
 
 BUNDLED_DEFAULT = Path(__file__).with_name("default.yaml")
 ENV_PREFIX = "CHORUS__"

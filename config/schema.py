@@ -7,12 +7,12 @@ from typing import Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
 
-from strategies.cache.settings import CacheSettings
-from strategies.catalog import ModelEntry
-from strategies.reliability import ReliabilitySettings
-from strategies.sessions import SessionSettings
-from strategies.spec import Step, StrategyRef, models_in
-from strategies.tracing.settings import TracingSettings
+from chorus_mcp.strategies.cache.settings import CacheSettings
+from chorus_mcp.strategies.core.spec import Step, StrategyRef, models_in
+from chorus_mcp.strategies.engine.reliability import ReliabilitySettings
+from chorus_mcp.strategies.models.catalog import ModelEntry
+from chorus_mcp.strategies.sessions.session import SessionSettings
+from chorus_mcp.strategies.tracing.settings import TracingSettings
 
 
 class _Section(BaseModel):
@@ -150,8 +150,8 @@ class ChorusConfig(_Section):
     use_available_models: bool = False
     """Decide at start-up which models can work here (key variable set, local server answering with the
     model, embedded model installed) and steer every strategy from the others to the first usable model
-    of their `fallbacks` (server/availability.py). The bundled default turns it on; `chorus-mcp doctor`
-    shows the outcome."""
+    of their `fallbacks` (strategies/models/availability.py). The bundled default turns it on;
+    `chorus-mcp doctor` shows the outcome."""
     allow_unlisted_models: bool = False
     """Let tool calls name provider model ids that are not configured aliases (e.g. `openai/gpt-4o`).
     An opt-in: such a call spends credit on a model the operator did not choose."""

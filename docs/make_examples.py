@@ -21,9 +21,9 @@ from mcp.types import TextContent
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from config.loader import parse_config
-from server.app import build_server
-from tests.fakes import ScriptedClient
+from chorus_mcp.config.loader import parse_config
+from chorus_mcp.server.app import build_server
+from chorus_mcp.strategies.models.testing import ScriptedClient
 
 CONFIG = """
 models:

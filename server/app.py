@@ -9,21 +9,21 @@ from typing import Any
 import anyio
 from mcp.server.mcpserver import MCPServer
 
-from config.schema import ChorusConfig
-from server.auth import auth_options
-from server.footprint import compact_tools
-from server.limits import cap_output_tokens, guard_tool_calls
-from server.resources import register_resources
-from server.session_tools import register_session_tools
-from server.state import ChorusState, build_state, default_client_factory
-from server.telemetry import register_usage_resources, setup_tracing
-from server.tools import register_tools
-from server.warmup import WARM_UP_AT_MOST_S, Handshake
-from strategies.cache.client import with_cache
-from strategies.cache.response_cache import open_response_cache
-from strategies.catalog import ClientFactory
-from strategies.tracing import UsageLedger, instrument
-from strategies.tracing import export as trace_export
+from chorus_mcp.config.schema import ChorusConfig
+from chorus_mcp.server.http.auth import auth_options
+from chorus_mcp.server.http.limits import cap_output_tokens, guard_tool_calls
+from chorus_mcp.server.mcp.footprint import compact_tools
+from chorus_mcp.server.mcp.resources import register_resources
+from chorus_mcp.server.mcp.session_tools import register_session_tools
+from chorus_mcp.server.mcp.state import ChorusState, build_state, default_client_factory
+from chorus_mcp.server.mcp.telemetry import register_usage_resources, setup_tracing
+from chorus_mcp.server.mcp.tools import register_tools
+from chorus_mcp.server.mcp.warmup import WARM_UP_AT_MOST_S, Handshake
+from chorus_mcp.strategies.cache.client import with_cache
+from chorus_mcp.strategies.cache.response_cache import open_response_cache
+from chorus_mcp.strategies.models.catalog import ClientFactory
+from chorus_mcp.strategies.tracing import UsageLedger, instrument
+from chorus_mcp.strategies.tracing import export as trace_export
 
 INSTRUCTIONS = (
     "Chorus asks several language models and returns one answer with the evidence: who answered what, "
@@ -47,7 +47,7 @@ def build_server(config: ChorusConfig, factory: ClientFactory | None = None) -> 
     @asynccontextmanager
     async def lifespan(_server: MCPServer[Any]) -> AsyncIterator[ChorusState]:
         if factory is None:
-            from strategies.providers import warm_up
+            from chorus_mcp.strategies.models.availability import warm_up
 
             warm_up(config.models.values(), after=handshake.done, wait_at_most_s=WARM_UP_AT_MOST_S)
         try:

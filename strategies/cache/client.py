@@ -13,12 +13,12 @@ from typing import Protocol
 
 from opentelemetry import trace
 
-from strategies.cache.response_cache import LookupStatus, ResponseCache
-from strategies.catalog import ClientFactory, ModelEntry
-from strategies.client import ModelClient
-from strategies.client_wrappers import ClientWrapper, wrap
-from strategies.completion import Completion, CompletionRequest
-from strategies.providers.sampling import is_sampling_model
+from chorus_mcp.strategies.cache.response_cache import LookupStatus, ResponseCache
+from chorus_mcp.strategies.core.completion import Completion, CompletionRequest
+from chorus_mcp.strategies.models.catalog import ClientFactory, ModelEntry
+from chorus_mcp.strategies.models.client import ModelClient
+from chorus_mcp.strategies.models.sampling import is_sampling_model
+from chorus_mcp.strategies.models.wrappers import ClientWrapper, wrap
 
 
 class CacheObserver(Protocol):

@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from strategies.completion import CompletionRequest
+from chorus_mcp.strategies.core.completion import CompletionRequest
 
 KEY_VERSION = 1
 """Bumped whenever what goes into a key changes, so old entries are simply never found again."""

@@ -22,15 +22,15 @@ from typing import Literal
 
 import anyio
 
-from strategies.cache.keys import CacheKey, cache_key
-from strategies.cache.scope import bypassed, current_sample
-from strategies.cache.semantic import SemanticMatcher
-from strategies.cache.settings import CacheSettings
-from strategies.cache.store import CacheEntry, CacheStore
-from strategies.catalog import ModelEntry
-from strategies.completion import Completion, CompletionRequest
-from strategies.errors import ChorusError
-from strategies.sessions import SessionSettings
+from chorus_mcp.strategies.cache.keys import CacheKey, cache_key
+from chorus_mcp.strategies.cache.scope import bypassed, current_sample
+from chorus_mcp.strategies.cache.semantic import SemanticMatcher
+from chorus_mcp.strategies.cache.settings import CacheSettings
+from chorus_mcp.strategies.cache.store import CacheEntry, CacheStore
+from chorus_mcp.strategies.core.completion import Completion, CompletionRequest
+from chorus_mcp.strategies.core.errors import ChorusError
+from chorus_mcp.strategies.models.catalog import ModelEntry
+from chorus_mcp.strategies.sessions.session import SessionSettings
 
 log = logging.getLogger("chorus.cache")
 
@@ -147,7 +147,7 @@ def open_response_cache(settings: CacheSettings, sessions: SessionSettings) -> R
     """The cache `settings` describe (its store shares the sessions' choice), or None when it is off."""
     if not settings.enabled:
         return None
-    from strategies.cache.stores import open_cache_store
+    from chorus_mcp.strategies.cache.stores import open_cache_store
 
     matcher = SemanticMatcher(settings.semantic) if settings.semantic.enabled else None
     return ResponseCache(settings, open_cache_store(settings, sessions), matcher=matcher)

@@ -1,6 +1,6 @@
 """The semantic layer: reuse the answer to a cached prompt that means the same as the new one.
 
-A prompt is embedded with `strategies.embeddings` and compared (cosine) with the cached prompts of its
+A prompt is embedded with `strategies.models.embeddings` and compared (cosine) with the cached prompts of its
 bucket only — same model, endpoint, parameters, system prompt and history (`strategies.cache.keys`) —
 the most recently used `max_candidates` of them. A hit needs the similarity to reach the threshold AND
 the two prompts to carry the same *literals*.
@@ -19,9 +19,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from strategies.cache.settings import SemanticSettings
-from strategies.cache.store import CacheEntry
-from strategies.embeddings import aembed
+from chorus_mcp.strategies.cache.settings import SemanticSettings
+from chorus_mcp.strategies.cache.store import CacheEntry
+from chorus_mcp.strategies.models.embeddings import aembed
 
 _NUMBER = re.compile(r"\d+(?:[.,:/]\d+)*")
 _QUOTED = re.compile(r"\"([^\"]+)\"|“([^”]+)”|`([^`]+)`|(?<![A-Za-z])'([^']+)'(?![A-Za-z])")

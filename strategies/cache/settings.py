@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from strategies.embeddings import check_embedder
+from chorus_mcp.strategies.core.embedders import check_embedder
 
 
 class _Settings(BaseModel):

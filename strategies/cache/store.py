@@ -15,8 +15,8 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel, Field
 
-from strategies.completion import Completion
-from strategies.errors import ChorusError
+from chorus_mcp.strategies.core.completion import Completion
+from chorus_mcp.strategies.core.errors import ChorusError
 
 PICO = Decimal(10) ** 12
 """Saved cost is counted in integer pico-dollars by the stores (exact sums, 1e-12 USD is far below any

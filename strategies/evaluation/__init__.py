@@ -9,6 +9,6 @@
   answers with it (a learned cascade or vote); `learned_route` routes with it too;
 - `config`, `suite`, `report` — the evaluation file, one whole run, and its table/JSON/CSV/PNG.
 
-Core installs can replay (`strategies.replay`) and read datasets; running evaluations, routers and
+Core installs can replay (`strategies.models.replay`) and read datasets; running evaluations, routers and
 plots needs the `eval` extra (trio, numpy, wordllama, matplotlib).
 """

@@ -24,10 +24,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
-from strategies.errors import UserInputError
-from strategies.evaluation.datasets import Question
-from strategies.evaluation.engine import Evaluator, Progress, Score
-from strategies.spec import Step
+from chorus_mcp.strategies.core.errors import UserInputError
+from chorus_mcp.strategies.core.spec import Step
+from chorus_mcp.strategies.evaluation.datasets import Question
+from chorus_mcp.strategies.evaluation.engine import Evaluator, Progress, Score
 
 _STEP: TypeAdapter[Step] = TypeAdapter(Step)
 

@@ -42,8 +42,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from strategies.errors import UserInputError
-from strategies.replay import RecordedOutcome, Recording
+from chorus_mcp.strategies.core.errors import UserInputError
+from chorus_mcp.strategies.models.replay import RecordedOutcome, Recording
 
 _OPTION_RE = re.compile(r"^\s*\(?([A-J])\)\s", re.MULTILINE)
 _RESPONSE_SUFFIX = "|model_response"

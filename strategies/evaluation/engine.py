@@ -1,7 +1,7 @@
 """Running strategies over a recorded dataset, through the same `run_strategy` the MCP tools call.
 
 Each question becomes a `CompletionRequest` holding its prompt as the one user message; the strategy
-runs against a replay catalog (`strategies.replay`), and its answer is graded (`grading`).
+runs against a replay catalog (`strategies.models.replay`), and its answer is graded (`grading`).
 
 Time is virtual. The run happens on trio with `MockClock(autojump_threshold=0)`: whenever every task
 is waiting, the clock jumps to the next wake-up. Replay clients sleep for each call's recorded or
@@ -23,14 +23,22 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from strategies.completion import CompletionRequest
-from strategies.context import RunContext
-from strategies.errors import ChorusError, UserInputError
-from strategies.evaluation.datasets import Dataset, Question
-from strategies.evaluation.grading import gold_of, grade
-from strategies.replay import NotRecorded, Recording, replay_catalog
-from strategies.runner import run_strategy
-from strategies.spec import CascadeSpec, EnsembleSpec, PipelineSpec, RouteSpec, Step, StrategyRef, models_in
+from chorus_mcp.strategies.core.completion import CompletionRequest
+from chorus_mcp.strategies.core.errors import ChorusError, UserInputError
+from chorus_mcp.strategies.core.spec import (
+    CascadeSpec,
+    EnsembleSpec,
+    PipelineSpec,
+    RouteSpec,
+    Step,
+    StrategyRef,
+    models_in,
+)
+from chorus_mcp.strategies.engine.context import RunContext
+from chorus_mcp.strategies.engine.runner import run_strategy
+from chorus_mcp.strategies.evaluation.datasets import Dataset, Question
+from chorus_mcp.strategies.evaluation.grading import gold_of, grade
+from chorus_mcp.strategies.models.replay import NotRecorded, Recording, replay_catalog
 
 _STEP: TypeAdapter[Step] = TypeAdapter(Step)
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from strategies.evaluation.datasets import Question
+from chorus_mcp.strategies.evaluation.datasets import Question
 
 _EXPLICIT_RE = re.compile(r"(?i)\banswer\s*(?:is|:)?\s*[:\s]*[(\[*]*\s*([A-J])\b")
 _LEADING_RE = re.compile(r"^[\s*_(\[]*([A-J])(?:[)\].:*_\s]|$)")

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from strategies.evaluation.calibration import describe
-from strategies.evaluation.engine import EXTRA_HINT, Score
-from strategies.evaluation.suite import SuiteReport
+from chorus_mcp.strategies.evaluation.calibration import describe
+from chorus_mcp.strategies.evaluation.engine import EXTRA_HINT, Score
+from chorus_mcp.strategies.evaluation.suite import SuiteReport
 
 
 @dataclass(frozen=True)
@@ -237,7 +237,7 @@ def plot_frontier(report: SuiteReport, path: Path, title: str | None = None) -> 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError as exc:
-        from strategies.errors import UserInputError
+        from chorus_mcp.strategies.core.errors import UserInputError
 
         raise UserInputError(
             f"drawing the frontier needs matplotlib: {EXTRA_HINT} (or pass --no-plot)"

@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from strategies.evaluation.calibration import Calibration, calibrate
-from strategies.evaluation.config import EvalConfig, with_router_paths
-from strategies.evaluation.datasets import Dataset
-from strategies.evaluation.engine import Evaluator, Progress, Score, virtual_time, with_cost_shares
-from strategies.spec import Step
+from chorus_mcp.strategies.core.spec import Step
+from chorus_mcp.strategies.evaluation.calibration import Calibration, calibrate
+from chorus_mcp.strategies.evaluation.config import EvalConfig, with_router_paths
+from chorus_mcp.strategies.evaluation.datasets import Dataset
+from chorus_mcp.strategies.evaluation.engine import Evaluator, Progress, Score, virtual_time, with_cost_shares
 
 
 @dataclass
@@ -90,7 +90,7 @@ def run_suite(
 def _train_routers(config: EvalConfig, calibration: Dataset, folder: Path) -> dict[str, Path]:
     if not config.routers:
         return {}
-    from strategies.evaluation.router import train_router
+    from chorus_mcp.strategies.evaluation.training import train_router
 
     trained = {}
     for name, settings in config.routers.items():
@@ -102,7 +102,7 @@ def _train_routers(config: EvalConfig, calibration: Dataset, folder: Path) -> di
 def _train_predictors(config: EvalConfig, calibration: Dataset, folder: Path) -> dict[str, Path]:
     if not config.predictors:
         return {}
-    from strategies.evaluation.predictor import train_predictor
+    from chorus_mcp.strategies.evaluation.training import train_predictor
 
     recorded = config.models
     trained = {}

@@ -14,10 +14,10 @@ runner's spans), `instrumented` (the client wrapper), `usage` (cost and tokens b
 
 from __future__ import annotations
 
-from strategies.tracing.instrumented import InstrumentedClient, instrument, instrumented
-from strategies.tracing.settings import TracingSettings
-from strategies.tracing.spans import current_session, run_span, step_span
-from strategies.tracing.usage import ModelUsage, Usage, UsageLedger, UsageSummary
+from chorus_mcp.strategies.tracing.instrumented import InstrumentedClient, instrument, instrumented
+from chorus_mcp.strategies.tracing.settings import TracingSettings
+from chorus_mcp.strategies.tracing.spans import current_session, run_span, step_span
+from chorus_mcp.strategies.tracing.usage import ModelUsage, Usage, UsageLedger, UsageSummary
 
 __all__ = [
     "InstrumentedClient",

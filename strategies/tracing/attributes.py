@@ -1,7 +1,7 @@
 """Span attributes: OpenInference names for what Phoenix understands, `chorus.*` for the rest.
 
 Every string that could hold text from a user, a model or a provider passes through
-`strategies.errors.redact`, so no API key or bearer token reaches a span. Prompt and answer text is
+`strategies.core.errors.redact`, so no API key or bearer token reaches a span. Prompt and answer text is
 only attached while `capture_content()` is true (config `tracing.capture_content`).
 """
 
@@ -17,9 +17,9 @@ from openinference.semconv.trace import (
 )
 from opentelemetry.util.types import AttributeValue
 
-from strategies.completion import Completion, CompletionRequest
-from strategies.errors import redact
-from strategies.result import (
+from chorus_mcp.strategies.core.completion import Completion, CompletionRequest
+from chorus_mcp.strategies.core.errors import redact
+from chorus_mcp.strategies.core.result import (
     ConfidenceDecision,
     Decision,
     FallbackDecision,

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
-from strategies.tracing.attributes import set_capture_content
-from strategies.tracing.settings import TracingSettings, export_target
+from chorus_mcp.strategies.tracing.attributes import set_capture_content
+from chorus_mcp.strategies.tracing.settings import TracingSettings, export_target
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider

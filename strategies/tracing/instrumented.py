@@ -14,14 +14,14 @@ import math
 import anyio
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from strategies.catalog import ClientFactory, ModelEntry
-from strategies.client import ModelClient
-from strategies.client_wrappers import ClientWrapper, wrap
-from strategies.completion import Completion, CompletionRequest
-from strategies.errors import ModelError
-from strategies.tracing import attributes as attrs
-from strategies.tracing.spans import current_frame, current_session, tracer
-from strategies.tracing.usage import UsageLedger
+from chorus_mcp.strategies.core.completion import Completion, CompletionRequest
+from chorus_mcp.strategies.core.errors import ModelError
+from chorus_mcp.strategies.models.catalog import ClientFactory, ModelEntry
+from chorus_mcp.strategies.models.client import ModelClient
+from chorus_mcp.strategies.models.wrappers import ClientWrapper, wrap
+from chorus_mcp.strategies.tracing import attributes as attrs
+from chorus_mcp.strategies.tracing.spans import current_frame, current_session, tracer
+from chorus_mcp.strategies.tracing.usage import UsageLedger
 
 log = logging.getLogger("chorus.calls")
 

@@ -24,8 +24,8 @@ from openinference.semconv.trace import SpanAttributes
 from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode
 
-from strategies.errors import ChorusError
-from strategies.result import (
+from chorus_mcp.strategies.core.errors import ChorusError
+from chorus_mcp.strategies.core.result import (
     ConfidenceDecision,
     Decision,
     FallbackDecision,
@@ -35,7 +35,7 @@ from strategies.result import (
     StrategyResult,
     VoteDecision,
 )
-from strategies.tracing import attributes as attrs
+from chorus_mcp.strategies.tracing import attributes as attrs
 
 TRACER_NAME = "chorus"
 log = logging.getLogger("chorus.runner")

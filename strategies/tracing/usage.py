@@ -16,8 +16,8 @@ from typing import TypeVar
 
 from pydantic import BaseModel, Field
 
-from strategies.completion import Completion
-from strategies.tracing.spans import current_session
+from chorus_mcp.strategies.core.completion import Completion
+from chorus_mcp.strategies.tracing.spans import current_session
 
 
 class Usage(BaseModel):

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from config.loader import BUNDLED_DEFAULT, load_config, parse_config
-from strategies.errors import ConfigError
-from strategies.spec import CascadeSpec, EnsembleSpec, PipelineSpec, RouteSpec
+from chorus_mcp.config.loader import BUNDLED_DEFAULT, load_config, parse_config
+from chorus_mcp.strategies.core.errors import ConfigError
+from chorus_mcp.strategies.core.spec import CascadeSpec, EnsembleSpec, PipelineSpec, RouteSpec
 
 # `eval-*.yaml` are offline-evaluation files (`chorus-mcp eval run`), checked by the evaluation tests.
 EXAMPLES = sorted(

@@ -4,8 +4,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from config.loader import parse_config
-from config.schema import ChorusConfig
+from chorus_mcp.config.loader import parse_config
+from chorus_mcp.config.schema import ChorusConfig
 
 # Aliases used by the server tests; the clients behind them are scripted per test.
 SERVER_TEST_CONFIG = """

@@ -15,7 +15,7 @@ import pytest
 from mcp import Client
 from mcp.types import TextContent, TextResourceContents
 
-from server.cli import main
+from chorus_mcp.server.cli.main import main
 from tests.fake_openai import FakeOpenAI
 from tests.support.servers import KEY_ENV, http_server, server_env
 

@@ -38,9 +38,9 @@ from mcp import Client, StdioServerParameters
 from mcp.server.mcpserver import MCPServer
 from mcp.types import CallToolResult, TextContent
 
-from config.loader import parse_config
-from config.schema import ChorusConfig
-from server.app import build_server
+from chorus_mcp.config.loader import parse_config
+from chorus_mcp.config.schema import ChorusConfig
+from chorus_mcp.server.app import build_server
 from tests.fake_openai import FakeOpenAI, Fault, RecordedRequest
 
 pytestmark = pytest.mark.anyio
@@ -253,7 +253,7 @@ async def servers() -> AsyncIterator[dict[str, MCPServer[Any]]]:
     """One server per fault, built on first use."""
     if PROTOCOL == "litellm":
         # A server warms litellm up as it starts; that takes longer than a cell's 3 s deadline here.
-        from strategies.providers import load_litellm
+        from chorus_mcp.strategies.models.providers import load_litellm
 
         await anyio.to_thread.run_sync(load_litellm)
     yield {}
@@ -412,7 +412,17 @@ def http_server(config_file: tuple[Path, Case]) -> Iterator[HttpServer]:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     process = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--http", "--port", str(port), "--config", str(path)],
+        [
+            sys.executable,
+            "-m",
+            "chorus_mcp.server.cli.main",
+            "serve",
+            "--http",
+            "--port",
+            str(port),
+            "--config",
+            str(path),
+        ],
         env=_env(),
         cwd=REPO,
         stdout=subprocess.DEVNULL,
@@ -448,7 +458,7 @@ async def test_cells_hold_over_streamable_http(
 @pytest.mark.slow
 async def test_a_cell_holds_over_stdio(config_file: tuple[Path, Case]) -> None:
     path, case = config_file
-    command = ["-m", "server.cli", "serve", "--config", str(path)]
+    command = ["-m", "chorus_mcp.server.cli.main", "serve", "--config", str(path)]
     params = StdioServerParameters(command=sys.executable, args=command, env=_env(), cwd=REPO)
     async with Client(params) as client:
         started = anyio.current_time()

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from mcp import Client
 from mcp.types import CallToolResult, TextContent
 
-from server.app import build_server
+from chorus_mcp.server.app import build_server
 from tests.server.test_hostile_inputs import CONFIG, SECRET, make_clients
 
 EXAMPLES_PER_TOOL = int(os.environ.get("CHORUS_FUZZ_EXAMPLES", "30"))

@@ -20,13 +20,13 @@ from mcp import Client
 from mcp.shared.exceptions import MCPError
 from mcp.types import CallToolResult, TextContent
 
-from config.loader import parse_config
-from server.app import build_server
-from server.limits import ModelPolicy, check_arguments
-from strategies.completion import CompletionRequest
-from strategies.errors import AuthenticationFailed, register_secret
+from chorus_mcp.config.loader import parse_config
+from chorus_mcp.server.app import build_server
+from chorus_mcp.server.http.limits import ModelPolicy, check_arguments
+from chorus_mcp.strategies.core.completion import CompletionRequest
+from chorus_mcp.strategies.core.errors import AuthenticationFailed, register_secret
+from chorus_mcp.strategies.models.testing import ScriptedClient
 from tests.fake_openai import FakeOpenAI
-from tests.fakes import ScriptedClient
 from tests.support.servers import (
     INITIALIZE,
     MCP_HEADERS,

@@ -32,7 +32,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from tests.fake_openai import FakeOpenAI, Fault
-from tests.server.test_auth import PROVIDER_KEY, TOKENS, auth_env, chorus_config, serve, tokens_section
+from tests.server.http.test_auth import PROVIDER_KEY, TOKENS, auth_env, chorus_config, serve, tokens_section
 from tests.support.servers import REPO, free_port
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -171,7 +171,7 @@ def test_doctor_and_config_check_show_no_key_and_no_password_in_an_endpoint(tmp_
     outputs = {}
     for command in (["doctor"], ["config", "check"]):
         done = subprocess.run(
-            [sys.executable, "-m", "server.cli", *command, "--config", str(path)],
+            [sys.executable, "-m", "chorus_mcp.server.cli.main", *command, "--config", str(path)],
             env=auth_env(),
             cwd=REPO,
             capture_output=True,

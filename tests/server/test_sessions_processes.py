@@ -21,7 +21,7 @@ from mcp import Client
 from mcp.types import TextResourceContents
 
 from tests.fake_openai import FakeOpenAI, Fault
-from tests.strategies.session_stores.backends import delete_prefix, fresh_prefix, redis_url_or_skip
+from tests.strategies.sessions.stores.backends import delete_prefix, fresh_prefix, redis_url_or_skip
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -85,7 +85,7 @@ def _serving(
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """A real `chorus-mcp serve --http` process; yields its URL and the process (it may be killed)."""
     port = _free_port()
-    command = [sys.executable, "-m", "server.cli", "serve", "--http", "--port", str(port)]
+    command = [sys.executable, "-m", "chorus_mcp.server.cli.main", "serve", "--http", "--port", str(port)]
     command += ["--config", str(config)]
     if stateless:
         command.append("--stateless")

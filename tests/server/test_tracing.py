@@ -22,11 +22,11 @@ from mcp.types import TextResourceContents
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 
-from config.schema import ChorusConfig
-from server.app import build_server
-from server.logging_setup import setup_logging
-from strategies.errors import AuthenticationFailed, register_secret
-from tests.fakes import ScriptedClient
+from chorus_mcp.config.schema import ChorusConfig
+from chorus_mcp.server.app import build_server
+from chorus_mcp.server.ops.logs import setup_logging
+from chorus_mcp.strategies.core.errors import AuthenticationFailed, register_secret
+from chorus_mcp.strategies.models.testing import ScriptedClient
 from tests.tracing_support import attributes, captured_spans, one, tree
 
 pytestmark = pytest.mark.anyio
@@ -307,9 +307,9 @@ _TOOL_CALL = """
     import json, sys, threading
     import anyio
     from mcp import Client
-    from config.loader import parse_config
-    from server.app import build_server
-    from tests.fakes import ScriptedClient
+    from chorus_mcp.config.loader import parse_config
+    from chorus_mcp.server.app import build_server
+    from chorus_mcp.strategies.models.testing import ScriptedClient
 
     CONFIG = '''
     models: {a: {model: fake/a}, b: {model: fake/b}}
@@ -438,10 +438,10 @@ def test_serve_phoenix_without_the_extra_says_how_to_install_it(
 ) -> None:
     import logging
 
-    import server.phoenix
-    from server.cli import main
+    from chorus_mcp.server.cli.main import main
+    from chorus_mcp.server.ops import phoenix
 
-    monkeypatch.setattr(server.phoenix, "installed", lambda: False)
+    monkeypatch.setattr(phoenix, "installed", lambda: False)
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     try:

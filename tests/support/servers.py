@@ -125,7 +125,7 @@ def server_env(secret: str, **extra: str) -> dict[str, str]:
 
 def chorus_command(*args: str) -> list[str]:
     """`chorus-mcp <args>` as this interpreter runs it from the checkout."""
-    return [sys.executable, "-m", "server.cli", *args]
+    return [sys.executable, "-m", "chorus_mcp.server.cli.main", *args]
 
 
 def run_chorus(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from strategies.cache.settings import CacheSettings
-from strategies.cache.store import CacheStore, StoreLimits
-from strategies.errors import ConfigError
-from strategies.sessions import SessionSettings
+from chorus_mcp.strategies.cache.settings import CacheSettings
+from chorus_mcp.strategies.cache.store import CacheStore, StoreLimits
+from chorus_mcp.strategies.core.errors import ConfigError
+from chorus_mcp.strategies.sessions.session import SessionSettings
 
 
 def default_sqlite_path() -> Path:
     """`<user data dir>/chorus-mcp/cache.sqlite3` (e.g. `~/.local/share/chorus-mcp/` on Linux)."""
-    from strategies.session_stores import default_sqlite_path as sessions_path
+    from chorus_mcp.strategies.sessions.stores import default_sqlite_path as sessions_path
 
     return sessions_path().with_name("cache.sqlite3")
 
@@ -40,20 +40,20 @@ def open_cache_store(settings: CacheSettings, sessions: SessionSettings) -> Cach
     kind = store_kind(settings, sessions)
     limits = limits_of(settings)
     if kind == "memory":
-        from strategies.cache.stores.memory import MemoryCacheStore
+        from chorus_mcp.strategies.cache.stores.memory import MemoryCacheStore
 
         return MemoryCacheStore(limits)
     if kind == "sqlite":
-        from strategies.cache.stores.sqlite import SqliteCacheStore
+        from chorus_mcp.strategies.cache.stores.sqlite import SqliteCacheStore
 
         path = Path(settings.sqlite_path).expanduser() if settings.sqlite_path else default_sqlite_path()
         return SqliteCacheStore(path, limits)
-    from strategies.session_stores import redis_url
+    from chorus_mcp.strategies.sessions.stores import redis_url
 
     url = redis_url(sessions if sessions.uses_redis else sessions.model_copy(update={"store": "redis"}))
     try:
-        from strategies.cache.stores.redis import RedisCacheStore
-        from strategies.session_stores.redis import register_url_secret
+        from chorus_mcp.strategies.cache.stores.redis import RedisCacheStore
+        from chorus_mcp.strategies.sessions.stores.redis import register_url_secret
     except ImportError:
         raise ConfigError(
             "cache.store is Redis but the 'redis' package is not installed: "

@@ -11,7 +11,14 @@ from collections import OrderedDict
 from collections.abc import Callable
 from decimal import Decimal
 
-from strategies.cache.store import CacheEntry, CacheStats, ModelStats, Outcome, StoreLimits, stats_of
+from chorus_mcp.strategies.cache.store import (
+    CacheEntry,
+    CacheStats,
+    ModelStats,
+    Outcome,
+    StoreLimits,
+    stats_of,
+)
 
 
 class MemoryCacheStore:

@@ -24,7 +24,7 @@ from decimal import Decimal
 
 import redis.asyncio as aioredis
 
-from strategies.cache.store import (
+from chorus_mcp.strategies.cache.store import (
     PICO,
     CacheEntry,
     CacheStats,
@@ -35,7 +35,7 @@ from strategies.cache.store import (
     pico,
     stats_of,
 )
-from strategies.session_stores.redis import redis_errors_as
+from chorus_mcp.strategies.sessions.stores.redis import redis_errors_as
 
 _DROP = """
 local function drop(p, key)

@@ -27,7 +27,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TypeVar
 
-from strategies.cache.store import (
+from chorus_mcp.strategies.cache.store import (
     PICO,
     CacheEntry,
     CacheStats,
@@ -38,7 +38,7 @@ from strategies.cache.store import (
     pico,
     stats_of,
 )
-from strategies.sqlite_file import SqliteFile, transaction
+from chorus_mcp.strategies.storage.sqlite_file import SqliteFile, transaction
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS entries (

@@ -6,10 +6,10 @@ from typing import Protocol
 
 import pytest
 
-from strategies.cache.store import CacheStore, StoreLimits
-from strategies.cache.stores.memory import MemoryCacheStore
-from strategies.cache.stores.sqlite import SqliteCacheStore
-from tests.strategies.session_stores.backends import delete_prefix, fresh_prefix, redis_url_or_skip
+from chorus_mcp.strategies.cache.store import CacheStore, StoreLimits
+from chorus_mcp.strategies.cache.stores.memory import MemoryCacheStore
+from chorus_mcp.strategies.cache.stores.sqlite import SqliteCacheStore
+from tests.strategies.sessions.stores.backends import delete_prefix, fresh_prefix, redis_url_or_skip
 
 
 class Clock:
@@ -51,7 +51,7 @@ class _Factory:
         elif self.backend == "sqlite":
             store = SqliteCacheStore(self.path, limits, clock=self.clock)
         else:
-            from strategies.cache.stores.redis import RedisCacheStore
+            from chorus_mcp.strategies.cache.stores.redis import RedisCacheStore
 
             store = RedisCacheStore(self.url, limits, prefix=self.prefix, clock=self.clock)
         self.made.append(store)

@@ -12,24 +12,25 @@ from pathlib import Path
 import anyio
 import pytest
 
-from strategies.cache.client import with_cache
-from strategies.cache.response_cache import ResponseCache
-from strategies.cache.scope import bypassing
-from strategies.cache.settings import CacheSettings
-from strategies.cache.store import CacheStoreError, StoreLimits
-from strategies.cache.stores.memory import MemoryCacheStore
-from strategies.cache.stores.sqlite import SqliteCacheStore
-from strategies.calling import run_model
-from strategies.catalog import ModelCatalog, ModelEntry
-from strategies.completion import CompletionRequest
-from strategies.context import Budget, RunContext
-from strategies.ensemble import run_ensemble
-from strategies.errors import ProviderServerError
-from strategies.reliability import CallGuard, ReliabilitySettings, RetrySettings
-from strategies.result import compute_totals
-from strategies.spec import EnsembleSpec, ModelStep
-from strategies.tracing import UsageLedger, instrument
-from tests.fakes import ScriptedClient
+from chorus_mcp.strategies.cache.client import with_cache
+from chorus_mcp.strategies.cache.response_cache import ResponseCache
+from chorus_mcp.strategies.cache.scope import bypassing
+from chorus_mcp.strategies.cache.settings import CacheSettings
+from chorus_mcp.strategies.cache.store import CacheStoreError, StoreLimits
+from chorus_mcp.strategies.cache.stores.memory import MemoryCacheStore
+from chorus_mcp.strategies.cache.stores.sqlite import SqliteCacheStore
+from chorus_mcp.strategies.core.completion import CompletionRequest
+from chorus_mcp.strategies.core.errors import ProviderServerError
+from chorus_mcp.strategies.core.result import compute_totals
+from chorus_mcp.strategies.core.spec import EnsembleSpec, ModelStep
+from chorus_mcp.strategies.engine.calling import run_model
+from chorus_mcp.strategies.engine.context import Budget, RunContext
+from chorus_mcp.strategies.engine.reliability import CallGuard, ReliabilitySettings, RetrySettings
+from chorus_mcp.strategies.engine.runner import run_step
+from chorus_mcp.strategies.kinds.ensemble import run_ensemble
+from chorus_mcp.strategies.models.catalog import ModelCatalog, ModelEntry
+from chorus_mcp.strategies.models.testing import ScriptedClient
+from chorus_mcp.strategies.tracing import UsageLedger, instrument
 from tests.strategies.cache.conftest import Clock
 from tests.tracing_support import captured_spans
 
@@ -52,7 +53,7 @@ def _setup(
     cache = ResponseCache(settings or CacheSettings(), store or MemoryCacheStore())
     factory = with_cache(lambda name, _entry: by_name[name], cache, usage)
     catalog = ModelCatalog(entries, instrument(factory, usage), allow_unlisted=False)
-    return RunContext.starting_now(catalog, 10.0), cache
+    return RunContext.starting_now(catalog, 10.0, step_runner=run_step), cache
 
 
 async def _ask(ctx: RunContext, model: str, request: CompletionRequest = PROMPT) -> object:
@@ -257,13 +258,13 @@ async def test_the_llm_span_says_whether_the_cache_answered() -> None:
 
 _WRITER = """
 import anyio
-from strategies.cache.client import with_cache
-from strategies.cache.response_cache import ResponseCache
-from strategies.cache.settings import CacheSettings
-from strategies.cache.stores.sqlite import SqliteCacheStore
-from strategies.catalog import ModelEntry
-from strategies.completion import CompletionRequest
-from tests.fakes import ScriptedClient
+from chorus_mcp.strategies.cache.client import with_cache
+from chorus_mcp.strategies.cache.response_cache import ResponseCache
+from chorus_mcp.strategies.cache.settings import CacheSettings
+from chorus_mcp.strategies.cache.stores.sqlite import SqliteCacheStore
+from chorus_mcp.strategies.models.catalog import ModelEntry
+from chorus_mcp.strategies.core.completion import CompletionRequest
+from chorus_mcp.strategies.models.testing import ScriptedClient
 
 async def main():
     cache = ResponseCache(CacheSettings(), SqliteCacheStore({path!r}))

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from config.loader import parse_config
-from strategies.cache.settings import CacheSettings
-from strategies.cache.stores import open_cache_store
-from strategies.cache.stores.memory import MemoryCacheStore
-from strategies.cache.stores.sqlite import SqliteCacheStore
-from strategies.errors import ConfigError
-from strategies.sessions import SessionSettings
+from chorus_mcp.config.loader import parse_config
+from chorus_mcp.strategies.cache.settings import CacheSettings
+from chorus_mcp.strategies.cache.stores import open_cache_store
+from chorus_mcp.strategies.cache.stores.memory import MemoryCacheStore
+from chorus_mcp.strategies.cache.stores.sqlite import SqliteCacheStore
+from chorus_mcp.strategies.core.errors import ConfigError
+from chorus_mcp.strategies.sessions.session import SessionSettings
 
 
 def test_by_default_the_cache_is_a_sqlite_file_beside_the_sessions_in_the_data_directory() -> None:
@@ -32,7 +32,7 @@ def test_the_cache_follows_sessions_kept_in_memory_unless_told_otherwise(tmp_pat
 
 def test_with_sessions_in_redis_the_cache_uses_the_same_redis_under_its_own_prefix() -> None:
     pytest.importorskip("redis")
-    from strategies.cache.stores.redis import RedisCacheStore
+    from chorus_mcp.strategies.cache.stores.redis import RedisCacheStore
 
     sessions = SessionSettings(store="redis://127.0.0.1:6379/15", key_prefix="team:")
     store = open_cache_store(CacheSettings(), sessions)

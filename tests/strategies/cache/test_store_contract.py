@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from strategies.cache.store import CacheEntry, StoreLimits
-from strategies.completion import Completion
+from chorus_mcp.strategies.cache.store import CacheEntry, StoreLimits
+from chorus_mcp.strategies.core.completion import Completion
 from tests.strategies.cache.conftest import StoreFactory
 
 pytestmark = pytest.mark.anyio

@@ -6,11 +6,18 @@ from pathlib import Path
 import pytest
 from pydantic import TypeAdapter
 
-from strategies.errors import UserInputError
-from strategies.evaluation.calibration import CalibrationSpec, Target, Trial, calibrate, choose, expand
-from strategies.evaluation.datasets import load_dataset
-from strategies.evaluation.engine import Evaluator, score_of, virtual_time
-from strategies.spec import CascadeSpec, Step
+from chorus_mcp.strategies.core.errors import UserInputError
+from chorus_mcp.strategies.core.spec import CascadeSpec, Step
+from chorus_mcp.strategies.evaluation.calibration import (
+    CalibrationSpec,
+    Target,
+    Trial,
+    calibrate,
+    choose,
+    expand,
+)
+from chorus_mcp.strategies.evaluation.datasets import load_dataset
+from chorus_mcp.strategies.evaluation.engine import Evaluator, score_of, virtual_time
 from tests.strategies.evaluation.fixtures import toy_rows, write_routerbench_csv
 
 STEP: TypeAdapter[Step] = TypeAdapter(Step)
@@ -35,7 +42,7 @@ def test_the_grid_expands_fields_the_candidate_has() -> None:
 
 
 def _trial(name: str, correct: int, cost: str) -> Trial:
-    from strategies.evaluation.engine import QuestionOutcome
+    from chorus_mcp.strategies.evaluation.engine import QuestionOutcome
 
     outcomes = [
         QuestionOutcome(str(i), "", "A", i < correct, True, Decimal(cost) / 10, 0.0, 1, ()) for i in range(10)
@@ -93,7 +100,7 @@ def test_a_target_needs_something_to_aim_at() -> None:
 
 
 def test_upper_hull_and_aiq() -> None:
-    from strategies.evaluation.report import aiq, upper_hull
+    from chorus_mcp.strategies.evaluation.report import aiq, upper_hull
 
     points = [(0.1, 0.5), (0.2, 0.55), (0.5, 0.9), (0.6, 0.8), (1.0, 0.95)]
     assert upper_hull(points) == [(0.1, 0.5), (0.5, 0.9), (1.0, 0.95)]

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from strategies.errors import UserInputError
-from strategies.evaluation.datasets import load_dataset, options_in, unlist
+from chorus_mcp.strategies.core.errors import UserInputError
+from chorus_mcp.strategies.evaluation.datasets import load_dataset, options_in, unlist
 from tests.strategies.evaluation.fixtures import toy_rows, write_routerbench_csv
 
 

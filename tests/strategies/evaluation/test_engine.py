@@ -7,11 +7,17 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter
 
-from strategies.errors import UserInputError
-from strategies.evaluation.datasets import Dataset, load_dataset
-from strategies.evaluation.engine import Evaluator, ReplayIncomplete, Score, replay_problems, virtual_time
-from strategies.replay import estimate_latency, jitter_factor
-from strategies.spec import Step
+from chorus_mcp.strategies.core.errors import UserInputError
+from chorus_mcp.strategies.core.spec import Step
+from chorus_mcp.strategies.evaluation.datasets import Dataset, load_dataset
+from chorus_mcp.strategies.evaluation.engine import (
+    Evaluator,
+    ReplayIncomplete,
+    Score,
+    replay_problems,
+    virtual_time,
+)
+from chorus_mcp.strategies.models.replay import estimate_latency, jitter_factor
 from tests.strategies.evaluation.fixtures import toy_rows, write_routerbench_csv
 
 pytest.importorskip("trio")

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from strategies.evaluation.datasets import Question
-from strategies.evaluation.grading import Grade, choice_letter, gold_of, grade
-from strategies.replay import RecordedOutcome
+from chorus_mcp.strategies.evaluation.datasets import Question
+from chorus_mcp.strategies.evaluation.grading import Grade, choice_letter, gold_of, grade
+from chorus_mcp.strategies.models.replay import RecordedOutcome
 
 ABCD = ("A", "B", "C", "D")
 

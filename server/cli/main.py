@@ -1,0 +1,205 @@
+"""`chorus-mcp`: serve over stdio or streamable HTTP, check config, print its schema, diagnose models, inspect
+the response cache.
+
+Everything human-readable goes to stderr: stdout belongs to the stdio transport.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from chorus_mcp.strategies.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from chorus_mcp.config.schema import ChorusConfig
+
+log = logging.getLogger("chorus")
+
+READY_NOTE_S = 60.0
+"""After this long without Phoenix up, `--phoenix` says it is still starting."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "handler"):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        code: int = args.handler(args)
+        return code
+    except ConfigError as exc:
+        print(f"chorus-mcp: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chorus-mcp", description="Ask several language models; get one answer."
+    )
+    commands = parser.add_subparsers(title="commands")
+
+    serve = commands.add_parser("serve", help="run the MCP server (stdio by default)")
+    _config_option(serve)
+    serve.add_argument("--http", action="store_true", help="serve streamable HTTP instead of stdio")
+    serve.add_argument("--host", help="HTTP bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="HTTP port (default from config: 8765)")
+    serve.add_argument("--stateless", action="store_true", help="stateless HTTP, for replicas")
+    serve.add_argument(
+        "--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="default from config: INFO"
+    )
+    serve.add_argument(
+        "--log-format",
+        choices=["auto", "json", "text"],
+        default="auto",
+        help="stderr log lines as JSON objects or key=value text (auto: text on a terminal, else JSON)",
+    )
+    serve.add_argument(
+        "--phoenix",
+        action="store_true",
+        help="start a local Arize Phoenix on 127.0.0.1 and send it the traces (needs the 'phoenix' extra)",
+    )
+    serve.set_defaults(handler=_serve)
+
+    config = commands.add_parser("config", help="inspect the configuration")
+    config_commands = config.add_subparsers(title="config commands")
+    schema = config_commands.add_parser("schema", help="print the config file's JSON Schema")
+    schema.set_defaults(handler=_config_schema)
+    check = config_commands.add_parser("check", help="validate a config file and summarise it")
+    _config_option(check)
+    check.set_defaults(handler=_config_check)
+
+    from chorus_mcp.server.cli.ask import add_ask_parser
+    from chorus_mcp.server.cli.doctor import add_doctor_parser
+
+    add_doctor_parser(commands)
+    add_ask_parser(commands)
+
+    from chorus_mcp.server.cli.eval import add_eval_parser
+
+    add_eval_parser(commands)
+
+    from chorus_mcp.server.cli.cache import add_cache_parser
+
+    add_cache_parser(commands)
+    return parser
+
+
+def _config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="config file (default: $CHORUS_CONFIG, else the bundled default)")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from chorus_mcp.config.loader import load_config
+    from chorus_mcp.server.ops.logs import setup_logging
+
+    config = load_config(args.config)
+    level = args.log_level or config.log_level
+    setup_logging(level, args.log_format)
+    config = _use_available(config)
+    if args.phoenix:
+        config = _with_local_phoenix(config)
+    host = args.host or config.http.host
+    from chorus_mcp.server.http.auth import bind_refusal, serve_http
+
+    if args.http and (refusal := bind_refusal(config, host)):
+        print(f"chorus-mcp: {refusal}", file=sys.stderr)
+        return 2
+
+    from chorus_mcp.server.app import build_server
+
+    server = build_server(config.model_copy(update={"log_level": level}))
+    if not args.http:
+        server.run("stdio")
+        return 0
+    port = config.http.port if args.port is None else args.port
+    print(f"chorus-mcp: streamable HTTP on http://{host}:{port}{config.http.path}", file=sys.stderr)
+    serve_http(
+        server,
+        config,
+        host=host,
+        port=port,
+        stateless=args.stateless or config.http.stateless,
+        json_response=config.http.json_response,
+        log_level=level,
+    )
+    return 0
+
+
+def _with_local_phoenix(config: ChorusConfig) -> ChorusConfig:
+    """Start a local Phoenix, send the traces to it, say where its UI is (on stderr, when it is up)."""
+    import atexit
+    import threading
+
+    from chorus_mcp.server.app import version
+    from chorus_mcp.server.mcp.telemetry import setup_tracing
+    from chorus_mcp.server.ops.phoenix import default_working_dir, start_local_phoenix
+
+    phoenix = start_local_phoenix(config.tracing.phoenix_port, default_working_dir())
+    tracing = config.tracing.model_copy(update={"enabled": True, "endpoint": phoenix.url})
+    setup_tracing(tracing, version=version(), ready=phoenix.ready)
+    # Registered after the exporter's own exit hook, so it runs first (atexit is last-in, first-out):
+    # a Phoenix still starting when the server exits is not waited for.
+    atexit.register(phoenix.give_up_waiting)
+    project = tracing.project
+    if phoenix.process is None:
+        print(
+            f"chorus-mcp: tracing to the Phoenix already running at {phoenix.url} (project {project!r})",
+            file=sys.stderr,
+        )
+    else:
+        print(f"chorus-mcp: starting Phoenix at {phoenix.url} (log: {phoenix.log_path})", file=sys.stderr)
+
+        def announce() -> None:
+            if not phoenix.ready(READY_NOTE_S):
+                print(f"chorus-mcp: Phoenix is still starting (log: {phoenix.log_path})", file=sys.stderr)
+            if phoenix.ready(float("inf")):
+                print(f"chorus-mcp: Phoenix is up: open {phoenix.url} (project {project!r})", file=sys.stderr)
+            elif phoenix.process is not None and phoenix.process.poll() is not None:
+                print(f"chorus-mcp: Phoenix exited; see {phoenix.log_path}", file=sys.stderr)
+
+        threading.Thread(target=announce, name="chorus-phoenix-announce", daemon=True).start()
+    return config.model_copy(update={"tracing": tracing})
+
+
+def _config_schema(_args: argparse.Namespace) -> int:
+    from chorus_mcp.config.schema import ChorusConfig
+
+    print(json.dumps(ChorusConfig.model_json_schema(), indent=2))
+    return 0
+
+
+def _config_check(args: argparse.Namespace) -> int:
+    from chorus_mcp.config.loader import config_path, load_config
+
+    config = load_config(args.config)
+    print(
+        f"{config_path(args.config)}: valid — {len(config.models)} models, "
+        f"{len(config.strategies)} strategies "
+        f"({', '.join(sorted(config.strategies))})",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _use_available(config: ChorusConfig) -> ChorusConfig:
+    """Steer the strategies to the models usable here, when the config asks to (models/availability.py)."""
+    if not config.use_available_models:
+        return config
+    from chorus_mcp.strategies.models.availability import use_available
+
+    steered, statuses = use_available(config)
+    usable = ", ".join(alias for alias, status in statuses.items() if status.usable) or "none"
+    log.info("models usable here: %s (`chorus-mcp doctor` says why)", usable)
+    return steered
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,371 @@
+"""The `ensemble` strategy: ask every member in parallel, read each answer, aggregate.
+
+Members are any `Step` (a model with its fallback chain, or a whole sub-strategy), each run as
+`{stage}/member-{n}` (1-based). Answers are read with `strategies.core.extract` and counted with
+`strategies.core.voting`:
+
+- `majority` — one vote per member; `weighted` — a member's vote weighs `spec.weights[model]`, else the
+  model's configured weight (the model that actually answered, for a member with fallbacks; the
+  strategy's name or kind for a sub-strategy member, default 1);
+- `synthesis` (Mixture-of-Agents) — the judge model reads the question and every member's answer and
+  writes the final answer; the members' votes are still counted and reported. If the judge fails,
+  the members' majority answers, and a note says so.
+
+A tie goes to the lowest-numbered member's answer (a note says so). For `choice`, `number` and
+`yes_no` the answer is the winning key (`"B"`, `"42"`, `"yes"`); for `text` and `json_field` it is
+the winning member's own text (the key is normalised, casefolded text or a field value, which the
+caller did not ask for).
+
+Early stop (not for synthesis: the judge is meant to read every answer): once quorum is met and the
+vote is decided (`voting.is_decided`), the members still running are cancelled and recorded as
+`cancelled`; their cost is never incurred. The deadline: members run within the time left (for
+synthesis, within the first 75% of it, so the judge has time too); members still running then are
+cancelled with "deadline reached" and the vote is taken over the answers that arrived, marked partial.
+With `extract: auto`, the format is resolved again from the answers received at each point, so an
+early stop is decided under the format those answers imply.
+
+Sub-strategy members get a deadline slightly before the ensemble's (`child_context`), so a nested
+cascade or ensemble returns its own partial answer rather than being cut off with nothing.
+
+Graceful degradation: the ensemble answers with fewer members as long as `quorum` of them answer. Once
+so many have failed that the quorum is out of reach, the members still running are cancelled (with
+`early_stop`). When the quorum is missed and `degrade_to` is set, that step (typically the single best
+model) answers instead, within the last 25% of the time (kept for it as for a judge), and a `fallback`
+decision says so; the members' failures stay in the calls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import anyio
+from anyio.abc import TaskGroup
+
+from chorus_mcp.strategies.cache.scope import sample
+from chorus_mcp.strategies.core.completion import CompletionRequest, Message
+from chorus_mcp.strategies.core.errors import ChorusError
+from chorus_mcp.strategies.core.extract import ConcreteFormat, extract, resolve_format
+from chorus_mcp.strategies.core.result import (
+    FallbackDecision,
+    NoteDecision,
+    StrategyResult,
+    VoteDecision,
+)
+from chorus_mcp.strategies.core.spec import EnsembleSpec, ModelStep, Step
+from chorus_mcp.strategies.core.templates import latest_user_text
+from chorus_mcp.strategies.core.voting import Ballot, is_decided, tie_note, vote_decision
+from chorus_mcp.strategies.engine.calling import chain_of, run_model
+from chorus_mcp.strategies.engine.children import (
+    CallTracker,
+    child_context,
+    cut_off_calls,
+    mark_answer,
+    step_label,
+    within_deadline,
+)
+from chorus_mcp.strategies.engine.context import RunContext
+
+JUDGE_SHARE = 0.25
+"""For synthesis, the share of the time left that is kept for the judge after the members (and, with
+`degrade_to`, for the step that answers when the quorum is missed)."""
+COMPACT_FORMATS = ("choice", "number", "yes_no")
+"""Formats whose key is itself a good final answer."""
+
+_JUDGE_INSTRUCTION = (
+    "You have been given answers from several models to the user's latest question. Synthesise them "
+    "into a single answer that is as accurate and complete as possible. Weigh them critically, since "
+    "some may be wrong; do not copy them blindly or mention that there were several. Answer in the "
+    "form the question asks for.\n\nAnswers:"
+)
+
+
+# --- The ensemble -----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Member:
+    index: int
+    step: Step
+    stage: str
+    tracker: CallTracker
+    started: float | None = None
+    result: StrategyResult | None = None
+    """None while running, and for a member that was cancelled."""
+
+    @property
+    def answer(self) -> str | None:
+        """The member's answer; None unless it answered."""
+        return self.result.answer if self.result is not None and self.result.ok else None
+
+
+@dataclass
+class EnsembleOutcome:
+    """An ensemble's result plus its vote (the cascade reads the agreement from it)."""
+
+    result: StrategyResult
+    vote: VoteDecision | None = None
+
+
+@dataclass
+class _Tally:
+    fmt: ConcreteFormat
+    ballots: list[Ballot] = field(default_factory=list)
+    keys: dict[int, str | None] = field(default_factory=dict)
+
+
+async def run_ensemble(
+    spec: EnsembleSpec, request: CompletionRequest, ctx: RunContext, stage: str
+) -> StrategyResult:
+    """Ask the members in parallel and aggregate; member failures are reported, never raised."""
+    return (await ensemble_vote(spec, request, ctx, stage)).result
+
+
+async def ensemble_vote(
+    spec: EnsembleSpec, request: CompletionRequest, ctx: RunContext, stage: str, *, label: str = "member"
+) -> EnsembleOutcome:
+    """`run_ensemble`, also returning the vote. `label` names the members' stages (`{stage}/{label}-{n}`)."""
+    prompt = latest_user_text(request)
+    members = [
+        _Member(index, step, f"{stage}/{label}-{index + 1}", CallTracker(ctx))
+        for index, step in enumerate(spec.members)
+    ]
+    synthesis = spec.aggregation == "synthesis"
+    keep_time = synthesis or spec.degrade_to is not None
+    window = ctx.time_left() * (1 - JUDGE_SHARE) if keep_time else ctx.time_left()
+    window_end = anyio.current_time() + window
+    stopped_early = False
+    quorum_lost = False
+
+    async def attempt(member: _Member, group: TaskGroup) -> None:
+        nonlocal stopped_early, quorum_lost
+        member.started = anyio.current_time()
+        child = child_context(member.step, ctx, window_end, member.tracker)
+        try:
+            with sample(_repeat_of(member, members)):
+                member.result = await child.run_child(member.step, request, member.stage)
+        except ChorusError as exc:  # e.g. an unknown named strategy: this member fails, the rest go on
+            name = step_label(member.step)
+            calls = list(member.tracker.calls)
+            member.result = StrategyResult(strategy=name, ok=False, error=exc.message, calls=calls)
+        if spec.early_stop and _quorum_out_of_reach(spec, members):
+            # Waiting for the rest cannot produce a vote any more: stop paying for them (and leave the
+            # time to `degrade_to`, if any).
+            quorum_lost = True
+            group.cancel_scope.cancel()
+        elif spec.early_stop and not synthesis and _decided(spec, members, prompt, ctx):
+            stopped_early = True
+            group.cancel_scope.cancel()
+
+    with anyio.CancelScope(deadline=window_end) as deadline_scope:  # see `within_deadline`
+        async with anyio.create_task_group() as group:
+            for member in members:
+                group.start_soon(attempt, member, group)
+    if deadline_scope.cancelled_caught:
+        cut_reason = "deadline reached"
+    elif quorum_lost:
+        cut_reason = "the quorum could no longer be reached"
+    else:
+        cut_reason = "the vote was already decided"
+    return await _conclude(spec, request, ctx, stage, members, prompt, stopped_early, cut_reason)
+
+
+def _repeat_of(member: _Member, members: list[_Member]) -> int:
+    """How many earlier members are the same step: the second copy of a model is its sample 1, so the
+    response cache keeps one answer per copy instead of handing every copy the first one's."""
+    return sum(1 for other in members[: member.index] if other.step == member.step)
+
+
+def _weight(spec: EnsembleSpec, member: _Member, ctx: RunContext) -> float:
+    """The member's vote weight; for a member still running, the most it could weigh."""
+    if spec.aggregation != "weighted":
+        return 1.0
+    if not isinstance(member.step, ModelStep):
+        return spec.weights.get(step_label(member.step), 1.0)
+    calls = member.result.calls if member.result is not None else []
+    answered_by = [c.model for c in calls if c.status == "ok"][-1:]
+    candidates = answered_by or chain_of(member.step, ctx)
+    return max(spec.weights.get(name, ctx.catalog.weight(name)) for name in candidates)
+
+
+def _tally(spec: EnsembleSpec, members: list[_Member], prompt: str, ctx: RunContext) -> _Tally:
+    answered = [m for m in members if m.answer is not None]
+    fmt = resolve_format(spec.extract, prompt, [m.answer for m in answered if m.answer is not None])
+    tally = _Tally(fmt)
+    for member in answered:
+        key = extract(member.answer or "", fmt, spec.json_field)
+        tally.keys[member.index] = key
+        tally.ballots.append(Ballot(member.index, key, _weight(spec, member, ctx)))
+    return tally
+
+
+def _quorum_out_of_reach(spec: EnsembleSpec, members: list[_Member]) -> bool:
+    """Some members are still running, but too many have failed for the quorum to be met."""
+    running = sum(1 for m in members if m.result is None)
+    failed = sum(1 for m in members if m.result is not None and m.answer is None)
+    return running > 0 and len(members) - failed < spec.quorum
+
+
+def _decided(spec: EnsembleSpec, members: list[_Member], prompt: str, ctx: RunContext) -> bool:
+    running = [m for m in members if m.result is None]
+    answered = [m for m in members if m.answer is not None]
+    if not running or len(answered) < spec.quorum:
+        return False
+    pending = sum(_weight(spec, m, ctx) for m in running)
+    return is_decided(_tally(spec, members, prompt, ctx).ballots, pending)
+
+
+def _reasons(members: list[_Member], cut_reason: str) -> str:
+    """Every member and what became of it, for an error message."""
+    parts: list[str] = []
+    for member in members:
+        name = f"{member.stage.rsplit('/', 1)[-1]} ({step_label(member.step)})"
+        if member.result is None:
+            parts.append(f"{name}: cancelled, {cut_reason}")
+        elif member.answer is not None:
+            parts.append(f"{name}: answered")
+        else:
+            parts.append(f"{name}: {member.result.error}")
+    return "; ".join(parts)
+
+
+def _final_answer(winner: str, tally: _Tally, answered: list[_Member]) -> str:
+    if tally.fmt in COMPACT_FORMATS:
+        return winner
+    first = min((m for m in answered if tally.keys.get(m.index) == winner), key=lambda m: m.index)
+    return first.answer or winner
+
+
+async def _conclude(
+    spec: EnsembleSpec,
+    request: CompletionRequest,
+    ctx: RunContext,
+    stage: str,
+    members: list[_Member],
+    prompt: str,
+    stopped_early: bool,
+    cut_reason: str,
+) -> EnsembleOutcome:
+    result = StrategyResult(strategy="ensemble", ok=False)
+    tally = _tally(spec, members, prompt, ctx)
+    cut = [m for m in members if m.result is None]
+    for member in members:
+        if member.result is None:
+            calls = await cut_off_calls(
+                member.step, ctx, member.stage, member.tracker, member.started, cut_reason
+            )
+            result.calls.extend(calls)
+            continue
+        key = tally.keys.get(member.index)
+        if key is not None:
+            mark_answer(member.result, key)
+        result.include(member.result)
+    answered = [m for m in members if m.answer is not None]
+    if cut and cut_reason == "deadline reached":
+        result.partial = True
+        result.partial_reason = f"deadline reached: {len(answered)} of {len(members)} members answered"
+    for member in answered:
+        if member.result is not None and member.result.partial and not result.partial:
+            result.partial = True
+            result.partial_reason = f"{member.stage}: {member.result.partial_reason}"
+
+    if len(answered) < spec.quorum:
+        missed = (
+            f"quorum not reached: {len(answered)} of {len(members)} members answered, {spec.quorum} needed"
+        )
+        result.error = f"{missed}; " + _reasons(members, cut_reason)
+        if spec.degrade_to is not None:
+            await _degrade(spec.degrade_to, request, ctx, stage, missed, result)
+        return EnsembleOutcome(result)
+
+    vote = vote_decision(stage, spec.aggregation, tally.ballots, early_stop=stopped_early and bool(cut))
+    result.decisions.append(vote)
+    abstained = [m for m in answered if tally.keys.get(m.index) is None]
+    if abstained:
+        names = ", ".join(f"{m.stage.rsplit('/', 1)[-1]} ({step_label(m.step)})" for m in abstained)
+        message = f"no {tally.fmt} answer could be read from {names}: not counted"
+        result.decisions.append(NoteDecision(stage=stage, message=message))
+    if (tie := tie_note(tally.ballots)) is not None:
+        result.decisions.append(NoteDecision(stage=stage, message=tie))
+    if vote.winner is not None:
+        result.ok = True
+        result.answer = _final_answer(vote.winner, tally, answered)
+    if spec.aggregation == "synthesis":
+        await _synthesise(spec, request, ctx, stage, answered, tally, vote, result)
+    if not result.ok:
+        result.error = f"no member's answer could be read as {tally.fmt}; " + _reasons(members, cut_reason)
+    return EnsembleOutcome(result, vote)
+
+
+async def _degrade(
+    step: Step, request: CompletionRequest, ctx: RunContext, stage: str, missed: str, result: StrategyResult
+) -> None:
+    """The quorum was missed: let `step` (the configured single best model) answer instead, and say so."""
+    degraded_stage = f"{stage}/degraded"
+    label = step_label(step)
+    ran = await within_deadline(
+        step, ctx, degraded_stage, lambda child: child.run_child(step, request, degraded_stage)
+    )
+    if ran.value is None:
+        result.calls.extend(ran.calls)
+        failure = ran.error
+    else:
+        result.include(ran.value)
+        if ran.value.ok and ran.value.answer is not None:
+            result.ok, result.answer, result.error = True, ran.value.answer, None
+            reason = f"{missed}; degraded to {label}"
+            result.decisions.append(
+                FallbackDecision(stage=stage, from_model="ensemble", to_model=label, reason=reason)
+            )
+            if ran.value.partial and not result.partial:
+                result.partial, result.partial_reason = True, f"{degraded_stage}: {ran.value.partial_reason}"
+            return
+        failure = ran.value.error
+    result.error = f"{result.error}; degraded to {label}, which failed too: {failure}"
+
+
+def _judge_request(request: CompletionRequest, answers: list[str]) -> CompletionRequest:
+    """The original conversation, with the members' answers and the judge's task in the system prompt."""
+    listed = "\n\n".join(f"{n}. {answer}" for n, answer in enumerate(answers, 1))
+    system = [m.content for m in request.messages if m.role == "system"]
+    content = "\n\n".join([*system, f"{_JUDGE_INSTRUCTION}\n\n{listed}"])
+    rest = tuple(m for m in request.messages if m.role != "system")
+    return request.model_copy(update={"messages": (Message(role="system", content=content), *rest)})
+
+
+async def _synthesise(
+    spec: EnsembleSpec,
+    request: CompletionRequest,
+    ctx: RunContext,
+    stage: str,
+    answered: list[_Member],
+    tally: _Tally,
+    vote: VoteDecision,
+    result: StrategyResult,
+) -> None:
+    """Let the judge write the answer; if it cannot, keep the members' majority answer (if any)."""
+    judge = ModelStep(model=spec.judge or "")
+    judge_stage = f"{stage}/judge"
+    judge_request = _judge_request(request, [m.answer or "" for m in answered])
+    judged = await within_deadline(
+        judge, ctx, judge_stage, lambda child: run_model(judge, judge_request, child, judge_stage)
+    )
+    if judged.value is not None:
+        result.include(judged.value.result)
+        if judged.value.result.ok and judged.value.result.answer is not None:
+            result.ok = True
+            result.answer = judged.value.result.answer
+            judge_key = extract(result.answer, tally.fmt, spec.json_field)
+            if tally.fmt in COMPACT_FORMATS and judge_key not in (None, vote.winner):
+                message = f"the judge answered {judge_key!r}; the members' majority was {vote.winner!r}"
+                result.decisions.append(NoteDecision(stage=stage, message=message))
+            return
+        failure = judged.value.result.error
+    else:
+        result.calls.extend(judged.calls)
+        failure = judged.error
+    if judged.cut_off:
+        result.partial = True
+        result.partial_reason = "deadline reached before the judge answered"
+    fallback = "answering with the members' majority" if result.ok else "and no member's answer could be read"
+    message = f"judge {judge.model} failed ({failure}); {fallback}"
+    result.decisions.append(NoteDecision(stage=stage, message=message))

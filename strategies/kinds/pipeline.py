@@ -1,0 +1,228 @@
+"""The `pipeline` strategy: stages in order, each seeing earlier outputs, refined until a reviewer approves.
+
+Each stage's prompt is a safe template (`strategies.core.templates`) over `{input}` (the latest user
+message) and the outputs of earlier stages, and replaces the latest user message of the request
+(the caller's system prompt and history are kept; a stage with its own `context` mode gets the
+session's history rebuilt in that mode, `strategies.engine.context_passing.for_stage`). A stage's step is
+any `Step`, run as `{stage}/{name}`; a stage's second and later runs (after a refinement) are
+`{stage}/{name}#2`, `#3`...
+
+A review stage answers with a JSON verdict (`strategies.core.verdict`). When it does not approve and
+`refine` is configured for an earlier stage, the refine prompt (with `{issues}` as a bullet list and
+every output so far) is run, its answer replaces that stage's output, and the stages after it are run
+again up to and including the review. Every review is recorded as a `ReviewDecision`.
+
+Outcomes, decided here:
+
+- approved (or no review): `ok=True`, answer = output of `spec.output` or the last non-review stage;
+- still not approved after `refine.max_iterations` refinements: the pipeline *gives up on refining*,
+  not on answering: `ok=True`, `partial=False` (nothing was cut short), the answer is the latest
+  revision, and a `NoteDecision` says it was not approved; the last `ReviewDecision` carries the
+  open issues. A review that does not approve with no refinement configured is noted the same way;
+- a stage produces no answer: `ok=False`, the error names the stage and its reasons, calls are kept;
+- the deadline passes or the budget runs out mid-pipeline: `partial=True` with the latest output so
+  far (the output stage's if it has one, otherwise the most recent non-review stage's).
+
+Template mistakes (a field that is not a plain name, an unknown field) are checked before any model
+is called and raised as `UserInputError` naming the stage, the field and the names available.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from chorus_mcp.strategies.core.completion import CompletionRequest
+from chorus_mcp.strategies.core.errors import UserInputError
+from chorus_mcp.strategies.core.result import NoteDecision, ReviewDecision, StrategyResult
+from chorus_mcp.strategies.core.spec import PipelineSpec, Step
+from chorus_mcp.strategies.core.templates import check_fields, latest_user_text, render, with_prompt
+from chorus_mcp.strategies.core.verdict import REVIEW_INSTRUCTION, parse_verdict
+from chorus_mcp.strategies.engine.context import RunContext
+from chorus_mcp.strategies.engine.context_passing import for_stage
+from chorus_mcp.strategies.sessions.session import ContextMode
+
+RESERVED_NAMES = ("input", "issues")
+"""Template names with a fixed meaning; a stage may not be called this."""
+
+
+def check_pipeline(spec: PipelineSpec, stage: str) -> None:
+    """Validate every template against the names it may use, before anything runs."""
+    names = [s.name for s in spec.stages]
+    for reserved in RESERVED_NAMES:
+        if reserved in names:
+            raise UserInputError(f"{stage}: a stage may not be named {reserved!r} (it is a template field)")
+    for index, st in enumerate(spec.stages):
+        check_fields(st.prompt, ["input", *names[:index]], where=f"{stage}: stage {st.name!r}")
+    if spec.refine is not None:
+        check_fields(spec.refine.prompt, ["input", "issues", *names], where=f"{stage}: refine prompt")
+
+
+@dataclass
+class _Run:
+    """The state of one pipeline run."""
+
+    spec: PipelineSpec
+    request: CompletionRequest
+    ctx: RunContext
+    stage: str
+    result: StrategyResult
+    outputs: dict[str, str] = field(default_factory=dict)
+    """Latest output of each stage that has run; `input` is the request text."""
+    runs: Counter[str] = field(default_factory=Counter)
+    """How many times each stage has run (for the `#2` label suffix and the review iteration)."""
+    latest_work: str | None = None
+    """The most recent non-review output: the best answer available if the run is cut short."""
+    refinements: int = 0
+
+    def label(self, name: str) -> str:
+        count = self.runs[name]
+        return f"{self.stage}/{name}" if count <= 1 else f"{self.stage}/{name}#{count}"
+
+    async def run(
+        self, name: str, step: Step, prompt: str, *, review: bool, context: ContextMode | None = None
+    ) -> StrategyResult:
+        """Run one stage's step (or a refinement of it) and keep its output when it answers."""
+
+        self.runs[name] += 1
+        request = with_prompt(self.request, prompt)
+        if context is not None:
+            # The stage chose its own context: its history is rebuilt from the session for it.
+            request = await for_stage(request, context, step, self.ctx, self.label(name))
+        child = await self.ctx.run_child(step, request, self.label(name))
+        self.result.include(child)
+        if child.partial:
+            self.result.partial = True
+            self.result.partial_reason = f"stage {name!r}: {child.partial_reason}"
+        if child.ok and child.answer is not None:
+            self.outputs[name] = child.answer
+            if not review:
+                self.latest_work = child.answer
+        return child
+
+    def values(self, **extra: str) -> dict[str, str]:
+        return {"input": latest_user_text(self.request), **self.outputs, **extra}
+
+
+async def run_pipeline(
+    spec: PipelineSpec, request: CompletionRequest, ctx: RunContext, stage: str
+) -> StrategyResult:
+    """Run the stages in order, refining on a failed review within `refine.max_iterations`."""
+    check_pipeline(spec, stage)
+    run = _Run(spec, request, ctx, stage, StrategyResult(strategy="pipeline", answer=None, ok=False))
+    index = 0
+    while index < len(spec.stages):
+        st = spec.stages[index]
+        if (cut := _cut_short(ctx)) is not None:
+            return _partial(run, f"{cut} before stage {st.name!r}")
+        prompt = render(st.prompt, run.values(), where=f"{stage}: stage {st.name!r}")
+        if st.review:
+            prompt += REVIEW_INSTRUCTION
+        child = await run.run(st.name, st.step, prompt, review=st.review, context=st.context)
+        if not child.ok or child.answer is None:
+            return _stage_failed(run, st.name, child)
+        if not st.review:
+            index += 1
+            continue
+        after = await _after_review(run, index, child.answer)
+        if isinstance(after, StrategyResult):
+            return after
+        index = after
+    return _finish(run)
+
+
+async def _after_review(run: _Run, index: int, answer: str) -> int | StrategyResult:
+    """Record the review at `index`; refine when it does not approve and a refinement is due.
+
+    Returns the index of the next stage to run, or the final result when the run must stop.
+    """
+    spec, review = run.spec, run.spec.stages[index]
+    verdict = parse_verdict(answer)
+    label = run.label(review.name)
+    run.result.decisions.append(
+        ReviewDecision(
+            stage=label, iteration=run.runs[review.name], approved=verdict.approved, issues=verdict.issues
+        )
+    )
+    if verdict.approved:
+        return index + 1
+    names = [s.name for s in spec.stages]
+    refine = spec.refine
+    if refine is None or names.index(refine.stage) >= index:
+        _note(run, label, f"review {review.name!r} did not approve; no refinement is configured for it")
+        return index + 1
+    if run.refinements >= refine.max_iterations:
+        message = f"not approved after {run.refinements} refinement(s); the answer is the latest revision"
+        _note(run, label, message)
+        return index + 1
+    if (cut := _cut_short(run.ctx)) is not None:
+        return _partial(run, f"{cut} before refining stage {refine.stage!r}")
+    run.refinements += 1
+    target = spec.stages[names.index(refine.stage)]
+    issues = "\n".join(f"- {issue}" for issue in verdict.issues)
+    prompt = render(refine.prompt, run.values(issues=issues), where=f"{run.stage}: refine prompt")
+    step = refine.step or target.step
+    child = await run.run(target.name, step, prompt, review=False, context=target.context)
+    if not child.ok or child.answer is None:
+        return _stage_failed(run, target.name, child)
+    # The revised output replaces the old one; the stages after it run again, up to this review.
+    return names.index(refine.stage) + 1
+
+
+def _answer_stage(spec: PipelineSpec) -> str:
+    if spec.output is not None:
+        return spec.output
+    return [s.name for s in spec.stages if not s.review][-1]
+
+
+def _finish(run: _Run) -> StrategyResult:
+    run.result.answer = run.outputs[_answer_stage(run.spec)]
+    run.result.ok = True
+    return run.result
+
+
+def _note(run: _Run, stage: str, message: str) -> None:
+    run.result.decisions.append(NoteDecision(stage=stage, message=message))
+
+
+def _cut_short(ctx: RunContext, failed: StrategyResult | None = None) -> str | None:
+    """Why the run cannot go on (deadline passed, budget spent), or None.
+
+    `failed` is a stage that just failed: if its last call was refused by the budget check (whose
+    worst-case estimate can refuse a call before the cap is actually reached), that too is a budget cut.
+    """
+    if ctx.time_left() <= 0:
+        return "deadline reached"
+    if not ctx.budget.allows():
+        return "cost budget spent"
+    if failed is not None and failed.calls:
+        last = failed.calls[-1]
+        if last.status == "skipped" and (last.error or "").startswith("budget"):
+            return "cost budget spent"
+    return None
+
+
+def _partial(run: _Run, reason: str) -> StrategyResult:
+    """Stop early with the best output so far: the output stage's, else the latest non-review stage's."""
+    result = run.result
+    result.answer = run.outputs.get(_answer_stage(run.spec), run.latest_work)
+    result.ok = result.answer is not None
+    result.partial = True
+    result.partial_reason = reason
+    if result.answer is None:
+        result.error = f"{reason}: no stage had produced an answer yet"
+    return result
+
+
+def _stage_failed(run: _Run, name: str, child: StrategyResult) -> StrategyResult:
+    label = run.label(name)
+    if (cut := _cut_short(run.ctx, child)) is not None:
+        # The stage failed because time or money ran out: that is a cut-short run, not a broken stage.
+        partial = _partial(run, f"{cut} during stage {label!r}")
+        if partial.error is not None:
+            partial.error = f"{partial.error}; stage {label!r}: {child.error}"
+        return partial
+    run.result.ok = False
+    run.result.answer = None
+    run.result.error = f"stage {label!r} failed: {child.error or 'no answer'}"
+    return run.result

@@ -1,0 +1,140 @@
+"""What a call cost: the entry's own price overrides, else litellm's bundled price map — read as JSON.
+
+The price map is `model_prices_and_context_window_backup.json`, shipped inside the litellm package
+(the same file litellm itself reads with `LITELLM_LOCAL_MODEL_COST_MAP=True`). Reading it with `json`
+takes ~0.1 s once; importing litellm to ask it takes 3-20 s. So neither client path imports litellm to
+price a call, and both price every call with this one function: the fast OpenAI-compatible path and
+the litellm path return the same `cost_usd` by construction. The file is located with
+`importlib.util.find_spec`, which does not import the package.
+
+Prices follow litellm's rules for what a chat completion reports (prompt and completion tokens):
+the per-token rates, and an `*_above_<N>k_tokens` tier when the prompt is longer than N thousand
+tokens (the tier's rate then applies to every token, as litellm and the providers bill it). A model id
+is looked up as given (`openrouter/openai/gpt-4o-mini`, `gemini/gemini-2.5-pro`), then without its
+provider prefix when that entry belongs to the same provider (`openai/gpt-4o-mini` → `gpt-4o-mini`).
+Cached-token discounts, service tiers and off-peak prices are not applied: a result reports the list
+price of the tokens the provider counted.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import threading
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from chorus_mcp.strategies.core.completion import CompletionRequest
+from chorus_mcp.strategies.models.catalog import ModelEntry
+
+PRICE_MAP_FILE = "model_prices_and_context_window_backup.json"
+_MILLION = Decimal(1_000_000)
+_CHARS_PER_TOKEN_ESTIMATE = 3
+"""For the pre-call estimate: real text averages ~4 characters a token; 3 over-estimates, as a cap should."""
+
+_prices: dict[str, Any] | None = None
+_lock = threading.Lock()
+
+
+def price_map_path() -> Path | None:
+    """Where litellm's bundled price map is, without importing litellm (None if litellm is not installed)."""
+    spec = importlib.util.find_spec("litellm")
+    if spec is None or spec.origin is None:
+        return None
+    path = Path(spec.origin).parent / PRICE_MAP_FILE
+    return path if path.is_file() else None
+
+
+def load_prices() -> dict[str, Any]:
+    """The price map, read once (blocking, ~0.1 s); an empty map if it cannot be read."""
+    global _prices
+    if _prices is None:
+        with _lock:
+            if _prices is None:
+                path = price_map_path()
+                try:
+                    loaded = json.loads(path.read_bytes()) if path is not None else {}
+                except (OSError, ValueError):
+                    loaded = {}
+                _prices = loaded if isinstance(loaded, dict) else {}
+    return _prices
+
+
+def model_prices(model: str) -> dict[str, Any] | None:
+    """The price-map entry for a litellm model id, or None when the map does not know the model."""
+    prices = load_prices()
+    found = prices.get(model)
+    if isinstance(found, dict):
+        return found
+    provider, _, bare = model.partition("/")
+    if bare:
+        found = prices.get(bare)
+        if isinstance(found, dict) and found.get("litellm_provider") == provider:
+            return found
+    return None
+
+
+def rates(model: str, prompt_tokens: int) -> tuple[Decimal, Decimal] | None:
+    """USD per token (prompt, completion) for a prompt of this length; None when the map lacks either."""
+    info = model_prices(model)
+    if info is None:
+        return None
+    prompt_rate, completion_rate = info.get("input_cost_per_token"), info.get("output_cost_per_token")
+    if not isinstance(prompt_rate, int | float) or not isinstance(completion_rate, int | float):
+        return None
+    for threshold, suffix in sorted(_tiers(info)):
+        if prompt_tokens > threshold:
+            prompt_rate = info.get(f"input_cost_per_token_above_{suffix}_tokens", prompt_rate)
+            completion_rate = info.get(f"output_cost_per_token_above_{suffix}_tokens", completion_rate)
+    # str() first: Decimal(1.5e-07) would carry the float's binary noise into every sum.
+    return Decimal(str(prompt_rate)), Decimal(str(completion_rate))
+
+
+def _tiers(info: dict[str, Any]) -> list[tuple[float, str]]:
+    tiers = []
+    for key in info:
+        if key.startswith("input_cost_per_token_above_") and key.endswith("_tokens"):
+            suffix = key.removeprefix("input_cost_per_token_above_").removesuffix("_tokens")
+            number = suffix.removesuffix("k")
+            if number.isdigit():
+                tiers.append((float(number) * (1000 if suffix.endswith("k") else 1), suffix))
+    return tiers
+
+
+def cost_of(entry: ModelEntry, prompt_tokens: int | None, completion_tokens: int | None) -> Decimal | None:
+    """USD cost of one call: the entry's price overrides, else the price map; None when either is unknown."""
+    if prompt_tokens is None or completion_tokens is None:
+        return None
+    mapped = None
+    if entry.input_cost_per_mtok is None or entry.output_cost_per_mtok is None:
+        mapped = rates(entry.model, prompt_tokens)
+        if mapped is None:
+            return None
+    prompt_cost = (
+        prompt_tokens * entry.input_cost_per_mtok / _MILLION
+        if entry.input_cost_per_mtok is not None
+        else prompt_tokens * mapped[0]
+        if mapped
+        else None
+    )
+    completion_cost = (
+        completion_tokens * entry.output_cost_per_mtok / _MILLION
+        if entry.output_cost_per_mtok is not None
+        else completion_tokens * mapped[1]
+        if mapped
+        else None
+    )
+    if prompt_cost is None or completion_cost is None:
+        return None
+    return prompt_cost + completion_cost
+
+
+def estimate_cost_usd(entry: ModelEntry, request: CompletionRequest) -> Decimal | None:
+    """The most a call may cost before it is sent: prompt tokens over-estimated from its characters, plus
+    `max_tokens` (else the entry's `max_output_tokens`) of output. None when the price is unknown."""
+    characters = sum(len(m.content) for m in request.messages)
+    prompt_tokens = math.ceil(characters / _CHARS_PER_TOKEN_ESTIMATE) + 4 * len(request.messages)
+    output_tokens = request.max_tokens if request.max_tokens is not None else entry.max_output_tokens
+    return cost_of(entry, prompt_tokens, output_tokens)

@@ -1,0 +1,133 @@
+"""`chorus-mcp doctor`: what is usable, what is live (a real bounded call where it costs nothing), what
+each strategy will use, and what to set up when nothing can answer."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from chorus_mcp.server.cli.main import main
+from chorus_mcp.strategies.models import availability
+from tests.fake_openai import FakeOpenAI, Fault
+from tests.support.extras import needs_local_extra
+
+KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY")
+EMBEDDED_CHECK = availability._embedded_missing
+"""The real check, before the fixture below replaces it for the tests that mean a machine without it."""
+
+
+@pytest.fixture(autouse=True)
+def _no_keys_no_embedded_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in (*KEYS, "CHORUS_CONFIG"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setattr(availability, "_embedded_missing", lambda model: "not installed here")
+
+
+def _write(tmp_path: Path, config: dict[str, object]) -> str:
+    path = tmp_path / "chorus.yaml"
+    path.write_text(json.dumps(config))
+    return str(path)
+
+
+def test_on_a_bare_machine_it_says_nothing_can_answer_and_what_to_set_up(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        availability, "probe_endpoint", lambda url: availability.Endpoint(None, "nothing answers")
+    )
+    assert main(["doctor"]) == 1
+    out = capsys.readouterr().out
+    assert "default.yaml (uses what is available here)" in out
+    assert "fast         openai/gpt-4.1-mini" in out and "not usable: OPENAI_API_KEY is not set" in out
+    assert "client       mcp/sampling" in out and "usable when the calling client offers sampling" in out
+    assert "ensemble of client (majority, quorum 1)" in out
+    assert "No model can answer here yet. Set up at least one:" in out
+    assert "set ANTHROPIC_API_KEY, GEMINI_API_KEY or OPENAI_API_KEY" in out
+
+
+def test_a_local_server_is_asked_a_real_question_and_shown_live(
+    fake_openai: FakeOpenAI, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake_openai.script("llama3.2", "OK")
+    fake_openai.script("broken", Fault.server_error())
+    config = _write(
+        tmp_path,
+        {
+            "models": {
+                "mine": {"model": "openai/llama3.2", "api_base": fake_openai.base_url},
+                "broken": {"model": "openai/broken", "api_base": fake_openai.base_url},
+                "hosted": {
+                    "model": "openai/gpt-x",
+                    "api_base": "https://api.invalid/v1",
+                    "api_key_env": "HOSTED_KEY",
+                },
+            },
+            "strategies": {"ensemble": {"kind": "ensemble", "members": ["mine", "broken"]}},
+        },
+    )
+    assert main(["doctor", "--config", config, "--timeout", "10"]) == 0
+    out = capsys.readouterr().out
+    assert "live: answered 'OK' in" in out
+    assert "usable, but the probe failed:" in out
+    assert "not usable: HOSTED_KEY is not set" in out
+    assert "ensemble of mine, broken (majority, quorum 1)" in out
+    assert "1 model can answer here: mine" in out
+    asked = [r.body for r in fake_openai.requests_for("llama3.2")]
+    assert len(asked) == 1 and asked[0]["max_tokens"] <= 8
+
+
+def test_hosted_models_are_not_called_unless_asked(
+    fake_openai: FakeOpenAI,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A model with a key is "hosted" wherever it lives; here it lives on the fake server.
+    monkeypatch.setattr(availability, "_is_loopback", lambda url: False)
+    monkeypatch.setenv("HOSTED_KEY", "sk-test-0123456789abcdef")
+    fake_openai.script("gpt-x", "OK")
+    entry = {"model": "openai/gpt-x", "api_base": fake_openai.base_url, "api_key_env": "HOSTED_KEY"}
+    config = _write(tmp_path, {"models": {"hosted": entry}})
+    assert main(["doctor", "--config", config]) == 0
+    assert "usable: key set" in capsys.readouterr().out and not fake_openai.requests
+    assert main(["doctor", "--config", config, "--probe-hosted"]) == 0
+    out = capsys.readouterr().out
+    assert "live: answered 'OK'" in out and "sk-test-0123456789abcdef" not in out
+    assert len(fake_openai.requests) == 1
+
+
+def test_no_probe_only_checks_the_set_up(
+    fake_openai: FakeOpenAI, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake_openai.script("llama3.2", "OK")
+    config = _write(
+        tmp_path, {"models": {"mine": {"model": "openai/llama3.2", "api_base": fake_openai.base_url}}}
+    )
+    assert main(["doctor", "--config", config, "--no-probe"]) == 0
+    assert "usable: answers at 127.0.0.1" in capsys.readouterr().out
+    assert not fake_openai.requests
+
+
+@needs_local_extra
+def test_the_embedded_model_is_asked_a_real_question_and_shown_live(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(availability, "_embedded_missing", EMBEDDED_CHECK)
+    config = _write(
+        tmp_path,
+        {
+            "models": {"tiny": {"model": "local/smollm2"}},
+            "strategies": {"ensemble": {"kind": "ensemble", "members": ["tiny"]}},
+        },
+    )
+    # A generous bound: the first call loads the model, and the machine may be busy.
+    assert main(["doctor", "--config", config, "--timeout", "240"]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.strip().startswith("tiny "))
+    assert "local/smollm2" in row and "embedded" in row
+    said = re.search(r"live: answered (.+) in [\d.]+s$", row)
+    assert said is not None and "4" in said.group(1), row  # 2+2: a sane answer, not only an answer
+    assert "1 model can answer here: tiny" in out

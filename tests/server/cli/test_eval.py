@@ -1,0 +1,155 @@
+"""The `chorus-mcp eval` commands, run as a user runs them."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from chorus_mcp.server.cli.eval import add_eval_parser
+from tests.strategies.evaluation.fixtures import toy_rows, write_routerbench_csv
+
+pytest.importorskip("trio")
+
+
+@pytest.fixture(autouse=True)
+def _log_levels_restored() -> Iterator[None]:
+    """`eval` quietens the process's loggers for its run; later tests in this process read them."""
+    names = ("chorus", "wordllama", "strategies", "LiteLLM")
+    levels = {name: logging.getLogger(name).level for name in names}
+    yield
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+
+EVAL_FILE = """
+dataset: toy.csv
+reference: strong
+seed: 3
+models: {best: strong}
+strategies:
+  strong-alone: best
+  cheap-vote: {kind: ensemble, members: [cheap-a, cheap-b, cheap-c], early_stop: false}
+calibrate:
+  agreement-cascade:
+    candidates:
+      - kind: cascade
+        estimator: agreement
+        tiers:
+          - {kind: ensemble, members: [cheap-a, cheap-b, cheap-c], early_stop: false}
+          - {kind: ensemble, members: [best]}
+    grid: {threshold: [0.3, 1.0]}
+"""
+
+
+def main(*argv: str) -> int:
+    parser = argparse.ArgumentParser(prog="chorus-mcp")
+    add_eval_parser(parser.add_subparsers())
+    args = parser.parse_args(list(argv))
+    code: int = args.handler(args)
+    return code
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    write_routerbench_csv(tmp_path / "toy.csv", toy_rows(40))
+    (tmp_path / "eval.yaml").write_text(EVAL_FILE)
+    return tmp_path
+
+
+def test_eval_run_reports_the_held_out_split_and_writes_results(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = workspace / "out"
+    code = main(
+        "eval",
+        "run",
+        str(workspace / "eval.yaml"),
+        "--data-dir",
+        str(workspace),
+        "--out",
+        str(out),
+        "--quiet",
+        "--no-plot",
+    )
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "calibrated on 20 questions, reported on the other 20 (seed 3)" in printed
+    assert "agreement-cascade: target accuracy 1.0000 met" in printed
+    results = json.loads((out / "results.json").read_text())
+    by_name = {row["strategy"]: row for row in results["scores"]}
+    assert by_name["agreement-cascade"]["accuracy"] == 1.0
+    assert by_name["strong-alone"]["cost_share_of_reference"] == 1.0
+    assert by_name["cheap-vote"]["losses_vs_reference"] > 0
+    assert results["calibrations"][0]["chosen"]["threshold"] == 1.0
+    assert (out / "summary.csv").read_text().startswith("strategy,kind,questions,accuracy")
+    assert "agreement-cascade" in (out / "questions.csv").read_text()
+
+
+def test_eval_run_draws_the_frontier(workspace: Path) -> None:
+    pytest.importorskip("matplotlib")
+    out = workspace / "out"
+    assert (
+        main(
+            "eval",
+            "run",
+            str(workspace / "eval.yaml"),
+            "--data-dir",
+            str(workspace),
+            "--out",
+            str(out),
+            "--quiet",
+        )
+        == 0
+    )
+    assert (out / "frontier.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_bad_input_is_a_clear_message_and_exit_code_2(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main("eval", "run", str(workspace / "eval.yaml"), "--dataset", str(workspace / "missing.csv")) == 2
+    assert "does not exist" in capsys.readouterr().err
+    (workspace / "bad.yaml").write_text("reference: strong\nstrategies: {x: {kind: ensemble, members: []}}\n")
+    assert main("eval", "run", str(workspace / "bad.yaml"), "--data-dir", str(workspace)) == 2
+    assert "strategies.x.ensemble.members" in capsys.readouterr().err
+
+
+def test_train_router_holds_out_the_report_split(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("numpy")
+    out = workspace / "r.json"
+    assert (
+        main(
+            "eval",
+            "train-router",
+            "toy.csv",
+            "--data-dir",
+            str(workspace),
+            "--out",
+            str(out),
+            "--embedder",
+            "hashing",
+        )
+        == 0
+    )
+    assert "held out: 20 questions" in capsys.readouterr().out
+    assert json.loads(out.read_text())["shape"][0] == 20
+
+
+def test_show_summarises_a_recording(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main("eval", "show", str(workspace / "toy.csv")) == 0
+    printed = capsys.readouterr().out
+    assert "toy: 40 questions, 4 models" in printed and "oracle" in printed
+
+
+@pytest.mark.parametrize(
+    "path", sorted((Path(__file__).parents[3] / "config" / "examples").glob("eval-*.yaml"))
+)
+def test_shipped_evaluation_files_are_valid(path: Path) -> None:
+    from chorus_mcp.strategies.evaluation.config import load_eval_config
+
+    config = load_eval_config(path)
+    assert config.reference in config.models and config.strategies
