@@ -39,20 +39,46 @@ class CallRecord(BaseModel):
     """On a cache hit: what the original call cost."""
 
 
+class AnswerGroup(BaseModel):
+    """One distinct answer of a vote and who gave it."""
+
+    answer: str
+    """The answer's key (`"391"`, `"no"`, `"B"`, `"paris"`): what the answers in this group share."""
+    models: list[str]
+    """The model that answered each seat in this group, in member order (a model twice: two seats)."""
+    weight: float
+    """What the group counted in the vote: its independent voters' weight."""
+    echoes: list[str] = Field(default_factory=list)
+    """Seats in this group that were not counted: they could not be independent of a counted seat
+    (the same model asked the same way, a cache replay, a fallback onto a model already voting)."""
+    how: str | None = None
+    """How the key was read from the answers, e.g. `number after the last '='`, `leading yes/no`."""
+
+
 class VoteDecision(BaseModel):
     kind: Literal["vote"] = "vote"
     stage: str
     mode: str
     """`majority`, `weighted` or `synthesis`."""
     counts: dict[str, float]
-    """Answer → number of votes (or summed weights)."""
+    """Answer → number of votes (or summed weights) of independent voters."""
     winner: str | None = None
     agreement: float
-    """Share of the successful members' votes (or weight) behind the winner."""
+    """Share of the independent voters' votes (or weight) behind the winner."""
     consensus: bool
-    """True when the winner holds more than half of the votes."""
+    """True when the winner holds more than half of the votes of at least two independent voters."""
     early_stop: bool = False
     """True when the vote was decided before every member answered and the rest were cancelled."""
+    voters: int | None = None
+    """Independent voters: answered seats that could differ from every other (see `AnswerGroup.echoes`)."""
+    seats: int | None = None
+    """Members that answered."""
+    groups: list[AnswerGroup] = Field(default_factory=list)
+    """Each distinct answer with the models that gave it, strongest first."""
+    tie: list[str] | None = None
+    """The answers tied for first place, when there was a tie."""
+    tie_break: str | None = None
+    """How a tie was resolved (`weights`, `judge`) or `unresolved`; None without a tie."""
 
 
 class ConfidenceDecision(BaseModel):
