@@ -20,6 +20,7 @@ from chorus_mcp.strategies.core.templates import check_fields
 AnswerFormat = Literal["auto", "choice", "number", "yes_no", "json_field", "text"]
 Aggregation = Literal["majority", "weighted", "synthesis"]
 Estimator = Literal["self_report", "logprob", "agreement"]
+TieBreak = Literal["auto", "weights", "judge", "none"]
 
 
 class _Spec(BaseModel):
@@ -60,6 +61,20 @@ class EnsembleSpec(_Spec):
     """Graceful degradation: when fewer than `quorum` members answer, this step (typically the single best
     model, with its own fallbacks) answers instead, marked by a `fallback` decision. Members then run within
     the first 75% of the time left, so that it has time to."""
+    tie_break: TieBreak = "auto"
+    """How a tie for first place is resolved: `weights` (the voters' configured model weights), `judge`
+    (the `judge` model picks a candidate), `auto` (weights, then the judge if one is set) or `none`. A tie
+    no rule resolves is reported as such: no answer, every candidate and who gave it in the error."""
+    diversify_repeats: bool = True
+    """A model listed more than once is sampled (its step's temperature, else 0.7) with a distinct seed
+    per copy and never from the cache, so each copy is a second opinion (self-consistency); false: every
+    copy is asked the same way, and identical answers from it count as one independent voter."""
+    meaning_embedder: str | None = None
+    """Group free-text answers that say the same in other words with this embedder (`wordllama`,
+    `litellm/<model>`); off by default: WordLlama tells paraphrases from contradictions too poorly
+    (BENCHMARKS.md, answer equivalence)."""
+    meaning_threshold: float = Field(default=0.8, gt=0, le=1)
+    """Least cosine similarity for two free-text answers to be one vote (with `meaning_embedder`)."""
 
     @model_validator(mode="after")
     def _check(self) -> EnsembleSpec:
@@ -67,6 +82,8 @@ class EnsembleSpec(_Spec):
             raise ValueError("aggregation 'synthesis' needs a 'judge' model")
         if self.extract == "json_field" and not self.json_field:
             raise ValueError("extract 'json_field' needs 'json_field' (the field to vote on)")
+        if self.meaning_embedder is not None:
+            check_embedder(self.meaning_embedder)
         if self.quorum > len(self.members):
             raise ValueError(f"quorum {self.quorum} is larger than the {len(self.members)} members")
         return self

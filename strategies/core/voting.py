@@ -1,22 +1,27 @@
-"""Counting votes: tallies, the winner, ties, and when a vote is already decided.
+"""Counting votes: independent voters, tallies, ties, and when a vote is already decided.
 
 Pure functions over `Ballot`s, so the rules can be read (and tested) apart from the concurrency that
 collects the ballots.
 
-- A tie goes to the answer of the lowest-numbered member (the order of `members` in the spec). Finishing
-  order would also be deterministic within one run, but not from one run to the next; member order
-  is, and lets the caller list the model they trust most first.
-- A vote is *decided* when the leader's weight is strictly greater than the runner-up's plus the
+- **Independent voters.** A ballot is counted unless it *echoes* a counted one: the same `voter` (the
+  same provider model asked the same way — same sampling, no distinct seed) giving the same answer.
+  Such a seat cannot be told apart from a replay of the other (greedy decoding, a response-cache hit, a
+  fallback onto a model that already voted), so it would only count one opinion twice. The same voter
+  giving a *different* answer has shown it is an independent sample, and counts. Agreement and
+  consensus are over counted ballots, and consensus needs at least two independent voters.
+- **Ties** are reported, never broken by member order: `tie_of` names the answers tied for first, and
+  the ensemble resolves them by its configured rule (weights, a judge) or reports the tie unresolved.
+- A vote is **decided** when the leader's weight is strictly greater than the runner-up's plus the
   weight of every member still running: even if all of them voted for the runner-up, it could not
-  catch up, and cannot tie either (strictly greater: a tie might go the runner-up's way).
+  catch up, and cannot tie either.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
 
-from chorus_mcp.strategies.core.result import VoteDecision
+from chorus_mcp.strategies.core.result import AnswerGroup, VoteDecision
 
 _PRECISION = 9
 """Summed weights are rounded so that 0.1 + 0.2 and 0.3 compare equal."""
@@ -25,27 +30,63 @@ _PRECISION = 9
 @dataclass(frozen=True)
 class Ballot:
     member: int
-    """The member's position in the spec (0-based); a tie goes to the lowest."""
+    """The member's position in the spec (0-based)."""
     key: str | None
-    """The extracted answer; None when the member answered but no answer could be read (it abstains)."""
+    """The answer's vote key; None when the member answered but no answer could be read (it abstains)."""
     weight: float = 1.0
+    voter: Hashable = None
+    """Who really answered, as far as independence goes (None: a voter of its own)."""
+    model: str = ""
+    """The model that answered the seat, for the decision trail."""
+    how: str | None = None
+    """How the key was read."""
+    stage: str = ""
+
+
+@dataclass
+class Count:
+    """The ballots split into counted ones and echoes."""
+
+    counted: list[Ballot] = field(default_factory=list)
+    echoes: list[Ballot] = field(default_factory=list)
+
+    @property
+    def voters(self) -> int:
+        return len(self.counted)
+
+
+def count(ballots: Sequence[Ballot]) -> Count:
+    """Which ballots count (see the module docstring), in member order."""
+    result = Count()
+    seen: set[tuple[Hashable, str | None]] = set()
+    for ballot in sorted(ballots, key=lambda b: b.member):
+        if ballot.voter is not None and (ballot.voter, ballot.key) in seen:
+            result.echoes.append(ballot)
+            continue
+        if ballot.voter is not None:
+            seen.add((ballot.voter, ballot.key))
+        result.counted.append(ballot)
+    return result
 
 
 def tally(ballots: Sequence[Ballot]) -> dict[str, float]:
-    """Answer → summed weight, strongest first; equal weights ordered by their lowest-numbered voter."""
+    """Answer → summed weight of the counted ballots, strongest first (equal weights: first seen first)."""
     totals: dict[str, float] = {}
-    first_voter: dict[str, int] = {}
-    for ballot in sorted(ballots, key=lambda b: b.member):
+    for ballot in count(ballots).counted:
         if ballot.key is None:
             continue
         totals[ballot.key] = round(totals.get(ballot.key, 0.0) + ballot.weight, _PRECISION)
-        first_voter.setdefault(ballot.key, ballot.member)
-    return dict(sorted(totals.items(), key=lambda item: (-item[1], first_voter[item[0]])))
+    return dict(sorted(totals.items(), key=lambda item: -item[1]))
 
 
-def winner_of(ballots: Sequence[Ballot]) -> str | None:
-    """The answer with the most weight (ties: the lowest-numbered member's); None when nobody voted."""
-    return next(iter(tally(ballots)), None)
+def tie_of(ballots: Sequence[Ballot]) -> list[str]:
+    """The answers tied for first place (empty when there is a single leader or no vote)."""
+    counts = tally(ballots)
+    if len(counts) < 2:
+        return []
+    top = next(iter(counts.values()))
+    tied = [key for key, weight in counts.items() if weight == top]
+    return tied if len(tied) > 1 else []
 
 
 def is_decided(ballots: Sequence[Ballot], pending_weight: float) -> bool:
@@ -57,38 +98,59 @@ def is_decided(ballots: Sequence[Ballot], pending_weight: float) -> bool:
     return weights[0] > round(runner_up + pending_weight, _PRECISION)
 
 
-def tie_note(ballots: Sequence[Ballot]) -> str | None:
-    """Says how a tie for first place was broken, or None when there was no tie."""
+def groups_of(ballots: Sequence[Ballot]) -> list[AnswerGroup]:
+    """Each distinct answer with the models that gave it (echoes named apart), strongest first."""
+    split = count(ballots)
+    echoed = {id(b) for b in split.echoes}
     counts = tally(ballots)
-    if len(counts) < 2:
-        return None
-    top = next(iter(counts.values()))
-    tied = [key for key, weight in counts.items() if weight == top]
-    if len(tied) < 2:
-        return None
-    first = min(b.member for b in ballots if b.key == tied[0])
-    listed = ", ".join(repr(key) for key in tied)
-    return (
-        f"tie between {listed} ({top:g} each): {tied[0]!r} wins as the answer of the "
-        f"lowest-numbered member (member-{first + 1})"
-    )
+    order = {key: n for n, key in enumerate(counts)}
+    keys = sorted({b.key for b in ballots if b.key is not None}, key=lambda k: order.get(k, len(order)))
+    groups = []
+    for key in keys:
+        members = sorted((b for b in ballots if b.key == key), key=lambda b: b.member)
+        groups.append(
+            AnswerGroup(
+                answer=key,
+                models=[b.model for b in members],
+                weight=counts.get(key, 0.0),
+                echoes=[
+                    f"{b.stage or f'member-{b.member + 1}'} ({b.model})" for b in members if id(b) in echoed
+                ],
+                how=next((b.how for b in members if b.how), None),
+            )
+        )
+    return groups
 
 
 def vote_decision(
-    stage: str, mode: str, ballots: Sequence[Ballot], *, early_stop: bool = False
+    stage: str,
+    mode: str,
+    ballots: Sequence[Ballot],
+    *,
+    early_stop: bool = False,
+    winner: str | None = None,
+    tie_break: str | None = None,
 ) -> VoteDecision:
-    """The decision record: counts, winner, the winner's share of every answering member's weight."""
+    """The decision record. `winner` overrides the leader (a tie broken by a rule, `tie_break` says which)."""
     counts = tally(ballots)
-    winner = next(iter(counts), None)
-    # Abstaining members (answers that could not be read) count in the denominator: they did not agree.
-    total = sum(b.weight for b in ballots)
-    agreement = round(counts[winner] / total, 4) if winner is not None and total > 0 else 0.0
+    tied = tie_of(ballots)
+    leader = None if tied else next(iter(counts), None)
+    chosen = winner if winner is not None else leader
+    split = count(ballots)
+    # Abstaining voters (answers that could not be read) count in the denominator: they did not agree.
+    total = sum(b.weight for b in split.counted)
+    agreement = round(counts[chosen] / total, 4) if chosen is not None and total > 0 else 0.0
     return VoteDecision(
         stage=stage,
         mode=mode,
         counts=counts,
-        winner=winner,
+        winner=chosen,
         agreement=agreement,
-        consensus=agreement > 0.5,
+        consensus=agreement > 0.5 and split.voters >= 2 and not (tied and winner is None),
         early_stop=early_stop,
+        voters=split.voters,
+        seats=len(ballots),
+        groups=groups_of(ballots),
+        tie=tied or None,
+        tie_break=(tie_break or "unresolved") if tied else None,
     )

@@ -41,10 +41,10 @@ from dataclasses import dataclass, field
 import anyio
 from anyio.abc import TaskGroup
 
-from chorus_mcp.strategies.cache.scope import sample
+from chorus_mcp.strategies.cache.scope import bypassed, bypassing, sample
+from chorus_mcp.strategies.core.answers import AnswerKey, group_keys, read_answer
 from chorus_mcp.strategies.core.completion import CompletionRequest, Message
-from chorus_mcp.strategies.core.errors import ChorusError
-from chorus_mcp.strategies.core.extract import ConcreteFormat, extract, resolve_format
+from chorus_mcp.strategies.core.errors import ChorusError, redact
 from chorus_mcp.strategies.core.result import (
     FallbackDecision,
     NoteDecision,
@@ -53,7 +53,7 @@ from chorus_mcp.strategies.core.result import (
 )
 from chorus_mcp.strategies.core.spec import EnsembleSpec, ModelStep, Step
 from chorus_mcp.strategies.core.templates import latest_user_text
-from chorus_mcp.strategies.core.voting import Ballot, is_decided, tie_note, vote_decision
+from chorus_mcp.strategies.core.voting import Ballot, is_decided, tie_of, vote_decision
 from chorus_mcp.strategies.engine.calling import chain_of, run_model
 from chorus_mcp.strategies.engine.children import (
     CallTracker,
@@ -64,12 +64,15 @@ from chorus_mcp.strategies.engine.children import (
     within_deadline,
 )
 from chorus_mcp.strategies.engine.context import RunContext
+from chorus_mcp.strategies.models.meaning import group_by_meaning
 
 JUDGE_SHARE = 0.25
 """For synthesis, the share of the time left that is kept for the judge after the members (and, with
 `degrade_to`, for the step that answers when the quorum is missed)."""
-COMPACT_FORMATS = ("choice", "number", "yes_no")
-"""Formats whose key is itself a good final answer."""
+COMPACT_KINDS = ("choice", "number", "yes_no")
+"""Kinds of answer whose key is itself a good final answer ("B", "391", "12 km", "no")."""
+SAMPLING_TEMPERATURE = 0.7
+"""The temperature a repeated model's copies are sampled at when the step sets none (or 0)."""
 
 _JUDGE_INSTRUCTION = (
     "You have been given answers from several models to the user's latest question. Synthesise them "
@@ -91,6 +94,10 @@ class _Member:
     started: float | None = None
     result: StrategyResult | None = None
     """None while running, and for a member that was cancelled."""
+    seed: int | None = None
+    """The seed this seat was sampled with, when it is a diversified copy of a repeated model."""
+    temperature: float | None = None
+    """The temperature the seat's step asked for (None: the provider's default)."""
 
     @property
     def answer(self) -> str | None:
@@ -108,9 +115,12 @@ class EnsembleOutcome:
 
 @dataclass
 class _Tally:
-    fmt: ConcreteFormat
     ballots: list[Ballot] = field(default_factory=list)
     keys: dict[int, str | None] = field(default_factory=dict)
+    """Member index → vote key."""
+    read: dict[int, AnswerKey] = field(default_factory=dict)
+    """Member index → how its answer was read."""
+    notes: list[str] = field(default_factory=list)
 
 
 async def run_ensemble(
@@ -140,9 +150,12 @@ async def ensemble_vote(
         nonlocal stopped_early, quorum_lost
         member.started = anyio.current_time()
         child = child_context(member.step, ctx, window_end, member.tracker)
+        step, asked = _diversified(spec, member, members, request)
+        member.seed = asked.seed
+        member.temperature = step.temperature if isinstance(step, ModelStep) else None
         try:
-            with sample(_repeat_of(member, members)):
-                member.result = await child.run_child(member.step, request, member.stage)
+            with sample(_repeat_of(member, members)), bypassing(bypassed() or asked.seed is not None):
+                member.result = await child.run_child(step, asked, member.stage)
         except ChorusError as exc:  # e.g. an unknown named strategy: this member fails, the rest go on
             name = step_label(member.step)
             calls = list(member.tracker.calls)
@@ -175,6 +188,39 @@ def _repeat_of(member: _Member, members: list[_Member]) -> int:
     return sum(1 for other in members[: member.index] if other.step == member.step)
 
 
+def _diversified(
+    spec: EnsembleSpec, member: _Member, members: list[_Member], request: CompletionRequest
+) -> tuple[Step, CompletionRequest]:
+    """The step and request a member runs with. A model listed again (its copy n ≥ 1) is a real second
+    opinion only if it is sampled differently: with `diversify_repeats`, it runs at a temperature above
+    0 (the step's, else `SAMPLING_TEMPERATURE`) with seed n, never from the cache (self-consistency)."""
+    repeat = _repeat_of(member, members)
+    step = member.step
+    if not spec.diversify_repeats or repeat == 0 or not isinstance(step, ModelStep):
+        return step, request
+    if not step.temperature:
+        step = step.model_copy(update={"temperature": SAMPLING_TEMPERATURE})
+    return step, request.model_copy(update={"seed": repeat})
+
+
+def _voter(member: _Member, ctx: RunContext) -> tuple[object, ...] | None:
+    """Who really answered a seat, as far as independence goes: the provider model that gave the answer
+    (its id and endpoint, whatever alias named it) and the seed it was sampled with. A sub-strategy
+    member is a voter of its own (None)."""
+    if not isinstance(member.step, ModelStep) or member.result is None:
+        return None
+    answered = [c.model for c in member.result.calls if c.status == "ok"][-1:]
+    if not answered:
+        return None
+    alias = answered[0]
+    try:
+        entry = ctx.catalog.entry(alias)
+        provider: tuple[object, ...] = (entry.model, entry.api_base)
+    except ChorusError:  # an unlisted provider model id named directly
+        provider = (alias, None)
+    return (*provider, member.temperature, member.seed)
+
+
 def _weight(spec: EnsembleSpec, member: _Member, ctx: RunContext) -> float:
     """The member's vote weight; for a member still running, the most it could weigh."""
     if spec.aggregation != "weighted":
@@ -188,14 +234,58 @@ def _weight(spec: EnsembleSpec, member: _Member, ctx: RunContext) -> float:
 
 
 def _tally(spec: EnsembleSpec, members: list[_Member], prompt: str, ctx: RunContext) -> _Tally:
+    """Every answer read on its own (`strategies.core.answers`), grouped, and turned into ballots."""
     answered = [m for m in members if m.answer is not None]
-    fmt = resolve_format(spec.extract, prompt, [m.answer for m in answered if m.answer is not None])
-    tally = _Tally(fmt)
-    for member in answered:
-        key = extract(member.answer or "", fmt, spec.json_field)
+    # An answer is untrusted text: a key made from it must not carry a secret it echoed in a new shape
+    # (normalising "sk-live-..." to "sklive..." would slip past redaction further on).
+    read = [read_answer(redact(m.answer or ""), prompt, spec.extract, spec.json_field) for m in answered]
+    keys = group_keys(read)
+    return _ballots(spec, answered, read, keys, ctx)
+
+
+def _ballots(
+    spec: EnsembleSpec,
+    answered: list[_Member],
+    read: list[AnswerKey],
+    keys: list[str | None],
+    ctx: RunContext,
+    notes: list[str] | None = None,
+) -> _Tally:
+    tally = _Tally(notes=list(notes or []))
+    for member, answer, key in zip(answered, read, keys, strict=True):
         tally.keys[member.index] = key
-        tally.ballots.append(Ballot(member.index, key, _weight(spec, member, ctx)))
+        tally.read[member.index] = answer
+        answered_by = [c.model for c in (member.result.calls if member.result else []) if c.status == "ok"]
+        tally.ballots.append(
+            Ballot(
+                member.index,
+                key,
+                _weight(spec, member, ctx),
+                voter=_voter(member, ctx),
+                model=answered_by[-1] if answered_by else step_label(member.step),
+                how=f"{answer.kind}: {answer.how}" if key is not None else None,
+                stage=member.stage.rsplit("/", 1)[-1],
+            )
+        )
     return tally
+
+
+async def _final_tally(spec: EnsembleSpec, members: list[_Member], prompt: str, ctx: RunContext) -> _Tally:
+    """`_tally`, with free-text answers grouped by meaning when the spec asks for it."""
+    tally = _tally(spec, members, prompt, ctx)
+    if spec.meaning_embedder is None:
+        return tally
+    answered = [m for m in members if m.answer is not None]
+    read = [tally.read[m.index] for m in answered]
+    grouped = await group_by_meaning(
+        [m.answer or "" for m in answered],
+        read,
+        [tally.keys[m.index] for m in answered],
+        embedder=spec.meaning_embedder,
+        threshold=spec.meaning_threshold,
+    )
+    notes = [grouped.note] if grouped.note else []
+    return _ballots(spec, answered, read, grouped.keys, ctx, notes)
 
 
 def _quorum_out_of_reach(spec: EnsembleSpec, members: list[_Member]) -> bool:
@@ -229,9 +319,10 @@ def _reasons(members: list[_Member], cut_reason: str) -> str:
 
 
 def _final_answer(winner: str, tally: _Tally, answered: list[_Member]) -> str:
-    if tally.fmt in COMPACT_FORMATS:
-        return winner
+    """The winning key when it is itself an answer ("391", "B", "no"), else the first such member's text."""
     first = min((m for m in answered if tally.keys.get(m.index) == winner), key=lambda m: m.index)
+    if tally.read[first.index].kind in COMPACT_KINDS:
+        return winner
     return first.answer or winner
 
 
@@ -246,7 +337,7 @@ async def _conclude(
     cut_reason: str,
 ) -> EnsembleOutcome:
     result = StrategyResult(strategy="ensemble", ok=False)
-    tally = _tally(spec, members, prompt, ctx)
+    tally = await _final_tally(spec, members, prompt, ctx)
     cut = [m for m in members if m.result is None]
     for member in members:
         if member.result is None:
@@ -277,23 +368,113 @@ async def _conclude(
             await _degrade(spec.degrade_to, request, ctx, stage, missed, result)
         return EnsembleOutcome(result)
 
-    vote = vote_decision(stage, spec.aggregation, tally.ballots, early_stop=stopped_early and bool(cut))
+    tied = tie_of(tally.ballots) if spec.aggregation != "synthesis" else []
+    winner, broken_by = (None, None)
+    if tied:
+        winner, broken_by = await _break_tie(spec, request, ctx, stage, tied, tally, answered, result)
+    vote = vote_decision(
+        stage,
+        spec.aggregation,
+        tally.ballots,
+        early_stop=stopped_early and bool(cut),
+        winner=winner,
+        tie_break=broken_by,
+    )
     result.decisions.append(vote)
+    for note in tally.notes:
+        result.decisions.append(NoteDecision(stage=stage, message=note))
     abstained = [m for m in answered if tally.keys.get(m.index) is None]
     if abstained:
         names = ", ".join(f"{m.stage.rsplit('/', 1)[-1]} ({step_label(m.step)})" for m in abstained)
-        message = f"no {tally.fmt} answer could be read from {names}: not counted"
+        message = f"no answer could be read from {names} ({spec.extract}): not counted"
         result.decisions.append(NoteDecision(stage=stage, message=message))
-    if (tie := tie_note(tally.ballots)) is not None:
-        result.decisions.append(NoteDecision(stage=stage, message=tie))
     if vote.winner is not None:
         result.ok = True
         result.answer = _final_answer(vote.winner, tally, answered)
     if spec.aggregation == "synthesis":
         await _synthesise(spec, request, ctx, stage, answered, tally, vote, result)
-    if not result.ok:
-        result.error = f"no member's answer could be read as {tally.fmt}; " + _reasons(members, cut_reason)
+    if not result.ok and tied:
+        listed = " vs ".join(f"{key!r} ({', '.join(_models_of(key, tally))})" for key in tied)
+        result.error = f"tie: {listed}; no tie-break rule resolved it (tie_break: {spec.tie_break})"
+    elif not result.ok:
+        result.error = f"no member's answer could be read ({spec.extract}); " + _reasons(members, cut_reason)
     return EnsembleOutcome(result, vote)
+
+
+def _models_of(key: str, tally: _Tally) -> list[str]:
+    return [b.model for b in tally.ballots if b.key == key]
+
+
+_TIE_INSTRUCTION = (
+    "Several models answered the user's latest question and split evenly between the candidate answers "
+    "below. Decide which candidate is correct. Reply with the candidate's number only."
+)
+
+
+async def _break_tie(
+    spec: EnsembleSpec,
+    request: CompletionRequest,
+    ctx: RunContext,
+    stage: str,
+    tied: list[str],
+    tally: _Tally,
+    answered: list[_Member],
+    result: StrategyResult,
+) -> tuple[str | None, str]:
+    """Resolve a tie for first place by the spec's rule: the voters' configured model weights, then (or
+    only, for `judge`) the judge model picking one candidate. Never member order: unresolved is a result."""
+    rule = spec.tie_break
+    if rule in ("auto", "weights"):
+        weights = {
+            key: sum(
+                spec.weights.get(b.model, ctx.catalog.weight(b.model)) for b in tally.ballots if b.key == key
+            )
+            for key in tied
+        }
+        best = max(weights.values())
+        leaders = [key for key, weight in weights.items() if weight == best]
+        if len(leaders) == 1:
+            return leaders[0], "weights"
+    if rule in ("auto", "judge") and spec.judge:
+        picked = await _judge_tie(spec.judge, request, ctx, stage, tied, tally, answered, result)
+        if picked is not None:
+            return picked, "judge"
+    return None, "unresolved"
+
+
+async def _judge_tie(
+    judge_model: str,
+    request: CompletionRequest,
+    ctx: RunContext,
+    stage: str,
+    tied: list[str],
+    tally: _Tally,
+    answered: list[_Member],
+    result: StrategyResult,
+) -> str | None:
+    candidates = []
+    for key in tied:
+        first = min((m for m in answered if tally.keys.get(m.index) == key), key=lambda m: m.index)
+        candidates.append(first.answer or key)
+    listed = "\n\n".join(f"Candidate {n}:\n{text}" for n, text in enumerate(candidates, 1))
+    system = [m.content for m in request.messages if m.role == "system"]
+    content = "\n\n".join([*system, f"{_TIE_INSTRUCTION}\n\n{listed}"])
+    rest = tuple(m for m in request.messages if m.role != "system")
+    asked = request.model_copy(update={"messages": (Message(role="system", content=content), *rest)})
+    judge = ModelStep(model=judge_model)
+    judge_stage = f"{stage}/tie-break"
+    judged = await within_deadline(
+        judge, ctx, judge_stage, lambda child: run_model(judge, asked, child, judge_stage)
+    )
+    if judged.value is None:
+        result.calls.extend(judged.calls)
+        return None
+    result.include(judged.value.result)
+    picked = read_answer(judged.value.result.answer or "", "", "number")
+    if picked.value is None or picked.value != picked.value.to_integral_value():
+        return None
+    number = int(picked.value)
+    return tied[number - 1] if 1 <= number <= len(tied) else None
 
 
 async def _degrade(
@@ -354,8 +535,9 @@ async def _synthesise(
         if judged.value.result.ok and judged.value.result.answer is not None:
             result.ok = True
             result.answer = judged.value.result.answer
-            judge_key = extract(result.answer, tally.fmt, spec.json_field)
-            if tally.fmt in COMPACT_FORMATS and judge_key not in (None, vote.winner):
+            judged_key = read_answer(result.answer, latest_user_text(request), spec.extract, spec.json_field)
+            judge_key = judged_key.key
+            if judged_key.kind in COMPACT_KINDS and judge_key not in (None, vote.winner):
                 message = f"the judge answered {judge_key!r}; the members' majority was {vote.winner!r}"
                 result.decisions.append(NoteDecision(stage=stage, message=message))
             return

@@ -197,10 +197,23 @@ async def test_sampled_calls_are_cached_only_when_config_says_so(
     assert len(client.requests) == (1 if cached else 2)
 
 
-async def test_an_ensemble_repeating_a_model_keeps_one_answer_per_copy() -> None:
-    client = ScriptedClient("a", ["X", "Y", "Z"])  # one reply per request, in turn
+async def test_the_repeated_copies_of_a_model_are_seeded_samples_never_served_from_the_cache() -> None:
+    client = ScriptedClient("a", ["X", "Y", "Z", "W", "V"])  # one reply per request, in turn
     ctx, _ = _setup(client)
     spec = EnsembleSpec(members=["a", "a", "a"], extract="text", early_stop=False)
+    await run_ensemble(spec, PROMPT, ctx, "ensemble")
+    second = await run_ensemble(spec, PROMPT, ctx, "ensemble")
+    # The first copy is the plain call (cached the second time); the others are fresh samples.
+    assert len(client.requests) == 5
+    asked = sorted((r.seed or 0, r.temperature) for r in client.requests[:3])
+    assert asked == [(0, None), (1, 0.7), (2, 0.7)]
+    assert [c.cached for c in second.calls] == [True, None, None]
+
+
+async def test_without_diversity_each_copy_of_a_model_keeps_its_own_cached_answer() -> None:
+    client = ScriptedClient("a", ["X", "Y", "Z"])
+    ctx, _ = _setup(client)
+    spec = EnsembleSpec(members=["a", "a", "a"], extract="text", early_stop=False, diversify_repeats=False)
     first = await run_ensemble(spec, PROMPT, ctx, "ensemble")
     second = await run_ensemble(spec, PROMPT, ctx, "ensemble")
     assert len(client.requests) == 3  # a provider call per copy the first time, none the second

@@ -9,10 +9,11 @@ import pytest
 
 from chorus_mcp.strategies.cache.keys import cache_key
 from chorus_mcp.strategies.cache.response_cache import ResponseCache
-from chorus_mcp.strategies.cache.semantic import SemanticMatcher, literals
+from chorus_mcp.strategies.cache.semantic import SemanticMatcher
 from chorus_mcp.strategies.cache.settings import CacheSettings, SemanticSettings
 from chorus_mcp.strategies.cache.stores.memory import MemoryCacheStore
 from chorus_mcp.strategies.core.completion import Completion, CompletionRequest
+from chorus_mcp.strategies.core.literals import literals
 from chorus_mcp.strategies.models.catalog import ModelEntry
 from chorus_mcp.strategies.models.embeddings import embed
 from tests.strategies.cache.pairs import NEAR_MISSES, PARAPHRASES

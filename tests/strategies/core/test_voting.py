@@ -1,25 +1,76 @@
 from __future__ import annotations
 
-from chorus_mcp.strategies.core.voting import Ballot, is_decided, tally, tie_note, vote_decision, winner_of
+from chorus_mcp.strategies.core.voting import Ballot, count, is_decided, tally, tie_of, vote_decision
 
 
-def test_tally_orders_answers_by_weight_then_by_their_lowest_numbered_voter() -> None:
+def test_tally_orders_answers_by_weight() -> None:
     ballots = [Ballot(2, "C"), Ballot(0, "B"), Ballot(1, "C"), Ballot(3, "B"), Ballot(4, "A")]
 
-    assert list(tally(ballots).items()) == [("B", 2.0), ("C", 2.0), ("A", 1.0)]
+    assert list(tally(ballots).values()) == [2.0, 2.0, 1.0]
+    assert set(tally(ballots)) == {"B", "C", "A"}
 
 
-def test_a_tie_goes_to_the_lowest_numbered_member_whatever_the_finishing_order() -> None:
-    finished_first = [Ballot(1, "C"), Ballot(0, "B")]
-    finished_last = [Ballot(0, "B"), Ballot(1, "C")]
+def test_a_tie_is_reported_as_a_tie_whatever_the_member_order() -> None:
+    for ballots in ([Ballot(1, "C"), Ballot(0, "B")], [Ballot(0, "B"), Ballot(1, "C")]):
+        decision = vote_decision("ensemble", "majority", ballots)
 
-    assert winner_of(finished_first) == winner_of(finished_last) == "B"
-    note = tie_note(finished_first)
-    assert note is not None and "'B'" in note and "member-1" in note
+        assert decision.winner is None and not decision.consensus
+        assert sorted(decision.tie or []) == ["B", "C"] and decision.tie_break == "unresolved"
+        assert sorted(tie_of(ballots)) == ["B", "C"]
 
 
-def test_no_tie_note_without_a_tie() -> None:
-    assert tie_note([Ballot(0, "B"), Ballot(1, "B"), Ballot(2, "C")]) is None
+def test_a_tie_broken_by_a_rule_names_the_rule() -> None:
+    decision = vote_decision(
+        "ensemble", "majority", [Ballot(0, "B"), Ballot(1, "C")], winner="C", tie_break="judge"
+    )
+
+    assert decision.winner == "C" and decision.tie_break == "judge" and decision.tie == ["B", "C"]
+    assert not decision.consensus  # half the voters behind it is no majority
+
+
+def test_no_tie_without_a_tie() -> None:
+    decision = vote_decision("ensemble", "majority", [Ballot(0, "B"), Ballot(1, "B"), Ballot(2, "C")])
+
+    assert decision.tie is None and decision.tie_break is None and decision.winner == "B"
+
+
+def test_the_same_voter_giving_the_same_answer_counts_once() -> None:
+    ballots = [Ballot(0, "no", voter="local", model="local"), Ballot(1, "no", voter="local", model="local")]
+
+    decision = vote_decision("ensemble", "majority", ballots)
+
+    assert decision.voters == 1 and decision.seats == 2 and decision.counts == {"no": 1.0}
+    assert not decision.consensus  # one independent voter agrees with itself
+    assert decision.groups[0].models == ["local", "local"] and decision.groups[0].echoes == [
+        "member-2 (local)"
+    ]
+
+
+def test_the_same_voter_giving_a_different_answer_is_an_independent_sample() -> None:
+    ballots = [Ballot(0, "yes", voter="m"), Ballot(1, "no", voter="m"), Ballot(2, "yes", voter="m")]
+
+    split = count(ballots)
+
+    assert [b.member for b in split.counted] == [0, 1] and [b.member for b in split.echoes] == [2]
+
+
+def test_voters_of_their_own_are_never_echoes() -> None:
+    ballots = [Ballot(0, "B"), Ballot(1, "B"), Ballot(2, "B")]
+
+    decision = vote_decision("ensemble", "majority", ballots)
+
+    assert decision.voters == 3 and decision.consensus and decision.agreement == 1.0
+
+
+def test_groups_list_each_answer_with_its_models_strongest_first() -> None:
+    ballots = [Ballot(0, "381", model="m1"), Ballot(1, "391", model="m2"), Ballot(2, "391", model="m3")]
+
+    groups = vote_decision("ensemble", "majority", ballots).groups
+
+    assert [(g.answer, g.models, g.weight) for g in groups] == [
+        ("391", ["m2", "m3"], 2.0),
+        ("381", ["m1"], 1.0),
+    ]
 
 
 def test_weights_can_outvote_a_larger_number_of_members() -> None:

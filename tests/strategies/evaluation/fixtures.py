@@ -46,8 +46,8 @@ def toy_rows(count: int = 12) -> list[tuple[str, str, dict[str, str]]]:
     """Questions where the cheap models agree on the right letter for even ids and split on odd ones.
 
     The strong model is always right (it defines the gold letter). On odd questions the three cheap
-    models give three different letters, and only cheap-c's is right (a three-way tie goes to the
-    first member, cheap-a, so a cascade that accepts a tie is wrong there).
+    models give three different letters, and only cheap-c's is right (a three-way tie is reported
+    unresolved: that tier gives no answer, so a cascade escalates it whatever its threshold).
     """
     rows = []
     for i in range(count):

@@ -75,8 +75,10 @@ def test_calibration_finds_the_threshold_that_matches_the_reference(tmp_path: Pa
 
     found = virtual_time(work)
     assert found.met and found.required_accuracy == 1.0
-    assert isinstance(found.chosen.step, CascadeSpec) and found.chosen.step.threshold == 0.6
-    assert [round(t.score.accuracy, 2) for t in found.trials] == [0.5, 1.0, 1.0]
+    # The cheap tier ties three ways on the odd questions: a tie is no answer, so every threshold
+    # escalates those and matches the reference; the first (lowest) threshold is chosen.
+    assert isinstance(found.chosen.step, CascadeSpec) and found.chosen.step.threshold == 0.3
+    assert [round(t.score.accuracy, 2) for t in found.trials] == [1.0, 1.0, 1.0]
     assert "target accuracy 1.0000 met" in found.summary()
 
 

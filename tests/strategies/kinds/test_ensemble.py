@@ -84,17 +84,41 @@ async def test_weighted_vote_uses_spec_weights_then_configured_model_weights() -
     assert vote_of(from_spec).mode == "weighted" and vote_of(from_spec).agreement == 0.6
 
 
-async def test_a_tie_goes_to_the_lowest_numbered_member_even_when_it_finishes_last_and_says_so() -> None:
-    slow_first = ScriptedClient("a", "B", delay_s=0.05)
-    fast_second = ScriptedClient("b", "C")
+async def test_a_tie_is_reported_with_every_candidate_never_given_to_the_first_member() -> None:
+    clients = [ScriptedClient("a", "B", delay_s=0.05), ScriptedClient("b", "C")]
 
-    result = await run_ensemble(
-        EnsembleSpec(members=["a", "b"]), QUESTION, context_of(slow_first, fast_second), "e"
-    )
+    result = await run_ensemble(EnsembleSpec(members=["a", "b"]), QUESTION, context_of(*clients), "e")
 
-    assert result.answer == "B" and vote_of(result).counts == {"B": 1.0, "C": 1.0}
-    assert not vote_of(result).consensus
-    assert any("tie" in note and "member-1" in note for note in notes_of(result))
+    vote = vote_of(result)
+    assert not result.ok and result.answer is None
+    assert vote.counts == {"C": 1.0, "B": 1.0} and sorted(vote.tie or []) == ["B", "C"]
+    assert vote.tie_break == "unresolved" and vote.winner is None and not vote.consensus
+    assert result.error is not None and "'B' (a)" in result.error and "'C' (b)" in result.error
+
+
+async def test_a_tie_is_broken_by_the_configured_model_weights() -> None:
+    clients = [ScriptedClient("a", "B"), ScriptedClient("b", "C")]
+    spec = EnsembleSpec(members=["a", "b"], weights={"b": 2.0}, early_stop=False)
+
+    result = await run_ensemble(spec, QUESTION, context_of(*clients), "e")
+
+    assert result.ok and result.answer == "C"
+    assert vote_of(result).tie_break == "weights" and vote_of(result).counts == {"B": 1.0, "C": 1.0}
+
+
+async def test_a_tie_is_broken_by_the_judge_picking_a_candidate() -> None:
+    def judge(request: CompletionRequest) -> str:
+        system = request.messages[0].content
+        assert "Candidate 1:\nB" in system and "Candidate 2:\nC" in system
+        return "2"
+
+    clients = [ScriptedClient("a", "B"), ScriptedClient("b", "C"), ScriptedClient("j", judge)]
+    spec = EnsembleSpec(members=["a", "b"], judge="j", tie_break="judge", early_stop=False)
+
+    result = await run_ensemble(spec, QUESTION, context_of(*clients), "e")
+
+    assert result.ok and result.answer == "C" and vote_of(result).tie_break == "judge"
+    assert [c.stage for c in result.calls][-1] == "e/tie-break"
 
 
 async def test_synthesis_lets_the_judge_write_the_answer_from_every_member_answer() -> None:
