@@ -2,9 +2,10 @@
 
 The key is made of the provider's model id and endpoint — not the alias, so an alias pointed at another
 model never serves the old model's answers — the exact messages, and every parameter that changes the
-answer (`max_tokens`, `temperature`, `logprobs`). `timeout_s` is left out: it bounds the wait, not the
-answer. `sample` keeps repeated samples apart (the second, third... copy of the same member in one
-ensemble, see `strategies.cache.scope`).
+answer (`max_tokens`, `temperature`, `logprobs`, `seed`, `response_schema`): a seeded sample never
+replays another seed's answer, nor a structured answer a free one. `timeout_s` is left out: it bounds
+the wait, not the answer. `sample` keeps repeated samples apart (the second, third... copy of the same
+member in one ensemble, see `strategies.cache.scope`).
 
 The *bucket* is the key without the latest user message: the semantic layer compares a new prompt only
 with cached prompts that share everything else (model, endpoint, parameters, system prompt and history).
@@ -19,7 +20,7 @@ from typing import Any
 
 from chorus_mcp.strategies.core.completion import CompletionRequest
 
-KEY_VERSION = 1
+KEY_VERSION = 2
 """Bumped whenever what goes into a key changes, so old entries are simply never found again."""
 
 
@@ -47,6 +48,8 @@ def cache_key(model: str, api_base: str | None, request: CompletionRequest, *, s
         "max_tokens": request.max_tokens,
         "temperature": request.temperature,
         "logprobs": request.logprobs,
+        "seed": request.seed,
+        "response_schema": request.response_schema,
         "sample": sample,
     }
     return CacheKey(

@@ -29,6 +29,15 @@ class CompletionRequest(BaseModel):
     """Ask for per-token log-probabilities (used by the logprob confidence estimator)."""
     timeout_s: float | None = None
     """Per-call time-out; the strategy's deadline may cut it shorter."""
+    seed: int | None = None
+    """Sampling seed, for providers that take one (litellm's `seed`, the `seed` of an OpenAI-compatible
+    body, the embedded model's random generator); best effort: a provider may still vary. Part of the
+    response-cache key, so one seed's answer is never replayed for another."""
+    response_schema: dict[str, Any] | None = None
+    """Structured output: a JSON Schema the answer must follow. Sent (as OpenAI's strict `json_schema`
+    `response_format`) only to models that litellm's model map says support it; every other client
+    ignores it, so a prompt asking for the same shape in words must stand beside it. A `title` in the
+    schema names it to the provider. Part of the response-cache key."""
 
     @classmethod
     def of(cls, prompt: str, *, system: str | None = None, **settings: Any) -> CompletionRequest:

@@ -27,7 +27,8 @@ What a recording cannot replay: it holds one answer per model and prompt, withou
 confidence or log-probabilities. Sampling a model several times returns the same answer each time
 (and is charged each time); the `self_report` and `logprob` confidence estimators find nothing to read.
 Agreement *between different models* (an ensemble tier in an `agreement` cascade) is what recorded
-data can measure faithfully.
+data can measure faithfully. A request's `seed` and `response_schema` are ignored: the recorded answer
+was given once, however it was sampled and in whatever shape.
 
 Latency. A recorded latency is used as is. Otherwise it is estimated as
 `OVERHEAD_S + prompt_tokens / PREFILL_TOKENS_PER_S + answer_tokens / DECODE_TOKENS_PER_S`, counting a

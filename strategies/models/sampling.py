@@ -11,6 +11,10 @@ variable, so every model call of the run reaches the same client. Outside a tool
 command, a script) there is no client to ask and the call fails as data — `SamplingUnavailable` — so a
 fallback answers instead.
 
+A request's `seed` and `response_schema` are not passed on: MCP sampling has no field for either (the
+client picks the model and how it samples), so what the prompt says in words is all the client's model
+gets; a strategy that reads structured answers (a review's verdict) must read them from free text.
+
 What the client's model costs is the client's business: the cost is unknown (None), never 0, and so
 are the token counts, which sampling does not report.
 """

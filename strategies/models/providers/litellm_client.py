@@ -5,6 +5,10 @@ thread — because the import takes seconds and the server must start (and stay 
 waiting for it. Models whose provider speaks OpenAI's protocol skip litellm altogether
 (`openai_compat.OpenAICompatClient`; `provider_client` chooses); this path serves every other provider.
 
+A request's `seed` goes as litellm's `seed` (dropped for providers without one), and its
+`response_schema` as a strict `json_schema` `response_format` only when litellm's model map says the
+model supports one (`translation.response_format`, the same rule as the fast path).
+
 Everything litellm raises is translated here, once, into `strategies.core.errors`, in the same words as the
 fast path (`translation` has the table). litellm hides the facts under its own exception classes, so
 the cause chain is read first, top to bottom:
@@ -190,6 +194,11 @@ class LiteLLMClient:
             arguments["temperature"] = request.temperature
         if request.logprobs:
             arguments["logprobs"] = True
+        if request.seed is not None:
+            arguments["seed"] = request.seed  # dropped by litellm for providers without one (drop_params)
+        response_format = translation.response_format(entry, request)
+        if response_format is not None:
+            arguments["response_format"] = response_format
         return arguments
 
 

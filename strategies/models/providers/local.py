@@ -16,6 +16,10 @@ which does not import it (importing it would load its `llm` plugin).
   position), so the chosen token's log-probability comes for free and the cascade's `logprob`
   estimator works without the memory and speed `logits_all` would cost. Logprobs are under the
   model's own distribution (temperature 1), as providers report them.
+- A request's `seed` seeds the sampling loop's random generator: the same seed, prompt and settings
+  give the same answer on the same build. Its `response_schema` is ignored: the loop samples freely,
+  and constraining it to a schema would take a grammar sampler; the prompt's own instructions (a
+  review's "end with one verdict object") have to do.
 - Usage is real: prompt and completion token counts, latency, finish reason (`stop` at an
   end-of-generation token, `length` at `max_tokens`), and a cost of exactly 0 USD — the model runs on
   this machine, and nothing is billed.
@@ -230,7 +234,7 @@ class _Generation:
             )
         limit = min(self.request.max_tokens or self.entry.max_output_tokens, room)
         temperature = DEFAULT_TEMPERATURE if self.request.temperature is None else self.request.temperature
-        rng = np.random.default_rng()
+        rng = np.random.default_rng(self.request.seed)  # None: fresh entropy, a seed: the same draws
         generated: list[int] = []
         logprobs: list[TokenLogprob] = []
         finish_reason = "length"

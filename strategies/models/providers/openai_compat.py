@@ -23,6 +23,11 @@ What is sent, as litellm sends it for `openai/` and `openrouter/` models:
   `max_tokens`, and `temperature` (unless 1) and `logprobs` left out, since those models reject them.
   (litellm also rewrites system messages as user messages for `o3`/`o4-mini`; OpenAI accepts system
   messages there, so they are sent as they are.);
+- `seed` when the request sets one (OpenAI, OpenRouter, vLLM, Ollama and llama.cpp all take it);
+- `response_format: {type: json_schema, json_schema: {name, schema, strict: true}}` when the request
+  carries a `response_schema` and litellm's model map says the model supports one
+  (`translation.response_format`); never to a model the map does not know, such as most models behind
+  an `api_base`, since a server that rejects an unknown parameter would fail the call;
 - to OpenRouter, `usage: {include: true}`, so the answer reports its token usage.
 
 The key is read from the entry's `api_key_env` (else the provider's usual variable, `OPENAI_API_KEY`
@@ -234,6 +239,11 @@ class OpenAICompatClient:
             body["temperature"] = request.temperature
         if request.logprobs and not self._reasoning:
             body["logprobs"] = True
+        if request.seed is not None:
+            body["seed"] = request.seed
+        response_format = translation.response_format(self.entry, request)
+        if response_format is not None:
+            body["response_format"] = response_format
         if self._provider == "openrouter":
             body["usage"] = {"include": True}
         return body

@@ -14,6 +14,9 @@ is looked up as given (`openrouter/openai/gpt-4o-mini`, `gemini/gemini-2.5-pro`)
 provider prefix when that entry belongs to the same provider (`openai/gpt-4o-mini` → `gpt-4o-mini`).
 Cached-token discounts, service tiers and off-peak prices are not applied: a result reports the list
 price of the tokens the provider counted.
+
+The same map says what a model can do; `supports_response_schema` reads it to decide whether a call may
+carry a JSON-schema `response_format` (litellm decides the same way, from the same entry).
 """
 
 from __future__ import annotations
@@ -74,6 +77,15 @@ def model_prices(model: str) -> dict[str, Any] | None:
         if isinstance(found, dict) and found.get("litellm_provider") == provider:
             return found
     return None
+
+
+def supports_response_schema(model: str) -> bool:
+    """Whether the map says `model` answers to a JSON-schema `response_format` (structured output).
+
+    False when the map does not know the model or does not say so: a provider that rejects a parameter
+    it does not know would turn the call into a failure, so only a model known to take it is sent one."""
+    info = model_prices(model)
+    return info is not None and info.get("supports_response_schema") is True
 
 
 def rates(model: str, prompt_tokens: int) -> tuple[Decimal, Decimal] | None:

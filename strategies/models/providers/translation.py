@@ -23,6 +23,8 @@ whichever path met it::
     no choices, or no text                      MalformedResponse: the provider answered with no ...
     no API key anywhere                         AuthenticationFailed: no credentials: ...
 
+Both paths also ask for structured output the same way (`response_format`).
+
 `<msg>` is the provider's own message (`error.message` of OpenAI's error body, or what else the body
 says), on one line, at most 400 characters, with secrets redacted (`ChorusError` redacts every message).
 """
@@ -37,7 +39,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from chorus_mcp.strategies.core.completion import Completion, TokenLogprob
+from chorus_mcp.strategies.core.completion import Completion, CompletionRequest, TokenLogprob
 from chorus_mcp.strategies.core.errors import (
     AuthenticationFailed,
     BadRequest,
@@ -51,7 +53,7 @@ from chorus_mcp.strategies.core.errors import (
     register_secret,
 )
 from chorus_mcp.strategies.models.catalog import ModelEntry
-from chorus_mcp.strategies.models.providers.pricing import cost_of
+from chorus_mcp.strategies.models.providers.pricing import cost_of, supports_response_schema
 
 DETAIL_LIMIT = 400
 
@@ -100,6 +102,24 @@ def to_completion(name: str, entry: ModelEntry, response: Any, latency_s: float)
         finish_reason=None if finish_reason is None else str(finish_reason),
         logprobs=logprobs_of(field(choice, "logprobs")),
     )
+
+
+_SCHEMA_NAME = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+def response_format(entry: ModelEntry, request: CompletionRequest) -> dict[str, Any] | None:
+    """OpenAI's strict `json_schema` response format for `request.response_schema`, or None: when the request
+    has no schema, or when litellm's model map does not say `entry`'s model supports one (see
+    `pricing.supports_response_schema`). The schema's `title`, made a valid name, names it (else `answer`)."""
+    schema = request.response_schema
+    if schema is None or not supports_response_schema(entry.model):
+        return None
+    title = schema.get("title")
+    name = _SCHEMA_NAME.sub("_", title).strip("_")[:64] if isinstance(title, str) else ""
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": name or "answer", "schema": schema, "strict": True},
+    }
 
 
 def field(obj: Any, name: str) -> Any:

@@ -125,6 +125,68 @@ async def test_openai_reasoning_models_get_max_completion_tokens_and_no_temperat
     assert at_one["temperature"] == 1.0
 
 
+VERDICT = {
+    "title": "review verdict",
+    "type": "object",
+    "properties": {"approved": {"type": "boolean"}, "issues": {"type": "array", "items": {"type": "string"}}},
+    "required": ["approved", "issues"],
+    "additionalProperties": False,
+}
+
+
+async def test_a_seed_travels_in_the_body_and_no_seed_means_none_is_sent(
+    fake_openai: FakeOpenAI, make: Make
+) -> None:
+    fake_openai.script("gpt-a", "ok")
+
+    await make("gpt-a").complete(ask(seed=42, temperature=0.7))
+    seeded = fake_openai.last_request.body
+    await make("gpt-a").complete(ask(temperature=0.7))
+
+    assert seeded["seed"] == 42
+    assert "seed" not in fake_openai.last_request.body
+
+
+async def test_structured_output_is_requested_for_a_model_whose_map_entry_supports_it(
+    fake_openai: FakeOpenAI, make: Make
+) -> None:
+    fake_openai.script("gpt-4o-mini", '{"approved": true, "issues": []}')  # the map: supports_response_schema
+
+    await make("gpt-4o-mini").complete(ask(response_schema=VERDICT))
+
+    assert fake_openai.last_request.body["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "review_verdict", "schema": VERDICT, "strict": True},
+    }
+
+
+@pytest.mark.parametrize(
+    "model",
+    ["gpt-a", "gpt-3.5-turbo"],
+    ids=["the map does not know the model", "the map does not say it supports a schema"],
+)
+async def test_structured_output_is_not_requested_for_a_model_whose_map_entry_does_not_support_it(
+    fake_openai: FakeOpenAI, make: Make, model: str
+) -> None:
+    fake_openai.script(model, '{"approved": true, "issues": []}')
+
+    await make(model).complete(ask(response_schema=VERDICT, seed=7))
+
+    sent = fake_openai.last_request.body
+    assert "response_format" not in sent
+    assert sent["seed"] == 7  # the rest of the request is sent as usual
+
+
+async def test_a_request_without_a_schema_asks_for_no_response_format(
+    fake_openai: FakeOpenAI, make: Make
+) -> None:
+    fake_openai.script("gpt-4o-mini", "Paris")
+
+    await make("gpt-4o-mini").complete(ask())
+
+    assert "response_format" not in fake_openai.last_request.body
+
+
 async def test_logprobs_are_returned_per_token_when_asked(fake_openai: FakeOpenAI, make: Make) -> None:
     fake_openai.script("gpt-a", "Paris.", logprobs=[("Paris", -0.01), (".", -0.5)])
 
@@ -462,6 +524,18 @@ async def test_both_paths_return_the_same_completion(
 
     assert outcomes[0] == outcomes[1]
     assert fake_openai.requests[0].body == fake_openai.requests[1].body
+
+
+async def test_both_paths_send_the_same_body_for_a_seeded_structured_request(fake_openai: FakeOpenAI) -> None:
+    fake_openai.script("gpt-4o-mini", '{"approved": false, "issues": ["x"]}')
+    request = ask(seed=3, temperature=0.5, max_tokens=20, response_schema=VERDICT)
+
+    for kind in CLIENTS:
+        await build(kind, fake_openai, "gpt-4o-mini").complete(request)
+
+    litellm_body, fast_body = (r.body for r in fake_openai.requests)
+    assert litellm_body == fast_body
+    assert fast_body["seed"] == 3 and fast_body["response_format"]["json_schema"]["strict"] is True
 
 
 @pytest.mark.parametrize(

@@ -138,6 +138,21 @@ async def test_max_tokens_stops_with_length_and_logprobs_only_when_asked() -> No
 
 
 @needs_local_extra
+async def test_a_seeded_sample_is_the_same_every_time_with_that_seed() -> None:
+    client = _client()
+    prompt = "Name a colour."
+
+    def request(seed: int) -> CompletionRequest:
+        return CompletionRequest.of(prompt, temperature=1.0, max_tokens=12, seed=seed)
+
+    first, again = await client.complete(request(11)), await client.complete(request(11))
+    others = {(await client.complete(request(seed))).text for seed in range(12, 18)}
+
+    assert first.text == again.text
+    assert others - {first.text}, "six other seeds all drew the same answer as seed 11"
+
+
+@needs_local_extra
 async def test_a_prompt_longer_than_the_context_is_a_context_window_error() -> None:
     with pytest.raises(ContextWindowExceeded, match=f"the local context holds {CONTEXT_TOKENS}"):
         await _client().complete(CompletionRequest.of("word " * (CONTEXT_TOKENS + 100), max_tokens=2))
