@@ -7,7 +7,11 @@ session's history rebuilt in that mode, `strategies.engine.context_passing.for_s
 any `Step`, run as `{stage}/{name}`; a stage's second and later runs (after a refinement) are
 `{stage}/{name}#2`, `#3`...
 
-A review stage answers with a JSON verdict (`strategies.core.verdict`). When it does not approve and
+A review stage answers with a JSON verdict (`strategies.core.verdict`). Its prompt holds every value
+fenced as data (the work under review cannot speak to the reviewer as the prompt, nor pass for its
+verdict), followed by `REVIEW_INSTRUCTION`: end with exactly one verdict object. Its request asks for
+that object as structured output (`response_schema`), which the clients send only to models that
+support it; the last verdict object of the answer is read either way. When it does not approve and
 `refine` is configured for an earlier stage, the refine prompt (with `{issues}` as a bullet list and
 every output so far) is run, its answer replaces that stage's output, and the stages after it are run
 again up to and including the review. Every review is recorded as a `ReviewDecision`.
@@ -15,10 +19,12 @@ again up to and including the review. Every review is recorded as a `ReviewDecis
 Outcomes, decided here:
 
 - approved (or no review): `ok=True`, answer = output of `spec.output` or the last non-review stage;
-- still not approved after `refine.max_iterations` refinements: the pipeline *gives up on refining*,
-  not on answering: `ok=True`, `partial=False` (nothing was cut short), the answer is the latest
-  revision, and a `NoteDecision` says it was not approved; the last `ReviewDecision` carries the
-  open issues. A review that does not approve with no refinement configured is noted the same way;
+- still not approved after `refine.max_iterations` refinements, or not approved with no refinement
+  configured for it: the pipeline stops there with `ok=False`, `partial=False` (nothing was cut
+  short), the latest revision kept in `answer` (the output stage's if it has run, else the latest
+  non-review output), and `error` = `not approved after N refinement(s): <issues joined with "; ">`.
+  Unapproved work is not an answer an agent may take as reviewed; the last `ReviewDecision` carries
+  the open issues, and a `NoteDecision` says when no refinement was configured;
 - a stage produces no answer: `ok=False`, the error names the stage and its reasons, calls are kept;
 - the deadline passes or the budget runs out mid-pipeline: `partial=True` with the latest output so
   far (the output stage's if it has one, otherwise the most recent non-review stage's).
@@ -37,7 +43,7 @@ from chorus_mcp.strategies.core.errors import UserInputError
 from chorus_mcp.strategies.core.result import NoteDecision, ReviewDecision, StrategyResult
 from chorus_mcp.strategies.core.spec import PipelineSpec, Step
 from chorus_mcp.strategies.core.templates import check_fields, latest_user_text, render, with_prompt
-from chorus_mcp.strategies.core.verdict import REVIEW_INSTRUCTION, parse_verdict
+from chorus_mcp.strategies.core.verdict import REVIEW_INSTRUCTION, VERDICT_SCHEMA, fence, parse_verdict
 from chorus_mcp.strategies.engine.context import RunContext
 from chorus_mcp.strategies.engine.context_passing import for_stage
 from chorus_mcp.strategies.sessions.session import ContextMode
@@ -86,6 +92,8 @@ class _Run:
 
         self.runs[name] += 1
         request = with_prompt(self.request, prompt)
+        if review:
+            request = request.model_copy(update={"response_schema": VERDICT_SCHEMA})
         if context is not None:
             # The stage chose its own context: its history is rebuilt from the session for it.
             request = await for_stage(request, context, step, self.ctx, self.label(name))
@@ -103,6 +111,10 @@ class _Run:
     def values(self, **extra: str) -> dict[str, str]:
         return {"input": latest_user_text(self.request), **self.outputs, **extra}
 
+    def review_values(self) -> dict[str, str]:
+        """The values for a review prompt, each fenced as data (see `strategies.core.verdict.fence`)."""
+        return {name: fence(name, value) for name, value in self.values().items()}
+
 
 async def run_pipeline(
     spec: PipelineSpec, request: CompletionRequest, ctx: RunContext, stage: str
@@ -115,7 +127,8 @@ async def run_pipeline(
         st = spec.stages[index]
         if (cut := _cut_short(ctx)) is not None:
             return _partial(run, f"{cut} before stage {st.name!r}")
-        prompt = render(st.prompt, run.values(), where=f"{stage}: stage {st.name!r}")
+        values = run.review_values() if st.review else run.values()
+        prompt = render(st.prompt, values, where=f"{stage}: stage {st.name!r}")
         if st.review:
             prompt += REVIEW_INSTRUCTION
         child = await run.run(st.name, st.step, prompt, review=st.review, context=st.context)
@@ -150,11 +163,9 @@ async def _after_review(run: _Run, index: int, answer: str) -> int | StrategyRes
     refine = spec.refine
     if refine is None or names.index(refine.stage) >= index:
         _note(run, label, f"review {review.name!r} did not approve; no refinement is configured for it")
-        return index + 1
+        return _not_approved(run, verdict.issues)
     if run.refinements >= refine.max_iterations:
-        message = f"not approved after {run.refinements} refinement(s); the answer is the latest revision"
-        _note(run, label, message)
-        return index + 1
+        return _not_approved(run, verdict.issues)
     if (cut := _cut_short(run.ctx)) is not None:
         return _partial(run, f"{cut} before refining stage {refine.stage!r}")
     run.refinements += 1
@@ -179,6 +190,16 @@ def _finish(run: _Run) -> StrategyResult:
     run.result.answer = run.outputs[_answer_stage(run.spec)]
     run.result.ok = True
     return run.result
+
+
+def _not_approved(run: _Run, issues: list[str]) -> StrategyResult:
+    """Stop unapproved: `ok=False`, the latest revision kept as the answer, the open issues in the error."""
+    result = run.result
+    result.answer = run.outputs.get(_answer_stage(run.spec), run.latest_work)
+    result.ok = False
+    open_issues = "; ".join(" ".join(issue.split()) for issue in issues)
+    result.error = f"not approved after {run.refinements} refinement(s): {open_issues}"
+    return result
 
 
 def _note(run: _Run, stage: str, message: str) -> None:
