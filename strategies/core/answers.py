@@ -615,6 +615,8 @@ def read_answer(
         options = options_in(prompt)
         choice = read_choice(text, options)
         return AnswerKey(choice[0], "choice", choice[1]) if choice else NOTHING
+    if fmt == "auto" and len(bare := re.sub(r"[^\w]", "", text)) == 1 and bare.upper() in LETTERS:
+        return AnswerKey(bare.upper(), "choice", "a letter alone")
     if fmt == "yes_no" or (fmt == "auto" and is_yes_no_question(prompt)):
         said = read_yes_no(text, question)
         if said is not None:

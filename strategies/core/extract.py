@@ -110,24 +110,36 @@ def extract_yes_no(text: str) -> str | None:
     return used.pop() if len(used) == 1 else None
 
 
-def first_json_object(text: str) -> dict[str, Any] | None:
-    """The first JSON object in the text: inside a ```json fence if there is one, else anywhere."""
-    candidates = [*_FENCE_RE.findall(text), text]
+_MAX_OBJECT_STARTS = 200
+
+
+def last_json_object(text: str) -> dict[str, Any] | None:
+    """The last complete JSON object in the text: inside the last ```json fence that holds one, else
+    anywhere. The last, because a model that reasons or quotes first states its own answer last: an
+    object it quoted (or was shown) earlier must not stand for its answer."""
     decoder = json.JSONDecoder()
-    for candidate in candidates:
-        for start in (i for i, char in enumerate(candidate) if char == "{"):
+    for candidate in [*reversed(_FENCE_RE.findall(text)), text]:
+        found: dict[str, Any] | None = None
+        position, tries = 0, 0
+        # Bounded: a long answer full of braces must not make reading it quadratic.
+        while (start := candidate.find("{", position)) != -1 and tries < _MAX_OBJECT_STARTS:
+            tries += 1
             try:
-                value, _end = decoder.raw_decode(candidate, start)
+                value, end = decoder.raw_decode(candidate, start)
             except json.JSONDecodeError:
+                position = start + 1
                 continue
             if isinstance(value, dict):
-                return value
+                found = value
+            position = end
+        if found is not None:
+            return found
     return None
 
 
 def extract_json_field(text: str, field: str) -> str | None:
-    """The value of `field` (a dotted path such as `result.label`) in the first JSON object of the text."""
-    value: Any = first_json_object(text)
+    """The value of `field` (a dotted path such as `result.label`) in the last JSON object of the text."""
+    value: Any = last_json_object(text)
     for part in field.split("."):
         if not isinstance(value, dict) or part not in value:
             return None

@@ -53,7 +53,7 @@ from chorus_mcp.strategies.core.result import (
 )
 from chorus_mcp.strategies.core.spec import EnsembleSpec, ModelStep, Step
 from chorus_mcp.strategies.core.templates import latest_user_text
-from chorus_mcp.strategies.core.voting import Ballot, is_decided, tie_of, vote_decision
+from chorus_mcp.strategies.core.voting import Ballot, count, is_decided, tie_of, vote_decision
 from chorus_mcp.strategies.engine.calling import chain_of, run_model
 from chorus_mcp.strategies.engine.children import (
     CallTracker,
@@ -425,10 +425,9 @@ async def _break_tie(
     only, for `judge`) the judge model picking one candidate. Never member order: unresolved is a result."""
     rule = spec.tie_break
     if rule in ("auto", "weights"):
+        counted = count(tally.ballots).counted  # an echo adds no weight to a tie-break either
         weights = {
-            key: sum(
-                spec.weights.get(b.model, ctx.catalog.weight(b.model)) for b in tally.ballots if b.key == key
-            )
+            key: sum(spec.weights.get(b.model, ctx.catalog.weight(b.model)) for b in counted if b.key == key)
             for key in tied
         }
         best = max(weights.values())

@@ -108,6 +108,7 @@ async def test_a_failed_model_and_its_fallback_show_in_the_trace(
     server_config: ChorusConfig, clients: dict[str, ScriptedClient]
 ) -> None:
     register_secret(SECRET)
+    clients["mid"] = ScriptedClient("mid", "C")  # agrees with the fallback (strong): no tie
     result, spans, call = await _call(
         server_config,
         clients,

@@ -100,8 +100,9 @@ async def test_progress_notifications_arrive_over_http(scripted: FakeOpenAI, htt
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:
         seen.append(progress)
 
+    scripted.script("beta", "Neither", latency_s=0.05)
     async with Client(http_url, mode="legacy") as client:
-        # Compared as text the three answers differ, so no early stop: every member finishes and reports.
+        # The three answers differ ("b", "neither", "c"), so no early stop: every member finishes and reports.
         arguments = {"prompt": "A) B) C)?", "extract": "text"}
         await client.call_tool("ensemble_vote", arguments, progress_callback=on_progress)
     assert seen == [1, 2, 3]

@@ -29,7 +29,7 @@ ANSWER = (
 )
 FIVE_MEMBERS = """
 models:
-  m1: {model: fake/m1}
+  m1: {model: fake/m1, weight: 1.5}
   m2: {model: fake/m2}
   m3: {model: fake/m3}
   m4: {model: fake/m4}
