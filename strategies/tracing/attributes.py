@@ -187,7 +187,11 @@ def step_result(result: StrategyResult) -> Attributes:
     if result.partial_reason:
         attributes["chorus.partial_reason"] = text(result.partial_reason)
     if result.error:
-        attributes["chorus.error"] = text(result.error)
+        error = result.error
+        if not capture_content() and error.startswith("not approved after"):
+            # The open issues after the colon are the reviewer's words: content, kept out of spans.
+            error = error.split(": ", 1)[0]
+        attributes["chorus.error"] = text(error)
     if result.answer is not None and capture_content():
         attributes.update(io_value(SpanAttributes.OUTPUT_VALUE, result.answer))
     return attributes
