@@ -1,7 +1,9 @@
 """Figure 4, tool footprint: o200k_base tokens of what Chorus puts into the calling model's context —
 the whole `tools/list` result (bundled default configuration), and a default `ensemble_vote` result for
 5 members answering ~100 words each (the same fixture as tests/server/mcp/test_footprint.py), both as
-serialised on the wire. The baseline is the same server's schemas as the SDK would publish them
+serialised on the wire; and the text content alone of a default result (what a client that reads only
+the text puts in context: the answer, who said what, the totals) for 5 members giving short answers
+and for the 5 long answers. The baseline is the same server's schemas as the SDK would publish them
 without `server.mcp.footprint.compact_tools`.
 
     .venv/bin/python bench/footprint.py
@@ -23,7 +25,13 @@ from chorus_mcp.config.loader import load_config
 from chorus_mcp.server.app import build_server
 from chorus_mcp.server.mcp.footprint import TOOLS_LIST_BUDGET
 from chorus_mcp.strategies.models.testing import ScriptedClient
-from tests.server.mcp.test_footprint import RESULT_BUDGET, _ensemble_result
+from tests.server.mcp.test_footprint import (
+    RESULT_BUDGET,
+    SHORT_TEXT_BUDGET,
+    _ensemble_result,
+    _short_vote_result,
+    text_tokens,
+)
 from tests.tokens import wire_tokens
 
 
@@ -35,7 +43,7 @@ async def _tools_list_tokens(compact: bool) -> tuple[int, int]:
         server = build_server(load_config(None), factory)
     else:  # what the SDK would publish: the full pydantic schemas
         with (
-            mock.patch("server.app.compact_tools", lambda server: None),
+            mock.patch("chorus_mcp.server.app.compact_tools", lambda server: None),
             mock.patch(
                 "chorus_mcp.server.mcp.footprint.output_schema_of",
                 lambda model: TypeAdapter(model).json_schema(),
@@ -52,12 +60,16 @@ async def measure() -> dict[str, int]:
     published, _ = await _tools_list_tokens(compact=False)
     summary = await _ensemble_result({})
     full = await _ensemble_result({"detail": "full"})
+    short = await _short_vote_result()
     return {
         "tools": tools,
         "tools_list": compact,
         "tools_list_uncompacted": published,
         "result": wire_tokens(summary),
         "result_full": wire_tokens(full),
+        "short_text": text_tokens(short),
+        "short_result": wire_tokens(short),
+        "long_text": text_tokens(summary),
     }
 
 
@@ -77,6 +89,13 @@ def figures(result: dict[str, int]) -> list[Figure]:
             f"<= {RESULT_BUDGET}",
             result["result"] <= RESULT_BUDGET,
             f"detail=full: {result['result_full']:,}",
+        ),
+        Figure(
+            "default ensemble_vote text content, 5 short answers (tokens)",
+            str(result["short_text"]),
+            f"<= {SHORT_TEXT_BUDGET}",
+            result["short_text"] <= SHORT_TEXT_BUDGET,
+            f"5 x ~100 words: {result['long_text']}; whole short result: {result['short_result']}",
         ),
     ]
 

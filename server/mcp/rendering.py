@@ -5,15 +5,21 @@ is chosen not to say the same thing twice:
 
 - the **structured content** is the evidence: the `StrategyResult` record (its schema is the tool's
   `outputSchema`);
-- the **text** is what to read first: the answer, then one line per decision (the vote and its count,
-  the route, an escalation...) and one line of totals with the `session_id`.
+- the **text** is what to read first: the answer, then one line per decision (the vote: who said what,
+  strongest first; the route, an escalation...) and one line of totals with the `session_id`. A result
+  that failed but still has an answer (a pipeline whose latest revision was not approved) shows the
+  error first, then that answer, labelled as not accepted.
 
 `detail="summary"` (the default) keeps a result small enough to leave in the agent's context: each
-member's answer is cut to an excerpt (`EXCERPT_CHARS`), the raw text beside an extracted answer, the
-per-call token counts and a cache hit's saved cost are left out (the totals keep them), vote keys are
-cut like answers. The final answer and every error are kept whole. `detail="full"` returns the whole
-record, and the text lists every call too. Full transcripts also stay readable afterwards through the
-session's resource.
+member's answer is cut to an excerpt (`EXCERPT_CHARS`; a vote's seat, whose answer is its vote key, to
+`KEY_CHARS`), the raw text beside an extracted answer and each call's figures (tokens, cost, latency,
+a cache hit's saved cost) are left out (the totals keep them), vote keys (in the counts, the answer
+groups and a tie) are cut alike, an answer group keeps its answer, its models and the seats not
+counted (its weight only in a weighted vote: otherwise it is the answer's count), and the text names
+at most `SUMMARY_GROUPS` answers of a vote. The final answer and every error are kept whole.
+`detail="full"` returns the whole record, and the text lists every call too. Full transcripts also
+stay readable afterwards through the session's resource. `tests/server/mcp/test_footprint.py` keeps
+both within token budgets.
 """
 
 from __future__ import annotations
@@ -32,8 +38,11 @@ KEY_CHARS = 24
 """A vote key (the answer itself, for a free-text vote) in a summary."""
 NOTE_CHARS = 80
 """A decision's reason or message in a summary."""
+SUMMARY_GROUPS = 6
+"""Distinct answers of a vote named in a summary's text; the rest are counted (`+3 more answers`)."""
 
-_SUMMARY_DROPS = ("text", "prompt_tokens", "completion_tokens", "saved_cost_usd")
+_SUMMARY_DROPS = ("text", "prompt_tokens", "completion_tokens", "cost_usd", "latency_s", "saved_cost_usd")
+"""A call's figures, left to the totals in a summary (and its raw text, beside the extracted answer)."""
 _DEFAULT_FLAGS = {"partial": False, "early_stop": False, "cost_complete": True}
 """Flags left out of a summary when they have their usual value."""
 
@@ -73,11 +82,14 @@ def _result(data: dict[str, Any], detail: Detail, *, is_error: bool) -> CallTool
 
 def summarised(data: dict[str, Any]) -> dict[str, Any]:
     """The structured record with answers cut to excerpts (see the module docstring)."""
+    votes = {d.get("stage") for d in data.get("decisions", []) if d.get("kind") == "vote" and d.get("groups")}
     calls = []
     for call in data.get("calls", []):
         call = {key: value for key, value in call.items() if key not in _SUMMARY_DROPS}
         if isinstance(call.get("answer"), str):
-            call["answer"] = excerpt(call["answer"], EXCERPT_CHARS)
+            # A vote's seat answered with its vote key, which the vote's answer groups hold: cut it alike.
+            limit = KEY_CHARS if _seat_of(call.get("stage"), votes) else EXCERPT_CHARS
+            call["answer"] = excerpt(call["answer"], limit)
         calls.append(call)
     decisions = [_summarised_decision(decision) for decision in data.get("decisions", [])]
     summary = {**data, "calls": calls, "decisions": decisions}
@@ -87,6 +99,14 @@ def summarised(data: dict[str, Any]) -> dict[str, Any]:
             totals["latency_s"] = round(totals["latency_s"], 3)
         summary["totals"] = totals
     return _without_defaults(summary)
+
+
+def _seat_of(stage: Any, votes: set[Any]) -> bool:
+    """True for a call made by a vote's member itself (`ensemble/member-2`, not `.../member-2/tier-1`)."""
+    if not isinstance(stage, str) or "/" not in stage:
+        return False
+    parent, _, seat = stage.rpartition("/")
+    return parent in votes and bool(seat)
 
 
 def _without_defaults(data: dict[str, Any]) -> dict[str, Any]:
@@ -100,13 +120,39 @@ def _summarised_decision(decision: dict[str, Any]) -> dict[str, Any]:
         for key, count in decision["counts"].items():
             short = excerpt(key, KEY_CHARS)
             counts[short] = counts.get(short, 0) + count
-        decision["counts"] = counts
+        decision["counts"] = {key: _whole(count) for key, count in counts.items()}
     if isinstance(decision.get("winner"), str):
         decision["winner"] = excerpt(decision["winner"], KEY_CHARS)
+    if isinstance(decision.get("groups"), list):
+        weighted = decision.get("mode") == "weighted"
+        decision["groups"] = [_summarised_group(group, weighted) for group in decision["groups"]]
+    if isinstance(decision.get("tie"), list):
+        decision["tie"] = [
+            excerpt(key, KEY_CHARS) if isinstance(key, str) else key for key in decision["tie"]
+        ]
     for key in ("reason", "message"):
         if isinstance(decision.get(key), str):
             decision[key] = excerpt(decision[key], NOTE_CHARS)
     return decision
+
+
+def _summarised_group(group: Any, weighted: bool) -> Any:
+    """A vote's answer group in a summary: its answer cut, who gave it, and the seats not counted (if
+    any); its weight only in a weighted vote (otherwise it is the answer's count), `how` left out."""
+    if not isinstance(group, dict):
+        return group
+    drops = {"how"} | (set() if weighted else {"weight"})
+    group = {key: value for key, value in group.items() if key not in drops and value != []}
+    if isinstance(group.get("answer"), str):
+        group["answer"] = excerpt(group["answer"], KEY_CHARS)
+    if "weight" in group:
+        group["weight"] = _whole(group["weight"])
+    return group
+
+
+def _whole(number: Any) -> Any:
+    """A whole float as an int (`2` rather than `2.0`: the same number, fewer tokens)."""
+    return int(number) if isinstance(number, float) and number.is_integer() else number
 
 
 def excerpt(text: str, limit: int) -> str:
@@ -124,14 +170,18 @@ def text_of(data: dict[str, Any], detail: Detail) -> str:
     lines: list[str] = []
     if data.get("ok"):
         lines.append(str(data.get("answer") or ""))
-        if data.get("partial"):
-            lines.append(f"[partial: {data.get('partial_reason')}]")
+    elif data.get("answer"):  # failed, yet an answer was kept (a pipeline's latest, unapproved revision)
+        lines.append(f"Not accepted: {data.get('error')}")
+        lines.append("Latest answer (not accepted):")
+        lines.append(str(data["answer"]))
     else:
         lines.append(f"No answer: {data.get('error')}")
+    if data.get("partial") and (data.get("ok") or data.get("answer")):
+        lines.append(f"[partial: {data.get('partial_reason')}]")
     lines.append("")
     for decision in data.get("decisions", []):
         if detail == "full" or decision.get("kind") != "note":  # notes stay in the structured record
-            lines.append(_decision_line(decision))
+            lines.append(_decision_line(decision, detail))
     if detail == "full":
         for call in data.get("calls", []):
             said = call.get("answer") if call.get("status") == "ok" else call.get("error")
@@ -141,9 +191,11 @@ def text_of(data: dict[str, Any], detail: Detail) -> str:
     return "\n".join(lines)
 
 
-def _decision_line(decision: dict[str, Any]) -> str:
+def _decision_line(decision: dict[str, Any], detail: Detail) -> str:
     kind = decision.get("kind")
-    if kind == "vote":
+    if kind == "vote" and decision.get("groups"):
+        return vote_line(decision, detail)
+    if kind == "vote":  # a vote recorded before answer groups existed (an older stored session)
         counts = decision.get("counts") or {}
         total = sum(counts.values())
         winner = decision.get("winner")
@@ -166,17 +218,94 @@ def _decision_line(decision: dict[str, Any]) -> str:
     return f"note: {excerpt(str(decision.get('message', '')), NOTE_CHARS)}"
 
 
+def vote_line(decision: dict[str, Any], detail: Detail = "summary") -> str:
+    """A vote with answer groups: each answer with the models that gave it, strongest first, then how
+    many independent voters agree, e.g.
+    `vote (majority): 391 ← gpt-4o, claude | 381 ← mistral; 2 of 3 independent voters agree, consensus`."""
+    groups = [g for g in decision.get("groups") or [] if isinstance(g, dict)]
+    shown = groups[:SUMMARY_GROUPS] if detail == "summary" else groups
+    tie = {excerpt(str(key), KEY_CHARS) for key in decision.get("tie") or []}
+    winner = decision.get("winner")
+    weighted = decision.get("mode") == "weighted"
+    tied = [g for g in shown if excerpt(str(g.get("answer")), KEY_CHARS) in tie]
+    if winner is not None:  # a broken tie: the answer that won it first
+        short = excerpt(str(winner), KEY_CHARS)
+        tied.sort(key=lambda g: excerpt(str(g.get("answer")), KEY_CHARS) != short)
+    rest = [g for g in shown if g not in tied]
+    parts = [_group_text(g, weighted) for g in tied]
+    if tied:
+        parts[0] = "tie: " + parts[0]
+        parts[-1] += f" ({_tie_break_text(decision.get('tie_break'), winner)})"
+    parts += [_group_text(g, weighted) for g in rest]
+    if len(groups) > len(shown):
+        more = len(groups) - len(shown)
+        parts.append(f"+{more} more answer{'s' if more != 1 else ''}")
+    voters = decision.get("voters")
+    if not isinstance(voters, int):
+        voters = sum(_independent(g) for g in groups)
+    summary = []
+    backing = next((g for g in groups if winner is not None and g.get("answer") == winner), None)
+    if backing is None and winner is not None:  # keys cut in a summary: match them cut
+        short = excerpt(str(winner), KEY_CHARS)
+        backing = next((g for g in groups if excerpt(str(g.get("answer")), KEY_CHARS) == short), None)
+    if backing is not None and voters > 1:  # a single voter agrees with itself: nothing to say
+        agree = _independent(backing)
+        summary.append(f"{agree} of {voters} independent voters {'agrees' if agree == 1 else 'agree'}")
+    summary.append("consensus" if decision.get("consensus") else "no consensus")
+    if decision.get("early_stop"):
+        summary.append("early stop")
+    return f"vote ({decision.get('mode')}): {' | '.join(parts)}; {', '.join(summary)}"
+
+
+def _group_text(group: dict[str, Any], weighted: bool) -> str:
+    """`391 ← gpt-4o, claude ×2`, with what was not counted (`(1 independent voter)`) or the weight."""
+    seen: dict[str, int] = {}
+    for model in group.get("models") or []:
+        seen[str(model)] = seen.get(str(model), 0) + 1
+    models = ", ".join(name if n == 1 else f"{name} ×{n}" for name, n in seen.items())
+    notes = []
+    if weighted and isinstance(group.get("weight"), int | float):
+        notes.append(f"weight {group['weight']:g}")
+    if group.get("echoes"):
+        independent = _independent(group)
+        notes.append(f"{independent} independent voter{'s' if independent != 1 else ''}")
+    noted = f" ({', '.join(notes)})" if notes else ""
+    return f"{excerpt(str(group.get('answer')), KEY_CHARS)} ← {models or '?'}{noted}"
+
+
+def _independent(group: dict[str, Any]) -> int:
+    """The group's counted voters: its seats minus those that echoed a counted one."""
+    return max(len(group.get("models") or []) - len(group.get("echoes") or []), 0)
+
+
+def _tie_break_text(tie_break: Any, winner: Any) -> str:
+    """How a tie ended; when it was broken, the winner is the first of the tied answers."""
+    if tie_break in (None, "unresolved") or winner is None:
+        return "unresolved"
+    return f"broken by {tie_break}"
+
+
 def _totals_line(data: dict[str, Any]) -> str:
     totals = data.get("totals") or {}
     cost = totals.get("cost_usd")
-    shown = "cost unknown" if cost is None else f"${float(cost):.6f}"
+    shown = "cost unknown" if cost is None else _dollars(cost)
     if cost is not None and not totals.get("cost_complete", True):
         shown += " (some prices unknown)"
-    tokens = f"{totals.get('prompt_tokens', 0)}+{totals.get('completion_tokens', 0)} tokens"
-    line = f"{totals.get('calls', 0)} calls, {tokens}, {shown}, {float(totals.get('latency_s', 0)):.2f}s"
+    parts = []
+    if totals.get("calls") or not totals.get("cached_calls"):  # answered wholly from the cache: no calls
+        tokens = f"{totals.get('prompt_tokens', 0)}+{totals.get('completion_tokens', 0)} tokens"
+        parts += [f"{totals.get('calls', 0)} calls", tokens, shown]
     if totals.get("cached_calls"):
         saved = totals.get("saved_cost_usd")
-        line += f", {totals['cached_calls']} cached" + (f" (saved ${float(saved):.6f})" if saved else "")
+        parts.append(f"{totals['cached_calls']} cached" + (f" (saved {_dollars(saved)})" if saved else ""))
+    parts.append(f"{float(totals.get('latency_s', 0)):.2f}s")
+    line = ", ".join(parts)
     if data.get("session_id"):
         line += f", session_id {data['session_id']}"
     return line
+
+
+def _dollars(amount: Any) -> str:
+    """`$0.0052`: to the millionth of a dollar, trailing zeros dropped."""
+    shown = f"{float(amount):.6f}".rstrip("0").rstrip(".")
+    return f"${shown}"

@@ -6,17 +6,21 @@ from typing import Any
 
 import pytest
 from mcp import Client
+from mcp.types import TextContent
 
 from chorus_mcp.config.loader import load_config, parse_config
 from chorus_mcp.server.app import build_server
 from chorus_mcp.server.mcp.footprint import TOOLS_LIST_BUDGET
 from chorus_mcp.strategies.models.testing import ScriptedClient
-from tests.tokens import wire_tokens
+from tests.tokens import tokens, wire_tokens
 
 pytestmark = pytest.mark.anyio
 
 RESULT_BUDGET = 800
 """o200k_base tokens for a default `ensemble_vote` result of 5 members answering ~100 words each."""
+SHORT_TEXT_BUDGET = 120
+"""o200k_base tokens for the text content of a default `ensemble_vote` of 5 members giving short answers:
+the answer, who said what, the totals and the session id."""
 
 ANSWER = (
     "The sky looks blue because molecules in the atmosphere scatter short wavelengths of sunlight far more "
@@ -27,6 +31,7 @@ ANSWER = (
     "in the atmosphere, and our eyes are more sensitive to blue. At sunset light crosses more air, so reds "
     "remain."
 )
+# Five different answers tie; m1's weight breaks the tie (an unresolved tie would be no answer at all).
 FIVE_MEMBERS = """
 models:
   m1: {model: fake/m1, weight: 1.5}
@@ -37,6 +42,12 @@ models:
 strategies:
   ensemble: {kind: ensemble, members: [m1, m2, m3, m4, m5]}
 """
+
+
+NAMED = ["gpt-4o-mini", "claude-haiku-4-5", "gemini-2.5-flash", "mistral-small", "llama-3.1-8b"]
+"""Five members with names as long as real ones, for the short-answer text."""
+SHORT_ANSWERS = ["391", "The answer is 391.", "381", "17 * 23 = 391", "I think it is 389."]
+"""Three agree (worded three ways), two differ: three answer groups."""
 
 
 def _rotated(words: int) -> str:
@@ -57,7 +68,7 @@ async def test_the_whole_tools_list_stays_within_its_token_budget() -> None:
 
 async def _ensemble_result(arguments: dict[str, Any], *, repeat: bool = False) -> Any:
     assert len(ANSWER.split()) >= 100
-    # Five different ~100-word answers: a free-text vote with nothing in common, the largest kind of result.
+    # Five different ~100-word answers, a five-way tie broken by weight: the largest kind of result.
     clients = {f"m{i}": ScriptedClient(f"m{i}", _rotated(3 * i)) for i in range(1, 6)}
     config = parse_config(FIVE_MEMBERS, source="five.yaml", env={})
     server = build_server(config, lambda alias, entry: clients[alias])
@@ -69,11 +80,42 @@ async def _ensemble_result(arguments: dict[str, Any], *, repeat: bool = False) -
         return result
 
 
+async def _short_vote_result() -> Any:
+    clients = {name: ScriptedClient(name, answer) for name, answer in zip(NAMED, SHORT_ANSWERS, strict=True)}
+    models = "".join(f"  {name}: {{model: fake/{name}}}\n" for name in NAMED)
+    # Early stop off: all five answer (three agreeing would otherwise cancel whoever is still running).
+    ensemble = f"  ensemble: {{kind: ensemble, members: [{', '.join(NAMED)}], early_stop: false}}\n"
+    config = parse_config(f"models:\n{models}strategies:\n{ensemble}", source="named.yaml", env={})
+    server = build_server(config, lambda alias, entry: clients[alias])
+    async with Client(server) as client:
+        return await client.call_tool("ensemble_vote", {"prompt": "What is 17 * 23?"})
+
+
+def _text(result: Any) -> str:
+    return "\n".join(block.text for block in result.content if isinstance(block, TextContent))
+
+
+def text_tokens(result: Any) -> int:
+    """Tokens of a tool result's text content (what a client that reads only the text puts in context)."""
+    return tokens(_text(result))
+
+
+async def test_the_summary_text_of_five_short_answers_names_who_said_what_within_its_token_budget() -> None:
+    result = await _short_vote_result()
+
+    text = _text(result)
+    assert not result.is_error and text.startswith("391\n"), text
+    assert "391 ← gpt-4o-mini, claude-haiku-4-5, mistral-small" in text, text
+    assert "381 ← gemini-2.5-flash" in text and "389 ← llama-3.1-8b" in text, text
+    assert text_tokens(result) <= SHORT_TEXT_BUDGET
+
+
 async def test_a_default_ensemble_result_of_five_long_answers_stays_within_its_token_budget() -> None:
     result = await _ensemble_result({})
 
     assert not result.is_error
     assert wire_tokens(result) <= RESULT_BUDGET
+    assert all(f"← m{i}" in _text(result) for i in range(1, 6)), "the text says who said what"
     data = result.structured_content
     assert data is not None and len(data["answer"].split()) >= 100, "the final answer is never cut"
     assert len(data["calls"]) == 5 and all(call["answer"].endswith("…") for call in data["calls"])
