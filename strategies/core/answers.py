@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 from chorus_mcp.strategies.core.extract import extract_json_field, normalise_text
+from chorus_mcp.strategies.core.literals import SMALL_NUMBER_WORDS
 from chorus_mcp.strategies.core.spec import AnswerFormat
 from chorus_mcp.strategies.core.units import UNITS
 
@@ -89,35 +90,8 @@ _YEAR_RE = re.compile(r"(?<!\d)(1\d{3}|20\d{2})(?!\d)")
 _UNIT_AFTER_RE = re.compile(
     r"^\s*(square\s+[a-z]+|sq\.?\s*[a-z]+|[°º]\s*[CFcf]\b|[A-Za-zµ]+(?:[²³]|\^[23])?)"
 )
-_SQUARE = {"square": "2", "sq": "2"}
 
-_SMALL = {
-    w: n
-    for n, w in enumerate(
-        [
-            "zero",
-            "one",
-            "two",
-            "three",
-            "four",
-            "five",
-            "six",
-            "seven",
-            "eight",
-            "nine",
-            "ten",
-            "eleven",
-            "twelve",
-            "thirteen",
-            "fourteen",
-            "fifteen",
-            "sixteen",
-            "seventeen",
-            "eighteen",
-            "nineteen",
-        ]
-    )
-}
+_SMALL = SMALL_NUMBER_WORDS
 _TENS = {
     w: 10 * n
     for n, w in enumerate(

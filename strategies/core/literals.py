@@ -18,8 +18,8 @@ _QUOTED = re.compile(r"\"([^\"]+)\"|“([^”]+)”|`([^`]+)`|(?<![A-Za-z])'([^'
 _WORD = re.compile(r"[A-Za-z][\w'’-]*")
 _IDENTIFIER = re.compile(r"\b(?:\w*[_.]\w+|[a-z]+[A-Z]\w*)")
 _NEGATIONS = frozenset({"not", "no", "never", "none", "nothing", "without", "except", "cannot"})
-_NUMBER_WORDS = {
-    word: str(n)
+SMALL_NUMBER_WORDS = {
+    word: n
     for n, word in enumerate(
         [
             "zero",
@@ -42,10 +42,11 @@ _NUMBER_WORDS = {
             "seventeen",
             "eighteen",
             "nineteen",
-            "twenty",
         ]
     )
 }
+"""Number words below twenty and their values (answers spell numbers too: "negative seven")."""
+_NUMBER_WORDS = {**{word: str(n) for word, n in SMALL_NUMBER_WORDS.items()}, "twenty": "20"}
 _ORDINALS = {
     word: str(n)
     for n, word in enumerate(

@@ -71,8 +71,12 @@ def count(ballots: Sequence[Ballot]) -> Count:
 
 def tally(ballots: Sequence[Ballot]) -> dict[str, float]:
     """Answer → summed weight of the counted ballots, strongest first (equal weights: first seen first)."""
+    return _summed(count(ballots).counted)
+
+
+def _summed(counted: Sequence[Ballot]) -> dict[str, float]:
     totals: dict[str, float] = {}
-    for ballot in count(ballots).counted:
+    for ballot in counted:
         if ballot.key is None:
             continue
         totals[ballot.key] = round(totals.get(ballot.key, 0.0) + ballot.weight, _PRECISION)
@@ -81,7 +85,10 @@ def tally(ballots: Sequence[Ballot]) -> dict[str, float]:
 
 def tie_of(ballots: Sequence[Ballot]) -> list[str]:
     """The answers tied for first place (empty when there is a single leader or no vote)."""
-    counts = tally(ballots)
+    return _tied(tally(ballots))
+
+
+def _tied(counts: dict[str, float]) -> list[str]:
     if len(counts) < 2:
         return []
     top = next(iter(counts.values()))
@@ -98,11 +105,9 @@ def is_decided(ballots: Sequence[Ballot], pending_weight: float) -> bool:
     return weights[0] > round(runner_up + pending_weight, _PRECISION)
 
 
-def groups_of(ballots: Sequence[Ballot]) -> list[AnswerGroup]:
+def _groups(ballots: Sequence[Ballot], split: Count, counts: dict[str, float]) -> list[AnswerGroup]:
     """Each distinct answer with the models that gave it (echoes named apart), strongest first."""
-    split = count(ballots)
     echoed = {id(b) for b in split.echoes}
-    counts = tally(ballots)
     order = {key: n for n, key in enumerate(counts)}
     keys = sorted({b.key for b in ballots if b.key is not None}, key=lambda k: order.get(k, len(order)))
     groups = []
@@ -132,11 +137,11 @@ def vote_decision(
     tie_break: str | None = None,
 ) -> VoteDecision:
     """The decision record. `winner` overrides the leader (a tie broken by a rule, `tie_break` says which)."""
-    counts = tally(ballots)
-    tied = tie_of(ballots)
+    split = count(ballots)
+    counts = _summed(split.counted)
+    tied = _tied(counts)
     leader = None if tied else next(iter(counts), None)
     chosen = winner if winner is not None else leader
-    split = count(ballots)
     # Abstaining voters (answers that could not be read) count in the denominator: they did not agree.
     total = sum(b.weight for b in split.counted)
     agreement = round(counts[chosen] / total, 4) if chosen is not None and total > 0 else 0.0
@@ -150,7 +155,7 @@ def vote_decision(
         early_stop=early_stop,
         voters=split.voters,
         seats=len(ballots),
-        groups=groups_of(ballots),
+        groups=_groups(ballots, split, counts),
         tie=tied or None,
         tie_break=(tie_break or "unresolved") if tied else None,
     )

@@ -104,6 +104,12 @@ class _Member:
         """The member's answer; None unless it answered."""
         return self.result.answer if self.result is not None and self.result.ok else None
 
+    @property
+    def answered_by(self) -> str | None:
+        """The model whose call gave the member's answer (a fallback's, when one answered); None before."""
+        calls = self.result.calls if self.result is not None else []
+        return next((c.model for c in reversed(calls) if c.status == "ok"), None)
+
 
 @dataclass
 class EnsembleOutcome:
@@ -150,11 +156,12 @@ async def ensemble_vote(
         nonlocal stopped_early, quorum_lost
         member.started = anyio.current_time()
         child = child_context(member.step, ctx, window_end, member.tracker)
-        step, asked = _diversified(spec, member, members, request)
+        repeat = _repeat_of(member, members)
+        step, asked = _diversified(spec, member.step, repeat, request)
         member.seed = asked.seed
         member.temperature = step.temperature if isinstance(step, ModelStep) else None
         try:
-            with sample(_repeat_of(member, members)), bypassing(bypassed() or asked.seed is not None):
+            with sample(repeat), bypassing(bypassed() or asked.seed is not None):
                 member.result = await child.run_child(step, asked, member.stage)
         except ChorusError as exc:  # e.g. an unknown named strategy: this member fails, the rest go on
             name = step_label(member.step)
@@ -189,13 +196,11 @@ def _repeat_of(member: _Member, members: list[_Member]) -> int:
 
 
 def _diversified(
-    spec: EnsembleSpec, member: _Member, members: list[_Member], request: CompletionRequest
+    spec: EnsembleSpec, step: Step, repeat: int, request: CompletionRequest
 ) -> tuple[Step, CompletionRequest]:
     """The step and request a member runs with. A model listed again (its copy n ≥ 1) is a real second
     opinion only if it is sampled differently: with `diversify_repeats`, it runs at a temperature above
     0 (the step's, else `SAMPLING_TEMPERATURE`) with seed n, never from the cache (self-consistency)."""
-    repeat = _repeat_of(member, members)
-    step = member.step
     if not spec.diversify_repeats or repeat == 0 or not isinstance(step, ModelStep):
         return step, request
     if not step.temperature:
@@ -207,12 +212,9 @@ def _voter(member: _Member, ctx: RunContext) -> tuple[object, ...] | None:
     """Who really answered a seat, as far as independence goes: the provider model that gave the answer
     (its id and endpoint, whatever alias named it) and the seed it was sampled with. A sub-strategy
     member is a voter of its own (None)."""
-    if not isinstance(member.step, ModelStep) or member.result is None:
+    alias = member.answered_by
+    if not isinstance(member.step, ModelStep) or alias is None:
         return None
-    answered = [c.model for c in member.result.calls if c.status == "ok"][-1:]
-    if not answered:
-        return None
-    alias = answered[0]
     try:
         entry = ctx.catalog.entry(alias)
         provider: tuple[object, ...] = (entry.model, entry.api_base)
@@ -227,9 +229,7 @@ def _weight(spec: EnsembleSpec, member: _Member, ctx: RunContext) -> float:
         return 1.0
     if not isinstance(member.step, ModelStep):
         return spec.weights.get(step_label(member.step), 1.0)
-    calls = member.result.calls if member.result is not None else []
-    answered_by = [c.model for c in calls if c.status == "ok"][-1:]
-    candidates = answered_by or chain_of(member.step, ctx)
+    candidates = [member.answered_by] if member.answered_by is not None else chain_of(member.step, ctx)
     return max(spec.weights.get(name, ctx.catalog.weight(name)) for name in candidates)
 
 
@@ -255,14 +255,13 @@ def _ballots(
     for member, answer, key in zip(answered, read, keys, strict=True):
         tally.keys[member.index] = key
         tally.read[member.index] = answer
-        answered_by = [c.model for c in (member.result.calls if member.result else []) if c.status == "ok"]
         tally.ballots.append(
             Ballot(
                 member.index,
                 key,
                 _weight(spec, member, ctx),
                 voter=_voter(member, ctx),
-                model=answered_by[-1] if answered_by else step_label(member.step),
+                model=member.answered_by or step_label(member.step),
                 how=f"{answer.kind}: {answer.how}" if key is not None else None,
                 stage=member.stage.rsplit("/", 1)[-1],
             )
