@@ -12,6 +12,7 @@ from mcp.server.mcpserver import MCPServer
 from chorus_mcp.config.schema import ChorusConfig
 from chorus_mcp.server.http.auth import auth_options
 from chorus_mcp.server.http.limits import cap_output_tokens, guard_tool_calls
+from chorus_mcp.server.mcp.arguments import check_tool_arguments
 from chorus_mcp.server.mcp.footprint import compact_tools
 from chorus_mcp.server.mcp.resources import register_resources
 from chorus_mcp.server.mcp.session_tools import register_session_tools
@@ -69,6 +70,7 @@ def build_server(config: ChorusConfig, factory: ClientFactory | None = None) -> 
     register_resources(server, state)
     register_session_tools(server, state)
     register_usage_resources(server, usage)
+    check_tool_arguments(server, config.limits)  # before the guard: its refusals are the ones callers see
     guard_tool_calls(server, config)
     server.middleware.append(handshake)
     compact_tools(server)  # last: every tool's published schema, whoever registered it

@@ -6,6 +6,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from chorus_mcp.config.problems import Location, dotted, joined, problems_of, shown
 from chorus_mcp.config.schema import ChorusConfig
 from chorus_mcp.strategies.core.errors import UserInputError
 from chorus_mcp.strategies.core.spec import Step, StrategyRef, models_in
@@ -14,8 +15,11 @@ from chorus_mcp.strategies.models.catalog import ModelCatalog
 SpecT = TypeVar("SpecT", bound=BaseModel)
 
 
-def named(config: ChorusConfig, name: str, expected: type[SpecT] | None = None) -> Step:
-    """The configured strategy `name`, following references, checked to be of the expected kind."""
+def named(
+    config: ChorusConfig, name: str, expected: type[SpecT] | None = None, *, argument: str = "strategy"
+) -> Step:
+    """The configured strategy `name`, following references, checked to be of the expected kind;
+    `argument` is the tool argument that named it, for the message when it is not."""
     seen: set[str] = set()
     step: Step | None = config.strategies.get(name)
     while isinstance(step, StrategyRef) and step.name not in seen:
@@ -23,11 +27,13 @@ def named(config: ChorusConfig, name: str, expected: type[SpecT] | None = None) 
         step = config.strategies.get(step.name)
     if step is None:
         known = ", ".join(sorted(config.strategies)) or "none configured"
-        raise UserInputError(f"strategy: unknown strategy {name!r}; configured: {known}")
+        raise UserInputError(f"{argument}: unknown strategy {shown(name)}; configured: {known}")
     if expected is not None and not isinstance(step, expected):
         kind = getattr(step, "kind", type(step).__name__)
         wanted = expected.model_fields["kind"].default
-        raise UserInputError(f"strategy: {name!r} is a {kind} strategy, this tool needs a {wanted} strategy")
+        raise UserInputError(
+            f"{argument}: {shown(name)} is {_a(kind)} strategy; this tool needs {_a(wanted)} strategy"
+        )
     return step
 
 
@@ -49,12 +55,17 @@ def build(spec_type: type[SpecT], fields: dict[str, Any]) -> SpecT:
         raise UserInputError(describe(exc)) from None
 
 
+ARGUMENT_OF = {"members": "models"}
+"""A spec field → the tool argument that sets it, where their names differ."""
+
+
 def describe(exc: ValidationError) -> str:
-    parts = []
-    for error in exc.errors(include_url=False):
-        where = ".".join(str(part) for part in error["loc"])
-        parts.append(f"{where}: {error['msg']}" if where else error["msg"])
-    return "invalid arguments: " + "; ".join(parts)
+    """A spec built from a call's arguments that does not validate, in the arguments' terms."""
+
+    def where(loc: Location) -> str:
+        return dotted((ARGUMENT_OF.get(str(loc[0]), loc[0]), *loc[1:])) if loc else "arguments"
+
+    return joined(problems_of(exc, where))
 
 
 def check_models(step: Step, catalog: ModelCatalog) -> None:
@@ -67,3 +78,7 @@ def check_models(step: Step, catalog: ModelCatalog) -> None:
             problems.append(exc.message)
     if problems:
         raise UserInputError("; ".join(problems))
+
+
+def _a(word: object) -> str:
+    return f"{'an' if str(word)[:1] in 'aeiou' else 'a'} {word}"

@@ -33,15 +33,17 @@ from chorus_mcp.strategies.core.spec import (
 )
 from chorus_mcp.strategies.sessions.session import ContextMode
 
-Prompt = Annotated[str, Field(description="The question or task.", min_length=1, max_length=200_000)]
+# Bounds set by the operator (`limits:` in config) are not written here: `server.mcp.arguments` publishes
+# and enforces them from the config, so the schema an agent reads is the one the server applies.
+Prompt = Annotated[str, Field(description="The question or task.", min_length=1, pattern=r"\S")]
 StrategyName = Annotated[str | None, Field(description="A configured strategy name (see list_strategies).")]
-Models = Annotated[list[str] | None, Field(description="Model aliases or provider ids.", max_length=16)]
+Models = Annotated[list[str] | None, Field(description="Model aliases or provider ids.")]
 SessionId = Annotated[str | None, Field(description="Continue this session (history is passed on).")]
 ContextChoice = Annotated[
     ContextMode | None, Field(description="How session history is passed: full | summary | extract | none.")
 ]
 System = Annotated[str | None, Field(description="System prompt for every model.")]
-DeadlineS = Annotated[float | None, Field(description="Return by then, partial if need be.", gt=0, le=3600)]
+DeadlineS = Annotated[float | None, Field(description="Return by then, partial if need be.", gt=0)]
 MaxCost = Annotated[float | None, Field(description="Cost cap in USD for this call.", ge=0)]
 UseCache = Annotated[bool, Field(description="false: do not read or write the response cache.")]
 DetailChoice = Annotated[Detail, Field(description="summary: answers cut to excerpts; full: everything.")]
@@ -149,7 +151,7 @@ def register_tools(server: MCPServer[Any]) -> None:
         prompt: Prompt,
         ctx: Context[Any, Any],
         detail: DetailChoice = "summary",
-        tiers: Annotated[list[str] | None, Field(description="Models, cheap first.", max_length=8)] = None,
+        tiers: Annotated[list[str] | None, Field(description="Models, cheap first.")] = None,
         strategy: StrategyName = None,
         threshold: Annotated[float | None, Field(description="Confidence to accept.", ge=0, le=1)] = None,
         estimator: Estimator | None = None,
@@ -198,11 +200,13 @@ def register_tools(server: MCPServer[Any]) -> None:
 
     @server.tool(annotations=_CALLS_MODELS)
     async def run_pipeline(
-        input: Annotated[str, Field(description="The task, available to stages as {input}.", min_length=1)],
+        input: Annotated[
+            str, Field(description="The task, available to stages as {input}.", min_length=1, pattern=r"\S")
+        ],
         ctx: Context[Any, Any],
         detail: DetailChoice = "summary",
         pipeline: Annotated[str | None, Field(description="A configured pipeline name.")] = None,
-        max_iterations: Annotated[int | None, Field(description="Most refine rounds.", ge=0, le=10)] = None,
+        max_iterations: Annotated[int | None, Field(description="Most refine rounds.", ge=0)] = None,
         session_id: SessionId = None,
         context: ContextChoice = None,
         deadline_s: DeadlineS = None,
@@ -212,7 +216,7 @@ def register_tools(server: MCPServer[Any]) -> None:
         """Run a configured multi-stage pipeline (e.g. plan → code → review → refine until approved)."""
 
         def spec_for(config: ChorusConfig) -> Step:
-            spec = named(config, pipeline or config.defaults.pipeline, PipelineSpec)
+            spec = named(config, pipeline or config.defaults.pipeline, PipelineSpec, argument="pipeline")
             assert isinstance(spec, PipelineSpec)
             if max_iterations is not None and spec.refine is not None:
                 refine = spec.refine.model_copy(update={"max_iterations": max_iterations})

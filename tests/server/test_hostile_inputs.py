@@ -530,7 +530,11 @@ WIRE_CASES: dict[str, tuple[bytes, int, str]] = {
         "recursion",
     ),
     "arguments-a-list": (_call(b'["q"]'), 200, '"code":-32602'),
-    "nan-literal": (_call(b'{"prompt": "q", "deadline_s": NaN}'), 200, "deadline_s: must be a finite number"),
+    "nan-literal": (
+        _call(b'{"prompt": "q", "deadline_s": NaN}'),
+        200,
+        "deadline_s: nan; expected a finite number",
+    ),
     "infinity-literal": (
         _call(b'{"prompt": "q", "max_cost_usd": Infinity}', b"cascade_ask"),
         200,
