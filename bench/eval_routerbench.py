@@ -1,9 +1,12 @@
 """Offline benchmark on RouterBench (ARC-Challenge, Winogrande): calibrate on one half, report on the other.
 
     uv run --extra eval python bench/eval_routerbench.py [--data-dir DIR] [--out bench/results] [--seed 7]
+    uv run --extra eval python bench/eval_routerbench.py --train FILE --test FILE [--out DIR]
 
-For each dataset, the questions are split 50/50 by a seeded hash (`Dataset.split`). On the
-calibration half only:
+For each dataset, the questions are split 50/50 by a seeded hash (`Dataset.split`); with `--train`
+and `--test`, all of the train file is the calibration side and all of the test file the report side
+(test questions duplicating train ones are dropped and counted: `strategies.evaluation.heldout`).
+On the calibration side only:
 
 - the cheap pool is chosen: the 5 most accurate models costing at most 15% of the reference's;
 - two learned routers are trained (RouterBench's KNN baseline, and Chorus's variant);
@@ -44,7 +47,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 REFERENCE = "gpt-4-1106-preview"
-CAPS = {"arc_challenge_train": 0.25, "winograde_train": 0.50}
+CAPS = {"arc_challenge": 0.25, "winograde": 0.50}
+"""The issue's cost caps, by the start of the file's name (so a user's own split of a file keeps its cap)."""
+
+
+def cap_of(name: str) -> float:
+    return next((cap for prefix, cap in CAPS.items() if name.startswith(prefix)), 0.25)
+
+
 POOL_SIZE = 5
 POOL_MAX_COST_SHARE = 0.15
 THRESHOLDS = {2: [1.0], 3: [0.66, 1.0], 4: [0.75, 1.0]}
@@ -64,15 +74,14 @@ def _short(model: str) -> str:
     return model.split("/")[-1]
 
 
-def build_config(dataset: Any, seed: int, cap: float) -> tuple[Any, dict[str, Any]]:
-    """The evaluation config for one dataset, with candidates generated from the calibration split."""
+def build_config(calibration: Any, seed: int, cap: float) -> tuple[Any, dict[str, Any]]:
+    """The evaluation config, with candidates generated from the calibration side (a Dataset)."""
     from chorus_mcp.strategies.evaluation.config import EvalConfig
     from chorus_mcp.strategies.evaluation.engine import Evaluator
 
-    calibration, _report = dataset.split(0.5, seed)
-    evaluator = Evaluator(dataset, seed)
+    evaluator = Evaluator(calibration, seed)
     reference = evaluator.reference(REFERENCE, calibration.questions)
-    singles = {m: evaluator.reference(m, calibration.questions) for m in dataset.models if m != REFERENCE}
+    singles = {m: evaluator.reference(m, calibration.questions) for m in calibration.models if m != REFERENCE}
     affordable = [
         m for m, s in singles.items() if s.cost_usd <= reference.cost_usd * Decimal(POOL_MAX_COST_SHARE)
     ]
@@ -248,23 +257,27 @@ def router_comparison(report: Any) -> str:
     )
 
 
-def run_one(path: str, seed: int, out: str) -> str:
+def run_one(path: str, seed: int, out: str, test_path: str | None = None) -> str:
     from chorus_mcp.server.cli.eval import quiet_logs
     from chorus_mcp.strategies.evaluation.datasets import load_dataset
+    from chorus_mcp.strategies.evaluation.heldout import file_sides, seeded_sides
     from chorus_mcp.strategies.evaluation.report import calibration_lines, table, write_files
     from chorus_mcp.strategies.evaluation.suite import run_suite
 
     quiet_logs()
     started = time.monotonic()
     dataset = load_dataset(path)
-    cap = CAPS.get(dataset.name, 0.25)
-    config, info = build_config(dataset, seed, cap)
-    folder = Path(out) / dataset.name
-    report = run_suite(config, dataset, folder)
+    test = None if test_path is None else load_dataset(test_path)
+    sides = seeded_sides(dataset, 0.5, seed) if test is None else file_sides(dataset, test)
+    cap = cap_of(dataset.name)
+    config, info = build_config(sides.calibration, seed, cap)
+    folder = Path(out) / (dataset.name if test is None else f"{dataset.name}--{test.name}")
+    report = run_suite(config, dataset, folder, test=test)
     write_files(report, folder)
     lines = [
-        f"## {dataset.name}: calibrated on {report.calibration_questions} questions, "
-        f"reported on the other {report.report_questions} (seed {seed})",
+        f"## {report.dataset}: calibrated on {report.calibration_questions} questions, "
+        f"reported on {report.report_questions} others ({report.source})",
+        f"overlap: {report.overlap.summary()}",
         f"cheap pool (chosen on the calibration split): {', '.join(info['pool'])}",
         f"candidates: {info['candidates']}",
         *(f"calibration: {line}" for line in calibration_lines(report)),
@@ -286,8 +299,18 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--datasets", nargs="+", default=["arc_challenge_train", "winograde_train"])
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--train", type=Path, help="a train file (all of it calibrates); needs --test")
+    parser.add_argument("--test", type=Path, help="a held-out test file to report on; needs --train")
     args = parser.parse_args()
-    paths = [args.data_dir / f"{name}.csv" for name in args.datasets]
+    if (args.train is None) != (args.test is None):
+        print("--train and --test go together", file=sys.stderr)
+        return 2
+    pairs: list[tuple[Path, Path | None]]
+    if args.train is not None:
+        pairs = [(args.train, args.test)]
+    else:
+        pairs = [(args.data_dir / f"{name}.csv", None) for name in args.datasets]
+    paths = [p for pair in pairs for p in pair if p is not None]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         print(f"missing dataset files: {', '.join(missing)} (see --data-dir)", file=sys.stderr)
@@ -303,7 +326,10 @@ def main() -> int:
         )
         return 2
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        futures = [pool.submit(run_one, str(p), args.seed, str(args.out)) for p in paths]
+        futures = [
+            pool.submit(run_one, str(train), args.seed, str(args.out), None if test is None else str(test))
+            for train, test in pairs
+        ]
         for future in futures:
             print(future.result(), end="\n\n", flush=True)
     return 0

@@ -1,6 +1,7 @@
 """`chorus-mcp eval`: evaluate strategies offline on recorded model outcomes, and train learned routers.
 
     chorus-mcp eval run config/examples/eval-arc.yaml [--dataset FILE] [--data-dir DIR] [--out DIR]
+    chorus-mcp eval run EVAL.yaml --train FILE --test FILE [--overlap exclude|fail]
     chorus-mcp eval train-router DATASET --out router.json [--embedder wordllama] [--k 25] [--all]
     chorus-mcp eval train-predictor DATASET --out predictor.json --tier MODEL... [--folds 5] [--all]
     chorus-mcp eval show DATASET
@@ -40,7 +41,24 @@ def add_eval_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
 
     run = commands.add_parser("run", help="run an evaluation file and report on its held-out split")
     run.add_argument("config", help="evaluation file (YAML), e.g. config/examples/eval-arc.yaml")
-    run.add_argument("--dataset", help="recording to use instead of the file's 'dataset'")
+    run.add_argument(
+        "--dataset",
+        "--train",
+        dest="dataset",
+        help="recording to use instead of the file's 'dataset' (with --test: the train file, all of it "
+        "calibrating)",
+    )
+    run.add_argument(
+        "--test",
+        help="a held-out test file to report on, instead of the seeded split of the dataset "
+        "(or the file's 'test')",
+    )
+    run.add_argument(
+        "--overlap",
+        choices=["exclude", "fail"],
+        help="report questions duplicating calibration ones: drop and count them (exclude, the default) "
+        "or stop (fail)",
+    )
     run.add_argument(
         "--data-dir",
         type=Path,
@@ -164,7 +182,7 @@ def quiet_logs() -> None:
 def handle_run(args: argparse.Namespace) -> int:
     quiet_logs()
     try:
-        from chorus_mcp.strategies.evaluation.config import load_eval_config, resolve_dataset
+        from chorus_mcp.strategies.evaluation.config import load_eval_config, resolve_dataset, resolve_test
         from chorus_mcp.strategies.evaluation.datasets import load_dataset
         from chorus_mcp.strategies.evaluation.report import calibration_lines, table, write_files
         from chorus_mcp.strategies.evaluation.suite import run_suite
@@ -173,21 +191,33 @@ def handle_run(args: argparse.Namespace) -> int:
         config = load_eval_config(config_path)
         if args.seed is not None:
             config = config.model_copy(update={"seed": args.seed})
-        path = resolve_dataset(config, config_path, args.dataset, args.data_dir or default_data_dir())
+        data_dir = args.data_dir or default_data_dir()
+        path = resolve_dataset(config, config_path, args.dataset, data_dir)
+        test_path = resolve_test(config, config_path, args.test, data_dir)
         dataset = load_dataset(path)
-        print(
-            f"evaluating {config_path} on {path} ({len(dataset)} questions, seed {config.seed})",
-            file=sys.stderr,
+        test = None if test_path is None else load_dataset(test_path)
+        where = f"{path} ({len(dataset)} questions)"
+        if test is not None:
+            where = f"train {where}, test {test_path} ({len(test)} questions)"
+        print(f"evaluating {config_path} on {where}, seed {config.seed}", file=sys.stderr)
+        report = run_suite(
+            config,
+            dataset,
+            args.out,
+            ProgressBar(enabled=not args.quiet),
+            args.limit,
+            test=test,
+            overlap=args.overlap,
         )
-        report = run_suite(config, dataset, args.out, ProgressBar(enabled=not args.quiet), args.limit)
         written = write_files(report, args.out, plot=not args.no_plot)
     except UserInputError as exc:
         return _fail(exc)
     print(
         f"\n{report.dataset}: calibrated on {report.calibration_questions} questions, "
-        f"reported on the other {report.report_questions} (seed {report.seed}); "
-        f"reference {report.reference.name}\n"
+        f"reported on {report.report_questions} others ({report.source}); "
+        f"reference {report.reference.name}"
     )
+    print(f"overlap: {report.overlap.summary()}\n")
     for line in calibration_lines(report):
         print(f"calibration: {line}")
     print()

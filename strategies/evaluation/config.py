@@ -3,6 +3,10 @@
 ```yaml
 dataset: arc_challenge_train.csv   # a path; relative paths are tried against the data directory
                                    # (--data-dir) first, then against this file's folder
+test: arc_challenge_test.csv       # optional: a held-out file; then all of `dataset` calibrates and
+                                   # all of `test` reports (no split; `calibration_share` is unused)
+overlap: exclude                   # report questions duplicating calibration ones: exclude (and count)
+                                   # or fail
 reference: gpt-4-1106-preview      # cost is reported as a share of this model's; also the default target
 seed: 7                            # fixes the split and the latency jitter
 calibration_share: 0.5             # this share of the questions calibrates; the rest is the report split
@@ -37,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from chorus_mcp.strategies.core.errors import UserInputError
 from chorus_mcp.strategies.core.spec import LearnedRouteSpec, LearnedVoteSpec, Step
 from chorus_mcp.strategies.evaluation.calibration import CalibrationSpec
+from chorus_mcp.strategies.evaluation.heldout import OverlapPolicy
 from chorus_mcp.strategies.learned.settings import PredictorSettings, RouterSettings
 
 
@@ -44,6 +49,10 @@ class EvalConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     dataset: str | None = None
+    test: str | None = None
+    """A held-out test file: the report side, with all of `dataset` as the calibration side."""
+    overlap: OverlapPolicy = "exclude"
+    """What to do with report questions that duplicate calibration ones (see `heldout`)."""
     reference: str
     seed: int = 0
     calibration_share: float = Field(default=0.5, gt=0, lt=1)
@@ -89,12 +98,23 @@ def load_eval_config(path: str | Path) -> EvalConfig:
 
 
 def resolve_dataset(config: EvalConfig, config_path: Path, override: str | None, data_dir: Path) -> Path:
-    """The dataset: `override` if given, else the config's, looked up in `data_dir`, then by the config."""
+    """The dataset (the train file when there is a test file): `override` if given, else the config's,
+    looked up in `data_dir`, then by the config."""
     name = override or config.dataset
     if not name:
-        raise UserInputError("no dataset: set 'dataset' in the evaluation file or pass --dataset")
+        raise UserInputError("no dataset: set 'dataset' in the evaluation file or pass --dataset / --train")
+    return _locate(name, config_path, bool(override), data_dir)
+
+
+def resolve_test(config: EvalConfig, config_path: Path, override: str | None, data_dir: Path) -> Path | None:
+    """The held-out test file, found like the dataset; None when there is none (a seeded split)."""
+    name = override or config.test
+    return None if not name else _locate(name, config_path, bool(override), data_dir)
+
+
+def _locate(name: str, config_path: Path, overridden: bool, data_dir: Path) -> Path:
     candidate = Path(name).expanduser()
-    if candidate.is_absolute() or override:
+    if candidate.is_absolute() or overridden:
         return candidate
     for base in (data_dir, config_path.parent):
         if (base / candidate).is_file():

@@ -142,6 +142,13 @@ def to_json(report: SuiteReport) -> dict[str, Any]:
         "split": {
             "calibration_questions": report.calibration_questions,
             "report_questions": report.report_questions,
+            "source": report.source,
+            "overlap": {
+                "policy": report.overlap.policy,
+                "duplicates": report.overlap.count,
+                "excluded": list(report.overlap.excluded),
+                "pairs": [list(pair) for pair in report.overlap.pairs],
+            },
             "note": "every score below is measured on the report split; calibration and router training "
             "used only the calibration split",
         },
@@ -290,7 +297,7 @@ def plot_frontier(report: SuiteReport, path: Path, title: str | None = None) -> 
     axes.set_xlabel(f"cost, % of {ref.name} (log scale)")
     axes.set_ylabel("accuracy")
     axes.set_title(
-        title or f"{report.dataset}: report split ({report.report_questions} questions), seed {report.seed}"
+        title or f"{report.dataset}: report side ({report.report_questions} questions), {report.source}"
     )
     axes.grid(True, which="both", alpha=0.3)
     axes.legend(loc="lower right", fontsize=8)

@@ -1,7 +1,9 @@
 """One evaluation run: split, train routers, calibrate, then report on the held-out split.
 
-The calibration split is used for router and predictor training and for choosing calibrated
-settings, and for nothing else; every figure in the report is measured on the report split, which neither saw.
+The calibration side (a seeded share of one file, or a whole train file: `heldout`) is used for
+router and predictor training and for choosing calibrated settings, and for nothing else; every
+figure in the report is measured on the report side (the rest of the file, or the test file), which
+neither saw, with any question duplicating a calibration one excluded (or the run refused).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from chorus_mcp.strategies.evaluation.calibration import Calibration, calibrate
 from chorus_mcp.strategies.evaluation.config import EvalConfig, with_router_paths
 from chorus_mcp.strategies.evaluation.datasets import Dataset
 from chorus_mcp.strategies.evaluation.engine import Evaluator, Progress, Score, virtual_time, with_cost_shares
+from chorus_mcp.strategies.evaluation.heldout import Overlap, OverlapPolicy, file_sides, limited, seeded_sides
 
 
 @dataclass
@@ -30,6 +33,10 @@ class SuiteReport:
     calibration_reference: Score
     calibrations: list[Calibration] = field(default_factory=list)
     routers: dict[str, Path] = field(default_factory=dict)
+    overlap: Overlap = field(default_factory=lambda: Overlap("exclude"))
+    """Report questions that duplicated calibration ones, and what was done about them."""
+    source: str = ""
+    """How the sides were made: `seeded split of X (seed s)` or `train X, test Y`."""
 
 
 def run_suite(
@@ -38,18 +45,27 @@ def run_suite(
     out_dir: Path,
     progress: Progress | None = None,
     limit: int | None = None,
+    test: Dataset | None = None,
+    overlap: OverlapPolicy | None = None,
 ) -> SuiteReport:
-    """Run everything `config` asks for on `dataset`; trained routers are written under `out_dir`."""
-    calibration, report = dataset.split(config.calibration_share, config.seed)
-    if limit is not None:
-        calibration = calibration.subset(calibration.questions[:limit], "")
-        report = report.subset(report.questions[:limit], "")
+    """Run everything `config` asks for; trained routers are written under `out_dir`.
+
+    With `test`, `dataset` is the train file: all of it calibrates and `test` reports. Without, the
+    config's seeded split of `dataset` does. `overlap` overrides the config's overlap policy.
+    """
+    policy = overlap or config.overlap
+    if test is None:
+        sides = seeded_sides(dataset, config.calibration_share, config.seed, policy)
+    else:
+        sides = file_sides(dataset, test, policy)
+    sides = limited(sides, limit)
+    calibration, report = sides.calibration, sides.report
     trained = _train_routers(config, calibration, out_dir / "routers")
     trained |= _train_predictors(config, calibration, out_dir / "predictors")
     named: dict[str, Step] = {
         name: with_router_paths(step, trained) for name, step in config.strategies.items()
     }
-    evaluator = Evaluator(dataset, config.seed, config.deadline_s, config.models, named)
+    evaluator = Evaluator(sides.recorded, config.seed, config.deadline_s, config.models, named)
 
     async def work() -> SuiteReport:
         calibration_reference = evaluator.reference(config.reference, calibration.questions)
@@ -71,7 +87,7 @@ def run_suite(
         for found in calibrations:
             with_cost_shares([t.score for t in found.trials], calibration_reference)
         return SuiteReport(
-            dataset=dataset.name,
+            dataset=report.name.removesuffix(":report") if test is not None else dataset.name,
             seed=config.seed,
             calibration_questions=len(calibration),
             report_questions=len(report),
@@ -81,6 +97,8 @@ def run_suite(
             calibration_reference=calibration_reference,
             calibrations=calibrations,
             routers=trained,
+            overlap=sides.overlap,
+            source=sides.source,
         )
 
     result: SuiteReport = virtual_time(work)

@@ -78,7 +78,8 @@ def test_eval_run_reports_the_held_out_split_and_writes_results(
     )
     printed = capsys.readouterr().out
     assert code == 0
-    assert "calibrated on 20 questions, reported on the other 20 (seed 3)" in printed
+    assert "calibrated on 20 questions, reported on 20 others (seeded split of toy (seed 3))" in printed
+    assert "overlap: no question of the report side duplicates one" in printed
     assert "agreement-cascade: target accuracy 1.0000 met" in printed
     results = json.loads((out / "results.json").read_text())
     by_name = {row["strategy"]: row for row in results["scores"]}
@@ -90,6 +91,27 @@ def test_eval_run_reports_the_held_out_split_and_writes_results(
     assert results["calibrations"][0]["chosen"]["threshold"] == 0.3
     assert (out / "summary.csv").read_text().startswith("strategy,kind,questions,accuracy")
     assert "agreement-cascade" in (out / "questions.csv").read_text()
+
+
+def test_eval_run_trains_on_one_file_and_reports_on_another_excluding_duplicates(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = toy_rows(40)
+    write_routerbench_csv(workspace / "train.csv", rows[:24])
+    write_routerbench_csv(workspace / "test.csv", [*rows[24:], rows[5]])
+    out = workspace / "out"
+    args = ["eval", "run", str(workspace / "eval.yaml"), "--out", str(out), "--quiet", "--no-plot"]
+    files = ["--train", str(workspace / "train.csv"), "--test", str(workspace / "test.csv")]
+    assert main(*args, *files) == 0
+    printed = capsys.readouterr().out
+    assert "calibrated on 24 questions, reported on 16 others (train train, test test)" in printed
+    assert "overlap: 1 report question(s) duplicate calibration ones (toy.5 = toy.5); 1 excluded" in printed
+    results = json.loads((out / "results.json").read_text())
+    assert results["split"]["calibration_questions"] == 24 and results["split"]["report_questions"] == 16
+    assert results["split"]["overlap"]["excluded"] == ["toy.5"]
+    assert all(row["questions"] == 16 for row in results["scores"])
+    assert main(*args, *files, "--overlap", "fail") == 2
+    assert "would leak the calibration side's recorded outcomes" in capsys.readouterr().err
 
 
 def test_eval_run_draws_the_frontier(workspace: Path) -> None:
