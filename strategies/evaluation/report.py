@@ -1,14 +1,16 @@
 """Reporting an evaluation: a text table, JSON and CSV files, and the cost–accuracy frontier as a PNG.
 
-Columns: accuracy; the paired comparison with the reference model on the same questions (`+w/-l`:
-questions this strategy got right and the reference wrong, and the reverse); total cost, cost per
+Columns: accuracy and its 95% bootstrap interval; the paired comparison with the reference model on
+the same questions (`+w/-l`: questions this strategy got right and the reference wrong, and the
+reverse; the exact McNemar p-value; `better` / `worse` when p < 0.05, else `within noise`; the JSON
+and CSV files add the accuracy difference and its paired interval: `stats`); total cost, cost per
 question and cost as a share of the reference's; estimated latency (mean and 95th percentile of the
 virtual wall time per question); model calls per question; ungraded answers (counted as wrong).
 
-The Pareto front is the set of strategies (and the reference model) that no other one beats on both
-cost and accuracy. The cheapest-correct oracle is drawn for scale but never on the front: it knows
-the answers. In the plot, points too close to an already labelled one stay unlabelled (the CSV and
-JSON files name every point).
+The plot draws each accuracy's interval as an error bar. The Pareto front is the set of strategies
+(and the reference model) that no other one beats on both cost and accuracy. The cheapest-correct
+oracle is drawn for scale but never on the front: it knows the answers. In the plot, points too
+close to an already labelled one stay unlabelled (the CSV and JSON files name every point).
 """
 
 from __future__ import annotations
@@ -24,6 +26,14 @@ from typing import Any
 
 from chorus_mcp.strategies.evaluation.calibration import describe
 from chorus_mcp.strategies.evaluation.engine import EXTRA_HINT, Score
+from chorus_mcp.strategies.evaluation.stats import (
+    LEVEL,
+    Comparison,
+    accuracy_interval,
+    compare,
+    format_p,
+    resample_indices,
+)
 from chorus_mcp.strategies.evaluation.suite import SuiteReport
 
 
@@ -54,21 +64,49 @@ def _share(score: Score) -> str:
     return "-" if score.cost_share is None else f"{100 * score.cost_share:.1f}%"
 
 
+def significance(report: SuiteReport) -> dict[int, tuple[tuple[float, float], Comparison]]:
+    """Per score (by id): its accuracy's bootstrap interval and its paired comparison with the reference.
+
+    Every score is resampled with the same draws (seeded by the report's seed), over the reference's
+    questions in the reference's order."""
+    order = [o.question_id for o in report.reference.outcomes]
+    truth = [o.correct for o in report.reference.outcomes]
+    draws = resample_indices(len(order), report.seed) if order else None
+    out = {}
+    for score in [*report.scores, report.reference, report.oracle]:
+        by_id = {o.question_id: o.correct for o in score.outcomes}
+        hits = [by_id.get(q, False) for q in order]
+        out[id(score)] = (
+            accuracy_interval(hits, report.seed, indices=draws),
+            compare(hits, truth, report.seed, indices=draws),
+        )
+    return out
+
+
 def rows(report: SuiteReport) -> list[dict[str, Any]]:
     """One summary row per strategy, then the reference and the oracle."""
     front = {id(s) for s in pareto([*report.scores, report.reference])}
+    figures = significance(report)
     out = []
     for score in [*report.scores, report.reference, report.oracle]:
         versus = paired(score, report.reference)
+        (low, high), against = figures[id(score)]
         out.append(
             {
                 "strategy": score.name,
                 "kind": score.kind,
                 "questions": score.questions,
                 "accuracy": round(score.accuracy, 4),
+                "accuracy_low": round(low, 4),
+                "accuracy_high": round(high, 4),
                 "correct": score.correct,
                 "wins_vs_reference": versus.wins,
                 "losses_vs_reference": versus.losses,
+                "difference_vs_reference": round(against.difference, 4),
+                "difference_low": round(against.low, 4),
+                "difference_high": round(against.high, 4),
+                "mcnemar_p": round(against.p_value, 6),
+                "verdict_vs_reference": against.verdict,
                 "cost_usd": f"{score.cost_usd:.6f}",
                 "cost_per_question_usd": f"{score.cost_per_question:.8f}",
                 "cost_share_of_reference": None if score.cost_share is None else round(score.cost_share, 4),
@@ -87,7 +125,8 @@ def table(report: SuiteReport) -> str:
     header = (
         "strategy",
         "accuracy",
-        "vs ref",
+        f"{int(100 * LEVEL)}% interval",
+        "vs ref (McNemar p)",
         "cost $",
         "$/question",
         "cost % ref",
@@ -102,9 +141,11 @@ def table(report: SuiteReport) -> str:
             (
                 row["strategy"] + ("" if row["kind"] == "strategy" else f" ({row['kind']})"),
                 f"{row['accuracy']:.4f}",
+                f"{row['accuracy_low']:.3f}-{row['accuracy_high']:.3f}",
                 "-"
                 if row["kind"] == "reference"
-                else f"+{row['wins_vs_reference']}/-{row['losses_vs_reference']}",
+                else f"+{row['wins_vs_reference']}/-{row['losses_vs_reference']} "
+                f"p={format_p(row['mcnemar_p'])} {row['verdict_vs_reference']}",
                 f"{float(row['cost_usd']):.4f}",
                 f"{float(row['cost_per_question_usd']):.6f}",
                 "-"
@@ -269,9 +310,20 @@ def plot_frontier(report: SuiteReport, path: Path, title: str | None = None) -> 
     accuracies = [s.accuracy for s in [*report.scores, ref]]
     span = max(0.01, max(accuracies) - min(accuracies))
     labelled: list[tuple[float, float]] = []
+    figures = significance(report)
+
+    def bar(score: Score, color: str) -> None:
+        low, high = figures[id(score)][0]
+        error = [[max(0.0, score.accuracy - low)], [max(0.0, high - score.accuracy)]]
+        axes.errorbar(
+            x(score), score.accuracy, yerr=error, fmt="none", ecolor=color, alpha=0.45, capsize=2, zorder=2
+        )
+
     for score in sorted(report.scores, key=lambda s: not any(s is f for f in front)):
         on_front = any(score is s for s in front)
-        axes.scatter(x(score), score.accuracy, color="tab:green" if on_front else "tab:blue", zorder=3, s=30)
+        color = "tab:green" if on_front else "tab:blue"
+        bar(score, color)
+        axes.scatter(x(score), score.accuracy, color=color, zorder=3, s=30)
         where = (math.log10(x(score)), score.accuracy)
         if any(abs(where[0] - a) < 0.05 and abs(where[1] - b) < span / 50 for a, b in labelled):
             continue
@@ -279,6 +331,7 @@ def plot_frontier(report: SuiteReport, path: Path, title: str | None = None) -> 
         axes.annotate(
             score.name, (x(score), score.accuracy), textcoords="offset points", xytext=(5, 3), fontsize=7
         )
+    bar(ref, "tab:red")
     axes.scatter(
         x(ref), ref.accuracy, marker="*", s=220, color="tab:red", zorder=4, label=f"reference: {ref.name}"
     )
@@ -295,7 +348,7 @@ def plot_frontier(report: SuiteReport, path: Path, title: str | None = None) -> 
     )
     axes.set_xscale("log")
     axes.set_xlabel(f"cost, % of {ref.name} (log scale)")
-    axes.set_ylabel("accuracy")
+    axes.set_ylabel(f"accuracy (bars: {int(100 * LEVEL)}% bootstrap interval)")
     axes.set_title(
         title or f"{report.dataset}: report side ({report.report_questions} questions), {report.source}"
     )

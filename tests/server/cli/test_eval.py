@@ -86,6 +86,14 @@ def test_eval_run_reports_the_held_out_split_and_writes_results(
     assert by_name["agreement-cascade"]["accuracy"] == 1.0
     assert by_name["strong-alone"]["cost_share_of_reference"] == 1.0
     assert by_name["cheap-vote"]["losses_vs_reference"] > 0
+    # Every accuracy has its bootstrap interval, every comparison its exact McNemar test.
+    cheap = by_name["cheap-vote"]
+    assert (cheap["wins_vs_reference"], cheap["losses_vs_reference"]) == (0, 10)
+    assert cheap["mcnemar_p"] == round(2 / 2**10, 6) and cheap["verdict_vs_reference"] == "worse"
+    assert cheap["accuracy_low"] < cheap["accuracy"] < cheap["accuracy_high"]
+    assert cheap["difference_high"] < 0
+    assert by_name["agreement-cascade"]["verdict_vs_reference"] == "within noise"
+    assert "+0/-10 p=0.002 worse" in printed and "95% interval" in printed
     # The cheap vote ties three ways on half the questions: a tie is no answer, so the cascade escalates
     # it at any threshold and the lowest one in the grid is chosen.
     assert results["calibrations"][0]["chosen"]["threshold"] == 0.3
