@@ -67,6 +67,22 @@ def add_eval_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
     run.add_argument(
         "--out", type=Path, default=Path("eval-results"), help="output folder (default ./eval-results)"
     )
+    record = run.add_mutually_exclusive_group()
+    record.add_argument(
+        "--record",
+        dest="record",
+        action="store_const",
+        const="all",
+        default="replay",
+        help="ask the file's live models afresh and replace their recording (default: replay it)",
+    )
+    record.add_argument(
+        "--record-missing",
+        dest="record",
+        action="store_const",
+        const="missing",
+        help="ask the live models only what their recording lacks, appending it (resumes a recording)",
+    )
     run.add_argument("--seed", type=int, help="override the file's seed (split and latency jitter)")
     run.add_argument("--limit", type=int, help="use at most N questions of each split (a quick look)")
     run.add_argument("--no-plot", action="store_true", help="skip the frontier PNG (no matplotlib needed)")
@@ -208,6 +224,8 @@ def handle_run(args: argparse.Namespace) -> int:
             args.limit,
             test=test,
             overlap=args.overlap,
+            record=args.record,
+            base_dir=config_path.parent,
         )
         written = write_files(report, args.out, plot=not args.no_plot)
     except UserInputError as exc:

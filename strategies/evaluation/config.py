@@ -12,6 +12,8 @@ seed: 7                            # fixes the split and the latency jitter
 calibration_share: 0.5             # this share of the questions calibrates; the rest is the report split
 deadline_s: 120                    # per question, in (virtual) seconds
 models: {}                         # optional aliases usable in specs: alias -> recorded model name
+live:                              # optional: models asked live, their answers kept in a recording
+  qwen-small: {model: local/qwen2.5-0.5b, recording: recordings/arc.jsonl, usd_per_hour: 0.05}
 strategies:                        # named strategies (the Step spec of config files), reported in order
   gpt-4: gpt-4-1106-preview
   cheap-vote: {kind: ensemble, members: [...], early_stop: false}
@@ -42,6 +44,7 @@ from chorus_mcp.strategies.core.errors import UserInputError
 from chorus_mcp.strategies.core.spec import LearnedRouteSpec, LearnedVoteSpec, Step
 from chorus_mcp.strategies.evaluation.calibration import CalibrationSpec
 from chorus_mcp.strategies.evaluation.heldout import OverlapPolicy
+from chorus_mcp.strategies.evaluation.live import LiveModel
 from chorus_mcp.strategies.learned.settings import PredictorSettings, RouterSettings
 
 
@@ -58,6 +61,8 @@ class EvalConfig(BaseModel):
     calibration_share: float = Field(default=0.5, gt=0, lt=1)
     deadline_s: float = Field(default=120.0, gt=0)
     models: dict[str, str] = Field(default_factory=dict)
+    live: dict[str, LiveModel] = Field(default_factory=dict)
+    """Models asked live beside the replayed ones, with their recording (`strategies.evaluation.live`)."""
     strategies: dict[str, Step] = Field(default_factory=dict)
     routers: dict[str, RouterSettings] = Field(default_factory=dict)
     predictors: dict[str, PredictorSettings] = Field(default_factory=dict)
@@ -71,6 +76,9 @@ class EvalConfig(BaseModel):
         clash = set(self.strategies) & set(self.calibrate)
         if clash:
             raise ValueError(f"names used both under 'strategies' and 'calibrate': {sorted(clash)}")
+        clash = set(self.live) & set(self.models)
+        if clash:
+            raise ValueError(f"names used both under 'models' and 'live': {sorted(clash)}")
         clash = set(self.routers) & set(self.predictors)
         if clash:
             raise ValueError(f"names used both under 'routers' and 'predictors': {sorted(clash)}")

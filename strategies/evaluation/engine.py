@@ -10,6 +10,10 @@ stops cancel the slower members (which then cost nothing, as live), and deadline
 would — yet an evaluation of thousands of calls takes seconds. A question's latency is the virtual
 wall time of its run. Questions run one after another; a fixed seed fixes the latency jitter and so
 the whole run.
+
+Live models (`live`) join the same catalog: asked for real (blocking the virtual clock, which then
+advances by the measured latency) or replayed from their recording. The time those on this machine
+spent is each question's `local_compute_s`, reported beside the dollar cost.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ from chorus_mcp.strategies.engine.context import RunContext
 from chorus_mcp.strategies.engine.runner import run_strategy
 from chorus_mcp.strategies.evaluation.datasets import Dataset, Question
 from chorus_mcp.strategies.evaluation.grading import gold_of, grade
+from chorus_mcp.strategies.evaluation.live import LiveModels
+from chorus_mcp.strategies.models.client import ModelClient
 from chorus_mcp.strategies.models.replay import NotRecorded, Recording, replay_catalog
 
 _STEP: TypeAdapter[Step] = TypeAdapter(Step)
@@ -67,6 +73,8 @@ class QuestionOutcome:
     models: tuple[str, ...]
     """Models that answered, in call order."""
     error: str | None = None
+    local_compute_s: float = 0.0
+    """Time the live models on this machine spent on it (their cost: `live`)."""
 
 
 @dataclass
@@ -89,6 +97,10 @@ class Score:
     """`strategy`, `reference` or `oracle` (the last two computed from the recording directly)."""
     spec: Any = None
     outcomes: list[QuestionOutcome] = field(default_factory=list)
+    local_compute_s: float = 0.0
+    """Total time of the live models on this machine (measured when they were recorded)."""
+    local_unpriced: bool = False
+    """True when some of that time has no dollar rate: `cost_usd` then leaves it out."""
 
     @property
     def accuracy(self) -> float:
@@ -143,6 +155,7 @@ def score_of(name: str, outcomes: Sequence[QuestionOutcome], spec: Any = None) -
         mean_calls=statistics.fmean(o.calls for o in outcomes) if outcomes else 0.0,
         spec=spec,
         outcomes=list(outcomes),
+        local_compute_s=round(sum(o.local_compute_s for o in outcomes), 4),
     )
 
 
@@ -158,6 +171,8 @@ class Evaluator:
     """Model aliases usable in specs: alias → recorded model name."""
     named: Mapping[str, Step] = field(default_factory=dict)
     """Named strategies a spec may refer to with `{kind: strategy, name: ...}`."""
+    live: LiveModels | None = None
+    """Models asked live (or replayed from their own recording) beside the replayed ones: `live`."""
     recording: Recording = field(init=False)
 
     def __post_init__(self) -> None:
@@ -183,13 +198,14 @@ class Evaluator:
                 + "; ".join(problems)
                 + ". A recording holds each model's answer to the original prompt only."
             )
-        known = set(self.recording.models) | set(self.aliases)
+        live = self.live.models if self.live is not None else {}
+        known = set(self.recording.models) | set(self.aliases) | set(live)
         unknown = sorted({m for m in models_in(step) if m not in known})
         if unknown:
             raise UserInputError(
                 f"strategy {name!r} names models that are not in the recording: {', '.join(unknown)} "
                 f"(recorded: {', '.join(self.recording.models)}; "
-                f"aliases: {', '.join(self.aliases) or 'none'})"
+                f"aliases: {', '.join(self.aliases) or 'none'}; live: {', '.join(live) or 'none'})"
             )
         catalog = replay_catalog(
             self.recording,
@@ -197,6 +213,7 @@ class Evaluator:
             simulate_latency=True,
             jitter_seed=self.seed,
             timeout_s=self.deadline_s,
+            live={alias: (entry, self._live_builder(alias)) for alias, entry in live.items()},
         )
         key = (
             json.dumps(_STEP.dump_python(step, mode="json"), sort_keys=True),
@@ -205,7 +222,7 @@ class Evaluator:
         if key in self._memo:
             if progress is not None:
                 progress(len(questions), len(questions), name)
-            return score_of(name, self._memo[key], spec=step)
+            return self._priced(score_of(name, self._memo[key], spec=step), step)
         outcomes: list[QuestionOutcome] = []
         for done, question in enumerate(questions, start=1):
             ctx = RunContext(
@@ -215,7 +232,20 @@ class Evaluator:
             if progress is not None:
                 progress(done, len(questions), name)
         self._memo[key] = outcomes
-        return score_of(name, outcomes, spec=step)
+        return self._priced(score_of(name, outcomes, spec=step), step)
+
+    def _live_builder(self, alias: str) -> Callable[[], ModelClient]:
+        live = self.live
+        assert live is not None
+        return lambda: live.client(alias)
+
+    def _priced(self, score: Score, step: Step) -> Score:
+        if self.live is not None and score.local_compute_s > 0:
+            local = self.live.local()
+            score.local_unpriced = any(
+                self.live.models[m].usd_per_hour is None for m in models_in(step) if m in local
+            )
+        return score
 
     async def _ask(self, name: str, step: Step, question: Question, ctx: RunContext) -> QuestionOutcome:
         import anyio
@@ -242,6 +272,8 @@ class Evaluator:
             )
         cost = result.totals.cost_usd or Decimal(0)
         answered = tuple(call.model for call in result.calls if call.status == "ok")
+        local = self.live.local() if self.live is not None else set()
+        local_s = sum(call.latency_s or 0.0 for call in result.calls if call.model in local)
         verdict = grade(question, result.answer if result.ok else None, self._golds[question.id])
         return QuestionOutcome(
             question_id=question.id,
@@ -254,6 +286,7 @@ class Evaluator:
             calls=result.totals.calls,
             models=answered,
             error=result.error,
+            local_compute_s=round(local_s, 4),
         )
 
     @staticmethod

@@ -115,6 +115,11 @@ def rows(report: SuiteReport) -> list[dict[str, Any]]:
                 "calls_per_question": round(score.mean_calls, 3),
                 "ungraded": score.ungraded,
                 "no_answer": score.failures,
+                "local_compute_s": score.local_compute_s,
+                "local_compute_s_per_question": round(score.local_compute_s / score.questions, 4)
+                if score.questions
+                else 0.0,
+                "local_compute_in_cost": score.local_compute_s > 0 and not score.local_unpriced,
                 "pareto": id(score) in front,
             }
         )
@@ -133,10 +138,15 @@ def table(report: SuiteReport) -> str:
         "latency s",
         "p95 s",
         "calls/q",
+        "local s/q",
         "front",
     )
     lines: list[tuple[str, ...]] = [header]
+    unpriced = False
     for row in rows(report):
+        # Local compute without a $/hour rate is not in the dollar figures: the cell says so.
+        mark = "+local" if row["local_compute_s"] > 0 and not row["local_compute_in_cost"] else ""
+        unpriced = unpriced or bool(mark)
         lines.append(
             (
                 row["strategy"] + ("" if row["kind"] == "strategy" else f" ({row['kind']})"),
@@ -146,7 +156,7 @@ def table(report: SuiteReport) -> str:
                 if row["kind"] == "reference"
                 else f"+{row['wins_vs_reference']}/-{row['losses_vs_reference']} "
                 f"p={format_p(row['mcnemar_p'])} {row['verdict_vs_reference']}",
-                f"{float(row['cost_usd']):.4f}",
+                f"{float(row['cost_usd']):.4f}{mark}",
                 f"{float(row['cost_per_question_usd']):.6f}",
                 "-"
                 if row["cost_share_of_reference"] is None
@@ -154,6 +164,7 @@ def table(report: SuiteReport) -> str:
                 "-" if row["kind"] != "strategy" else f"{row['mean_latency_s']:.2f}",
                 "-" if row["kind"] != "strategy" else f"{row['p95_latency_s']:.2f}",
                 f"{row['calls_per_question']:.2f}",
+                f"{row['local_compute_s_per_question']:.2f}" if row["local_compute_s"] else "-",
                 "*" if row["pareto"] else "",
             )
         )
@@ -166,6 +177,11 @@ def table(report: SuiteReport) -> str:
         for line in lines
     ]
     rendered.insert(1, "  ".join("-" * w for w in widths))
+    if unpriced:
+        rendered.append(
+            "+local: the dollar figures leave out the local compute (local s/q: seconds per question, "
+            "measured when recorded) of live models with no usd_per_hour"
+        )
     return "\n".join(rendered)
 
 

@@ -17,6 +17,7 @@ from chorus_mcp.strategies.evaluation.config import EvalConfig, with_router_path
 from chorus_mcp.strategies.evaluation.datasets import Dataset
 from chorus_mcp.strategies.evaluation.engine import Evaluator, Progress, Score, virtual_time, with_cost_shares
 from chorus_mcp.strategies.evaluation.heldout import Overlap, OverlapPolicy, file_sides, limited, seeded_sides
+from chorus_mcp.strategies.evaluation.live import RecordMode, open_live
 
 
 @dataclass
@@ -47,11 +48,15 @@ def run_suite(
     limit: int | None = None,
     test: Dataset | None = None,
     overlap: OverlapPolicy | None = None,
+    record: RecordMode = "replay",
+    base_dir: Path = Path("."),
 ) -> SuiteReport:
     """Run everything `config` asks for; trained routers are written under `out_dir`.
 
     With `test`, `dataset` is the train file: all of it calibrates and `test` reports. Without, the
     config's seeded split of `dataset` does. `overlap` overrides the config's overlap policy.
+    `record` says whether the config's live models are replayed from their recordings or asked
+    (`live`); their relative recording paths are relative to `base_dir` (the evaluation file's folder).
     """
     policy = overlap or config.overlap
     if test is None:
@@ -65,7 +70,8 @@ def run_suite(
     named: dict[str, Step] = {
         name: with_router_paths(step, trained) for name, step in config.strategies.items()
     }
-    evaluator = Evaluator(sides.recorded, config.seed, config.deadline_s, config.models, named)
+    live = open_live(config.live, base_dir, record)
+    evaluator = Evaluator(sides.recorded, config.seed, config.deadline_s, config.models, named, live)
 
     async def work() -> SuiteReport:
         calibration_reference = evaluator.reference(config.reference, calibration.questions)
@@ -101,7 +107,10 @@ def run_suite(
             source=sides.source,
         )
 
-    result: SuiteReport = virtual_time(work)
+    try:
+        result: SuiteReport = virtual_time(work)
+    finally:
+        live.close()
     return result
 
 

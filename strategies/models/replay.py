@@ -27,8 +27,11 @@ What a recording cannot replay: it holds one answer per model and prompt, withou
 confidence or log-probabilities. Sampling a model several times returns the same answer each time
 (and is charged each time); the `self_report` and `logprob` confidence estimators find nothing to read.
 Agreement *between different models* (an ensemble tier in an `agreement` cascade) is what recorded
-data can measure faithfully. A request's `seed` and `response_schema` are ignored: the recorded answer
-was given once, however it was sampled and in whatever shape.
+data can measure faithfully. Confidence a model produces itself — log-probabilities, repeated samples —
+comes from *live* models, which an evaluation asks (or replays from their own recording of every
+request, samples and logprobs included) beside the replayed ones: `strategies.evaluation.live`,
+passed in here as `live` catalog entries. A request's `seed` and `response_schema` are ignored: the
+recorded answer was given once, however it was sampled and in whatever shape.
 
 Latency. A recorded latency is used as is. Otherwise it is estimated as
 `OVERHEAD_S + prompt_tokens / PREFILL_TOKENS_PER_S + answer_tokens / DECODE_TOKENS_PER_S`, counting a
@@ -43,7 +46,7 @@ for the latency (evaluation runs on a virtual clock, so this costs no real time)
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -52,6 +55,7 @@ import anyio
 from chorus_mcp.strategies.core.completion import Completion, CompletionRequest
 from chorus_mcp.strategies.core.errors import UserInputError
 from chorus_mcp.strategies.models.catalog import ModelCatalog, ModelEntry
+from chorus_mcp.strategies.models.client import ModelClient
 
 OVERHEAD_S = 0.4
 """Fixed time per call: connection, queueing and time to first token."""
@@ -214,11 +218,14 @@ def replay_catalog(
     simulate_latency: bool = False,
     jitter_seed: int | None = None,
     timeout_s: float = 600.0,
+    live: Mapping[str, tuple[ModelEntry, Callable[[], ModelClient]]] | None = None,
 ) -> ModelCatalog:
     """A catalog whose models answer from `recording`.
 
     Every recorded model is available under its own name, and under each alias in `aliases`
-    (alias → recorded model name). Names that are neither are unknown models (a `UserInputError`).
+    (alias → recorded model name). `live` adds models that are not replayed from `recording`:
+    alias → (its entry, a builder of its client), e.g. the live tiers of `strategies.evaluation.live`.
+    Names that are none of these are unknown models (a `UserInputError`).
     """
     names = {model: model for model in recording.models}
     for alias, recorded in (aliases or {}).items():
@@ -229,8 +236,15 @@ def replay_catalog(
     entries = {
         name: ModelEntry(model=f"replay/{recorded}", timeout_s=timeout_s) for name, recorded in names.items()
     }
+    extra = dict(live or {})
+    clash = sorted(set(extra) & set(entries))
+    if clash:
+        raise UserInputError(f"live models named like recorded ones: {', '.join(clash)}")
+    entries |= {name: entry for name, (entry, _build) in extra.items()}
 
-    def factory(name: str, _entry: ModelEntry) -> ReplayClient:
+    def factory(name: str, _entry: ModelEntry) -> ModelClient:
+        if name in extra:
+            return extra[name][1]()
         return ReplayClient(
             name=name,
             recording=recording,

@@ -7,6 +7,7 @@ import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -186,3 +187,43 @@ def test_shipped_evaluation_files_are_valid(path: Path) -> None:
 
     config = load_eval_config(path)
     assert config.reference in config.models and config.strategies
+
+
+LIVE_FILE = """
+dataset: toy.csv
+reference: strong
+seed: 3
+live:
+  small: {{model: openai/small, api_base: "{base}", recording: recordings/live.jsonl}}
+strategies:
+  small-then-strong:
+    kind: cascade
+    estimator: logprob
+    threshold: 0.9
+    tiers: [small, {{kind: ensemble, members: [strong]}}]
+"""
+
+
+def test_eval_run_records_a_live_tier_then_replays_it(
+    workspace: Path, fake_openai: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake_openai.script("small", "A", logprobs=[-0.01])
+    (workspace / "live.yaml").write_text(LIVE_FILE.format(base=fake_openai.base_url))
+    args = ["eval", "run", str(workspace / "live.yaml"), "--data-dir", str(workspace), "--quiet", "--no-plot"]
+    args += ["--out", str(workspace / "out")]
+    assert main(*args) == 2
+    assert "--record to ask the live models" in capsys.readouterr().err
+    assert main(*args, "--record-missing") == 0
+    asked = len(fake_openai.requests_for("small"))
+    assert asked == 20 and (workspace / "recordings" / "live.jsonl").is_file()
+    capsys.readouterr()
+    fake_openai.reset()
+    assert main(*args) == 0 and fake_openai.requests == []
+    printed = capsys.readouterr().out
+    assert "local s/q" in printed and "+local: the dollar figures leave out the local compute" in printed
+    row = next(
+        r
+        for r in json.loads((workspace / "out" / "results.json").read_text())["scores"]
+        if r["strategy"] == "small-then-strong"
+    )
+    assert row["local_compute_s"] > 0 and row["local_compute_in_cost"] is False
