@@ -18,6 +18,9 @@ given ``openai/gpt-a``)::
                 logprobs=[("hi", -0.05)], response_model="gpt-f-2025-01-01")
     fake.script("*", "default answer")                            # any model not scripted by name
     fake.fail_next(Fault.server_error(), model="gpt-a", times=2)  # one-shot faults, before the script
+    fake.script("gpt-g", "long answer", honour_max_tokens=True)   # cut to max_tokens, as providers do
+    fake.script("gpt-h", Fault.ignores_max_tokens(200))           # 200 tokens, whatever max_tokens says
+    fake.script("gpt-i", Fault.echoes_authorization())            # a 200 answer quoting the API key
 
 A model with no script (and no ``"*"`` script) gets OpenAI's 404 ``model_not_found``.
 
@@ -38,7 +41,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import anyio
@@ -49,7 +52,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-FaultKind = Literal["http", "hang", "reset", "malformed_json", "empty_content", "null_content", "no_choices"]
+FaultKind = Literal[
+    "http",
+    "hang",
+    "reset",
+    "malformed_json",
+    "empty_content",
+    "null_content",
+    "no_choices",
+    "ignores_max_tokens",
+    "echoes_authorization",
+]
 
 
 @dataclass(frozen=True)
@@ -64,6 +77,8 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     echo_key: bool = False
     """Put the caller's full bearer token into the error message (a careless provider), to test redaction."""
+    tokens: int = 0
+    """For `kind == "ignores_max_tokens"`: the output tokens answered (and reported) whatever was asked."""
 
     @classmethod
     def hang(cls) -> Fault:
@@ -94,6 +109,19 @@ class Fault:
     def no_choices(cls) -> Fault:
         """A well-formed completion body with `choices: []`."""
         return cls("no_choices")
+
+    @classmethod
+    def ignores_max_tokens(cls, tokens: int) -> Fault:
+        """A 200 completion of `tokens` words, reported as `tokens` completion tokens, whatever the request's
+        `max_tokens` (an adversarial or buggy provider: the caller is billed for all of them)."""
+        return cls("ignores_max_tokens", tokens=tokens)
+
+    @classmethod
+    def echoes_authorization(cls) -> Fault:
+        """A 200 completion whose answer quotes the request's `Authorization` header (the API key, whole),
+        also in its logprob tokens when asked for them, and in its `model` field: a provider (or a proxy)
+        that reflects what it was sent, to test that answers are redacted before anything keeps them."""
+        return cls("echoes_authorization")
 
     @classmethod
     def http(
@@ -229,6 +257,9 @@ class Script:
     logprobs: Sequence[float] | Sequence[tuple[str, float]] | None = None
     """Per-token logprobs, sent only when the request asks (`logprobs: true`); None makes -0.01 per word."""
     finish_reason: str = "stop"
+    honour_max_tokens: bool = False
+    """Cut a text answer to the request's `max_tokens` words (`finish_reason: length`), as real providers
+    do; by default the fake answers in full whatever `max_tokens` says."""
     response_model: str | None = None
     """The `model` field of the response (providers often answer with a dated id); None echoes the request."""
     calls: int = 0
@@ -404,7 +435,8 @@ class FakeOpenAI:
         if script is not None and script.latency_s > 0 and not await self._wait(request, script.latency_s):
             return Response(status_code=499)
         if isinstance(reply, str):
-            return JSONResponse(_completion(recorded, reply, script))
+            text, script_ = _within_max_tokens(recorded, reply, script)
+            return JSONResponse(_completion(recorded, text, script_))
         return await self._fault(request, recorded, reply, script)
 
     def _take_one_shot(self, model: str) -> Fault | None:
@@ -438,6 +470,15 @@ class FakeOpenAI:
             return _HalfBodyResponse(json.dumps(_completion(recorded, "cut off", script)).encode())
         if fault.kind == "malformed_json":
             return Response(b'{"id": "chatcmpl-fake", "choices": [{"mess', media_type="application/json")
+        if fault.kind == "ignores_max_tokens":
+            words = " ".join(["word"] * fault.tokens)
+            overlong = replace(script or Script(""), completion_tokens=fault.tokens, finish_reason="stop")
+            return JSONResponse(_completion(recorded, words, overlong))
+        if fault.kind == "echoes_authorization":
+            header = recorded.headers.get("authorization", "")
+            body = _completion(recorded, f"Here is what you sent me: Authorization: {header}", script)
+            body["model"] = f"{recorded.model} for {header.removeprefix('Bearer ')}"
+            return JSONResponse(body)
         if fault.kind in ("empty_content", "null_content", "no_choices"):
             body = _completion(recorded, "" if fault.kind == "empty_content" else None, script)
             if fault.kind == "no_choices":
@@ -471,6 +512,22 @@ class _HalfBodyResponse(Response):
 
 def _words(text: str) -> int:
     return len(text.split())
+
+
+def _within_max_tokens(
+    request: RecordedRequest, text: str, script: Script | None
+) -> tuple[str, Script | None]:
+    """`text` cut to the request's `max_tokens` words when the script honours it (a word is a token here),
+    and the script to answer with: reporting at most that many tokens, `finish_reason: length` if cut."""
+    limit = request.body.get("max_tokens") or request.body.get("max_completion_tokens")
+    if script is None or not script.honour_max_tokens or not isinstance(limit, int):
+        return text, script
+    words = text.split()
+    reported = script.completion_tokens
+    capped = replace(script, completion_tokens=None if reported is None else min(reported, limit))
+    if len(words) <= limit:
+        return text, capped
+    return " ".join(words[:limit]), replace(capped, finish_reason="length")
 
 
 def _completion(request: RecordedRequest, text: str | None, script: Script | None) -> dict[str, Any]:

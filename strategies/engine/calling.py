@@ -4,8 +4,9 @@ For each model of the chain (`chain_of`), in order, until one answers:
 
 1. its circuit breaker is asked first: an open circuit skips the model at once (`skipped`, no call);
 2. the client is warmed up (a first import is not the provider's fault, so it is outside the time-out);
-3. the budget is checked: the call's worst-case cost (`CostEstimator`) is reserved against the cap, or
-   the model is skipped (`skipped`, "budget: ...") and the next one — maybe cheaper — is tried;
+3. the budget is checked (`reservations`): the call's worst-case cost (`CostEstimator`) is reserved
+   against the cap and its `max_tokens` set to match (lowered to fit what is left), or the model is
+   skipped (`skipped`, "budget: ...") and the next one — maybe cheaper — is tried;
 4. a slot of the provider's concurrency cap is taken (waiting is bounded by the run's deadline only);
 5. the call runs within the model's time-out, cut to what is left of the run's deadline;
 6. a failure worth retrying (time-out, 429, 5xx, connection, unusable response) is retried after a
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import cast
 
 import anyio
@@ -46,7 +46,8 @@ from chorus_mcp.strategies.core.result import (
 from chorus_mcp.strategies.core.spec import ModelStep
 from chorus_mcp.strategies.engine.context import RunContext
 from chorus_mcp.strategies.engine.reliability import counts_against_breaker, provider_key
-from chorus_mcp.strategies.models.client import AnswersFromCache, CostEstimator, WarmsUp
+from chorus_mcp.strategies.engine.reservations import Reservation, full_request, reserve, settle
+from chorus_mcp.strategies.models.client import AnswersFromCache, WarmsUp
 
 
 @dataclass
@@ -134,27 +135,6 @@ async def call_once(ctx: RunContext, model: str, request: CompletionRequest, sta
         limiter.release()
 
 
-def check_budget(ctx: RunContext, model: str, request: CompletionRequest) -> Decimal | None:
-    """Reserve the call's worst-case cost against the cap, or refuse to start it (`BudgetExceeded`).
-
-    Returns the amount reserved (None when nothing was: no cap, or an unknown price); give it back with
-    `ctx.budget.release` when the call ends.
-    """
-    if ctx.budget.max_cost_usd is None:
-        return None
-    client = ctx.catalog.client(model)
-    estimate: Decimal | None = None
-    if isinstance(client, CostEstimator):
-        if request.max_tokens is None:
-            request = request.model_copy(update={"max_tokens": ctx.catalog.entry(model).max_output_tokens})
-        estimate = client.estimate_cost_usd(request)
-    left = ctx.budget.left_usd() or Decimal(0)
-    if not ctx.budget.reserve(estimate):
-        shown = "an unknown amount" if estimate is None else f"up to ${estimate:.6f}"
-        raise BudgetExceeded(f"budget: the call could cost {shown}, ${left:.6f} is left")
-    return estimate
-
-
 def _counts_against(error: ModelError, ctx: RunContext) -> bool:
     """Whether `error` says the model is unhealthy. A time-out forced by the run's deadline does not."""
     if isinstance(error, ModelTimeout) and ctx.time_left() <= 0:
@@ -163,10 +143,16 @@ def _counts_against(error: ModelError, ctx: RunContext) -> bool:
 
 
 async def _attempt_model(
-    ctx: RunContext, model: str, request: CompletionRequest, stage: str, calls: list[CallRecord]
+    ctx: RunContext,
+    model: str,
+    request: CompletionRequest,
+    stage: str,
+    calls: list[CallRecord],
+    decisions: list[Decision],
 ) -> Completion | ChorusError:
     """Call `model`, retrying what is worth retrying. Every attempt — retried, final, skipped or ok — is
-    appended to `calls` and reported as it happens. Returns the completion, or the error that ended it."""
+    appended to `calls` and reported as it happens; what the budget did beyond the usual (a lowered
+    `max_tokens`, an overshoot) goes to `decisions`. Returns the completion, or the error that ended it."""
     breaker = ctx.guard.breaker(model)
     attempt = 0
     while True:
@@ -176,25 +162,24 @@ async def _attempt_model(
             )
             await _keep(ctx, calls, record_error(model, stage, skipped, None))
             return skipped
-        reserved: Decimal | None = None
+        reservation: Reservation | None = None
         started = anyio.current_time()
         try:
             await warm_up(ctx, model)  # the estimate may need the client's tokenizer
-            reserved = check_budget(ctx, model, request)
+            reservation = reserve(ctx, model, request)
             started = anyio.current_time()
-            completion = await call_once(ctx, model, request, stage)
+            completion = await call_once(ctx, model, reservation.request, stage)
         except BudgetExceeded as exc:
             breaker.abandon()
             # The budget cannot pay for a provider call, but a cached answer costs nothing.
-            client = ctx.catalog.client(model)
-            cached = await client.answer_from_cache(request) if isinstance(client, AnswersFromCache) else None
+            cached = await _cached_answer(ctx, model, request)
             if cached is not None:
                 await _keep(ctx, calls, record_ok(model, stage, cached))
                 return cached
             await _keep(ctx, calls, record_error(model, stage, exc, None))
             return exc
         except ModelError as exc:
-            ctx.budget.release(reserved)
+            ctx.budget.release(reservation.amount_usd if reservation else None)
             if _counts_against(exc, ctx):
                 breaker.failure()
             else:
@@ -217,16 +202,30 @@ async def _attempt_model(
         except BaseException:
             # Cancelled (early stop, deadline) or a bug: the probe slot and the reservation must be freed.
             breaker.abandon()
-            ctx.budget.release(reserved)
+            ctx.budget.release(reservation.amount_usd if reservation else None)
             raise
-        ctx.budget.release(reserved)
-        ctx.budget.charge(completion.cost_usd)
+        for note in (reservation.note, settle(ctx, model, reservation, completion)):
+            if note is not None:
+                decisions.append(NoteDecision(stage=stage, message=note))
         breaker.success()
         record = record_ok(model, stage, completion)
         if attempt > 0:
             record.attempt = attempt + 1
         await _keep(ctx, calls, record)
         return completion
+
+
+async def _cached_answer(ctx: RunContext, model: str, request: CompletionRequest) -> Completion | None:
+    """The cached answer to the call, asked as a capped call sends it (with the model's `max_tokens`) and
+    as an uncapped one does (without): either costs nothing now."""
+    client = ctx.catalog.client(model)
+    if not isinstance(client, AnswersFromCache):
+        return None
+    full = full_request(ctx, model, request)
+    cached = await client.answer_from_cache(full)
+    if cached is None and full is not request:
+        cached = await client.answer_from_cache(request)
+    return cached
 
 
 async def _keep(ctx: RunContext, calls: list[CallRecord], record: CallRecord) -> None:
@@ -284,7 +283,7 @@ async def run_model(step: ModelStep, request: CompletionRequest, ctx: RunContext
     while index < len(chain):
         model = chain[index]
         try:
-            outcome = await _attempt_model(ctx, model, request, stage, calls)
+            outcome = await _attempt_model(ctx, model, request, stage, calls, decisions)
         except UserInputError as exc:
             # An unknown model is the caller's mistake: a fallback would hide it.
             await _keep(ctx, calls, CallRecord(model=model, stage=stage, status="skipped", error=exc.message))

@@ -29,6 +29,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -370,6 +371,141 @@ async def test_every_tool_returns_by_its_deadline_when_every_model_hangs(
     assert result.is_error and data.get("partial") is True and data["partial_reason"], text_of(result)
     assert 1.0 - 0.1 <= elapsed <= 1.0 + GRACE_S
     assert "faulty-a" in text_of(result)
+
+
+# -- Cost caps against a provider that ignores max_tokens ---------------------------------------------------
+
+PRICE = {"input_cost_per_mtok": 1_000, "output_cost_per_mtok": 100_000, "max_output_tokens": 20}
+"""$0.001 a prompt token, $0.10 an output token, 20 output tokens a call: an honest call reserves ~$2.05."""
+SESSION_CAP = Decimal(3)
+LONG_ANSWER = " ".join(["B"] * 200)
+"""200 tokens ($20 of output): an honest provider cuts it to `max_tokens`, the adversary sends it all."""
+
+
+@dataclass(frozen=True)
+class CapCell:
+    tool: str
+    provider: str
+    """`honest` (answers cut to `max_tokens`) or `ignores-max-tokens` (200 tokens whatever was asked)."""
+
+
+def _cap_strategies() -> dict[str, Any]:
+    return {
+        "ensemble_vote/capped": {
+            "kind": "ensemble",
+            "members": ["priced-a", "priced-b"],
+            "early_stop": False,
+        },
+        "cascade_ask/capped": {"kind": "cascade", "tiers": ["priced-a", "priced-b"]},
+        "route_specialist/capped": {
+            "kind": "route",
+            "classifier": "priced-a",
+            "default": "general",
+            "routes": [{"name": "general", "description": "Everything.", "target": "priced-b"}],
+        },
+        "run_pipeline/capped": {
+            "kind": "pipeline",
+            "stages": [
+                {"name": "draft", "prompt": "Draft: {input}", "step": "priced-a"},
+                {"name": "polish", "prompt": "Polish: {draft}", "step": "priced-b"},
+            ],
+        },
+    }
+
+
+def cap_config(fake: FakeOpenAI, cell: CapCell) -> dict[str, Any]:
+    def model(name: str) -> dict[str, Any]:
+        return {
+            "model": f"openai/{cell.provider}-{name}",
+            "api_base": fake.base_url,
+            "api_key_env": KEY_ENV,
+            "protocol": PROTOCOL,
+            **PRICE,
+        }
+
+    return {
+        "models": {"priced-a": model("a"), "priced-b": model("b")},
+        "allow_unlisted_models": False,
+        "strategies": _cap_strategies(),
+        "defaults": {"deadline_s": 10},
+        "reliability": {"breaker": {"failure_threshold": 1000}},
+    }
+
+
+def _capped_arguments(tool: str, session_id: str, turn: int) -> dict[str, Any]:
+    prompt = f"Question {turn}: which planet is largest? A) Mars B) Jupiter"  # a new prompt: no cache hit
+    name = f"{tool}/capped"
+    if tool == "run_pipeline":
+        return {"input": prompt, "pipeline": name, "session_id": session_id}
+    return {"prompt": prompt, "strategy": name, "session_id": session_id}
+
+
+CAP_CELLS = [CapCell(tool, provider) for provider in ("honest", "ignores-max-tokens") for tool in TOOLS]
+
+
+@pytest.mark.parametrize("cell", CAP_CELLS, ids=[f"{c.tool}-{c.provider}" for c in CAP_CELLS])
+async def test_a_session_cap_bounds_every_tool_against_an_honest_and_an_adversarial_provider(
+    fake_openai: FakeOpenAI, cell: CapCell
+) -> None:
+    if cell.provider == "honest":
+        fake_openai.script("*", LONG_ANSWER, honour_max_tokens=True)
+    else:
+        fake_openai.script("*", Fault.ignores_max_tokens(200))
+    server = build_server(parse_config(json.dumps(cap_config(fake_openai, cell)), env={}))
+
+    async with Client(server) as client:
+        started = await client.call_tool("start_session", {"max_cost_usd": float(SESSION_CAP)})
+        session_id = (started.structured_content or {})["session_id"]
+        results = []
+        for turn in range(3):
+            sent_before = len(fake_openai.requests)
+            result = await client.call_tool(cell.tool, _capped_arguments(cell.tool, session_id, turn))
+            results.append((result, len(fake_openai.requests) - sent_before))
+        usage = json.loads(_text(await client.read_resource(f"session://{session_id}/usage")))
+
+    spent = Decimal(usage["usage"]["cost_usd"])
+    # Every call told the provider what it reserved: at most the model's 20 tokens, fewer to fit the cap.
+    assert fake_openai.requests and all(0 < r.body["max_tokens"] <= 20 for r in fake_openai.requests)
+    if cell.provider == "honest":
+        assert spent <= SESSION_CAP, f"an honest provider overshot the cap: ${spent}"
+        return
+    # The first call that reached the adversary was charged in full and recorded; nothing started after it.
+    first, _ = results[0]
+    data = first.structured_content or {}
+    totals = data["totals"]
+    assert totals["completion_tokens"] >= 200 and Decimal(totals["cost_usd"]) > Decimal(20)
+    notes = [d.get("message", "") for d in data.get("decisions", [])]
+    assert any(
+        n.startswith("budget: priced-") and "output tokens, 20 asked for: charged $20." in n for n in notes
+    )
+    assert spent == Decimal(totals["cost_usd"]) > SESSION_CAP
+    for later, sent in results[1:]:
+        assert later.is_error and sent == 0 and "budget of $3.0 is spent" in text_of(later), text_of(later)
+
+
+async def test_two_parallel_members_that_both_fit_are_the_most_an_adversary_can_overshoot_with(
+    fake_openai: FakeOpenAI,
+) -> None:
+    """The bound's edge: calls already in flight when the cap is crossed are charged too, so an ensemble
+    whose members each fit overshoots by every member's excess — and still starts nothing afterwards."""
+    fake_openai.script("*", Fault.ignores_max_tokens(200))
+    cell = CapCell("ensemble_vote", "ignores-max-tokens")
+    server = build_server(parse_config(json.dumps(cap_config(fake_openai, cell)), env={}))
+
+    async with Client(server) as client:
+        started = await client.call_tool("start_session", {"max_cost_usd": 5})
+        session_id = (started.structured_content or {})["session_id"]
+        first = await client.call_tool("ensemble_vote", _capped_arguments("ensemble_vote", session_id, 0))
+        sent = len(fake_openai.requests)
+        second = await client.call_tool("ensemble_vote", _capped_arguments("ensemble_vote", session_id, 1))
+
+    calls = (first.structured_content or {})["calls"]
+    assert sorted(c["status"] for c in calls) == ["ok", "ok"] and sent == 2
+    assert second.is_error and len(fake_openai.requests) == sent
+
+
+def _text(contents: Any) -> str:
+    return "".join(getattr(c, "text", "") for c in contents.contents)
 
 
 # -- A few cells over real subprocess transports ---------------------------------------------------------

@@ -24,6 +24,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import re
 import threading
 from decimal import Decimal
 from pathlib import Path
@@ -34,8 +35,14 @@ from chorus_mcp.strategies.models.catalog import ModelEntry
 
 PRICE_MAP_FILE = "model_prices_and_context_window_backup.json"
 _MILLION = Decimal(1_000_000)
-_CHARS_PER_TOKEN_ESTIMATE = 3
-"""For the pre-call estimate: real text averages ~4 characters a token; 3 over-estimates, as a cap should."""
+_LOWERCASE_PER_TOKEN = 3
+"""For the pre-call bound: words average ~4.5 letters a token; 3 lowercase letters a token errs high."""
+_MESSAGE_OVERHEAD_TOKENS = 4
+"""The role and separators each message adds (OpenAI's chat format adds 3-4), plus 3 for the reply's start."""
+_LOWER = bytes(range(ord("a"), ord("z") + 1))
+_ASCII = bytes(range(128))
+_NON_ASCII = bytes(range(128, 256))
+_SPACE_RUN = re.compile(rb"  +")
 
 _prices: dict[str, Any] | None = None
 _lock = threading.Lock()
@@ -143,10 +150,41 @@ def cost_of(entry: ModelEntry, prompt_tokens: int | None, completion_tokens: int
     return prompt_cost + completion_cost
 
 
+def prompt_token_bound(text: str) -> int:
+    """An over-estimate of the tokens `text` costs as a prompt, from its characters alone (no tokenizer).
+
+    What BPE tokenizers merge well is cheap, the rest costs a token each: 3 lowercase ASCII letters a
+    token; every capital, digit, punctuation mark, tab and newline a token; a run of 2+ spaces 2 tokens
+    and one more per 8; single spaces nothing (they join the next word); every UTF-8 byte of a non-ASCII
+    character a token (a token is at least one byte). Against OpenAI's tokenizers (cl100k, o200k) this
+    errs high for prose (~1.3-1.6x), code (~1.6-1.75x), JSON (~1.2x), numbers (~2x), base64 and random
+    alphanumerics (~1.0-1.1x), CJK and emoji (1.4-4x); only a long run of random lowercase letters, which
+    prompts are not made of, is under-counted (~0.6x). The old rule, a token per 3 characters, counted half
+    the tokens of JSON and base64 and a quarter of Chinese. Counted on the UTF-8 bytes with C-speed
+    `bytes` methods: ~2 ms for 200,000 characters."""
+    raw = text.encode()
+    non_ascii = len(raw.translate(None, _ASCII))
+    ascii_only = raw.translate(None, _NON_ASCII) if non_ascii else raw
+    lower = len(ascii_only) - len(ascii_only.translate(None, _LOWER))
+    spaces = ascii_only.count(b" ")
+    space_runs = sum(2 + len(run) // 8 for run in _SPACE_RUN.findall(ascii_only))
+    # Everything else that is ASCII (capitals, digits, punctuation, tabs, newlines) is a token each.
+    others = len(ascii_only) - lower - spaces
+    return math.ceil(lower / _LOWERCASE_PER_TOKEN) + others + space_runs + non_ascii
+
+
+def estimate_prompt_tokens(request: CompletionRequest) -> int:
+    """An over-estimate of the prompt tokens `request` costs: its messages, their framing, and the JSON
+    schema of a structured-output request (providers put it into the prompt)."""
+    tokens = sum(prompt_token_bound(m.content) + _MESSAGE_OVERHEAD_TOKENS for m in request.messages) + 3
+    if request.response_schema is not None:
+        tokens += prompt_token_bound(json.dumps(request.response_schema))
+    return tokens
+
+
 def estimate_cost_usd(entry: ModelEntry, request: CompletionRequest) -> Decimal | None:
-    """The most a call may cost before it is sent: prompt tokens over-estimated from its characters, plus
-    `max_tokens` (else the entry's `max_output_tokens`) of output. None when the price is unknown."""
-    characters = sum(len(m.content) for m in request.messages)
-    prompt_tokens = math.ceil(characters / _CHARS_PER_TOKEN_ESTIMATE) + 4 * len(request.messages)
+    """The most a call may cost before it is sent: its prompt tokens over-estimated
+    (`estimate_prompt_tokens`), plus `max_tokens` (else the entry's `max_output_tokens`) of output.
+    None when the price is unknown."""
     output_tokens = request.max_tokens if request.max_tokens is not None else entry.max_output_tokens
-    return cost_of(entry, prompt_tokens, output_tokens)
+    return cost_of(entry, estimate_prompt_tokens(request), output_tokens)

@@ -336,11 +336,14 @@ async def test_a_call_that_could_break_the_cap_is_not_started_and_the_result_say
 
     assert first.result.ok and len(pricey.requests) == 1
     assert not second.result.ok and trail(second.result.calls) == [("m", "skipped")]
-    assert second.result.calls[0].error == "budget: the call could cost up to $0.004000, $0.002000 is left"
+    assert second.result.calls[0].error == (
+        "budget: the call could cost up to $0.004000, $0.002000 is left; even 64 output tokens would cost "
+        "up to $0.004000 (the prompt alone up to $0.004000), so it was not started"
+    )
     assert ctx.budget.spent_usd == Decimal("0.004") and ctx.budget.reserved_usd == 0
 
 
-async def test_the_estimate_assumes_the_models_max_output_tokens_when_the_request_sets_none() -> None:
+async def test_under_a_cap_the_call_asks_for_the_output_it_reserved_the_models_max_output_tokens() -> None:
     pricey = PricedClient("m", "42")
     ctx = context(pricey, entries={"m": {"max_output_tokens": 321}})
     ctx.budget = Budget(max_cost_usd=Decimal(1))
@@ -349,7 +352,16 @@ async def test_the_estimate_assumes_the_models_max_output_tokens_when_the_reques
     await run_model(ModelStep(model="m", max_tokens=7), ASK, ctx, "model")
 
     assert [r.max_tokens for r in pricey.estimated] == [321, 7]
-    assert pricey.requests[0].max_tokens is None  # only the estimate assumes it; the call is unchanged
+    assert [r.max_tokens for r in pricey.requests] == [321, 7]  # what was reserved is what is asked for
+
+
+async def test_without_a_cap_the_call_is_sent_as_asked() -> None:
+    pricey = PricedClient("m", "42")
+    ctx = context(pricey, entries={"m": {"max_output_tokens": 321}})
+
+    await run_model(ModelStep(model="m"), ASK, ctx, "model")
+
+    assert pricey.requests[0].max_tokens is None and pricey.estimated == []
 
 
 async def test_a_model_over_budget_falls_back_to_a_cheaper_one() -> None:
@@ -419,8 +431,9 @@ async def test_a_call_over_budget_never_reaches_the_provider(
         max_output_tokens=1000,
     )
     catalog = ModelCatalog({"a": entry}, lambda name, e: LiteLLMClient(name, e), allow_unlisted=False)
-    # 1000 output tokens at $30/M alone is $0.03: a $0.01 cap refuses the call before it is sent.
-    ctx = RunContext.starting_now(catalog, 60, budget=Budget(max_cost_usd=Decimal("0.01")), guard=guard())
+    # 64 output tokens (the fewest a call starts with) at $30/M alone is $0.00192: a $0.0015 cap refuses
+    # the call before it is sent.
+    ctx = RunContext.starting_now(catalog, 60, budget=Budget(max_cost_usd=Decimal("0.0015")), guard=guard())
 
     refused = await run_model(ModelStep(model="a"), ASK, ctx, "model")
     ctx.budget = Budget(max_cost_usd=Decimal("0.05"))
@@ -428,6 +441,7 @@ async def test_a_call_over_budget_never_reaches_the_provider(
 
     assert trail(refused.result.calls) == [("a", "skipped")] and "budget" in (refused.result.error or "")
     assert allowed.result.ok and len(fake_openai.requests) == 1
+    assert fake_openai.last_request.body["max_tokens"] == 1000  # the reservation, told to the provider
     assert os.environ["CHORUS_TEST_BUDGET_KEY"] not in (refused.result.error or "")
 
 

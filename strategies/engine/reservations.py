@@ -1,0 +1,138 @@
+"""What a call may spend: its reservation against the cost cap, and its `max_tokens` to match.
+
+A cap is a bound only if the provider is told it. So under a cap every call of a priced model sends
+`max_tokens` equal to the output it reserved: the step's `max_tokens`, else the model's
+`max_output_tokens`, or fewer to fit what is left of the cap. A call that cannot fit even
+`MIN_OUTPUT_TOKENS` of output (or its own smaller `max_tokens`) is not started, and the error says what
+it would cost and what is left.
+
+After the call, what it really cost is charged. A provider that answered with more tokens than it was
+asked for (or a prompt that cost more than estimated) is charged in full and the overshoot is noted in
+the result; the cap is then spent and refuses the next call, so a run overshoots its cap by at most the
+calls already in flight when that happened. A priced model whose provider reported no usage is charged
+its whole reservation: a bound must assume the worst of what it cannot see.
+
+A model whose price is unknown reserves nothing (it is allowed while the cap is not yet spent, and its
+request is left as it was); the result notes that the cap could not bound that call, so no result reads
+as within the cap when its cost is not known.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from chorus_mcp.strategies.core.completion import Completion, CompletionRequest
+from chorus_mcp.strategies.core.errors import BudgetExceeded
+from chorus_mcp.strategies.engine.context import RunContext
+from chorus_mcp.strategies.models.client import CostEstimator
+
+MIN_OUTPUT_TOKENS = 64
+"""The fewest output tokens a call is started with when the cap cannot pay for all it wants: below this
+an answer is mostly cut off (a vote's letter needs 1, a confidence line ~10, a sentence ~30)."""
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """What one call holds against the cap while it runs."""
+
+    request: CompletionRequest
+    """The request to send: under a cap with a known price, its `max_tokens` is what was reserved."""
+    amount_usd: Decimal | None = None
+    """Held against the cap (None: no cap, or the price is unknown)."""
+    capped: bool = False
+    """Whether a cap applied to the call at all."""
+    note: str | None = None
+    """Said in the result when `max_tokens` was lowered to fit the cap."""
+
+
+def full_request(ctx: RunContext, model: str, request: CompletionRequest) -> CompletionRequest:
+    """`request` asking for all the output it may get: its `max_tokens`, else the model's."""
+    if request.max_tokens is not None:
+        return request
+    return request.model_copy(update={"max_tokens": ctx.catalog.entry(model).max_output_tokens})
+
+
+def reserve(ctx: RunContext, model: str, request: CompletionRequest) -> Reservation:
+    """Reserve the call's worst-case cost against the cap (shrinking `max_tokens` to fit), or refuse to
+    start it (`BudgetExceeded`, saying why). Give the amount back with `settle` when the call ends."""
+    left = ctx.budget.left_usd()
+    if left is None:
+        return Reservation(request)
+    client = ctx.catalog.client(model)
+    full = full_request(ctx, model, request)
+    estimator = client if isinstance(client, CostEstimator) else None
+    estimate = estimator.estimate_cost_usd(full) if estimator is not None else None
+    if estimator is None or estimate is None:
+        if not ctx.budget.reserve(None):
+            raise BudgetExceeded(f"budget: the call could cost an unknown amount, ${left:.6f} is left")
+        return Reservation(request, capped=True)
+    if ctx.budget.reserve(estimate):
+        return Reservation(full, estimate, capped=True)
+    wanted = full.max_tokens or 0
+    fewest = min(wanted, MIN_OUTPUT_TOKENS)
+    fitted = _most_tokens_within(estimator, full, fewest, wanted, left)
+    said = f"budget: the call could cost up to ${estimate:.6f}, ${left:.6f} is left"
+    if fitted is None:
+        floor = estimator.estimate_cost_usd(full.model_copy(update={"max_tokens": fewest}))
+        prompt = estimator.estimate_cost_usd(full.model_copy(update={"max_tokens": 0}))
+        raise BudgetExceeded(
+            f"{said}; even {fewest} output tokens would cost up to ${floor or 0:.6f} "
+            f"(the prompt alone up to ${prompt or 0:.6f}), so it was not started"
+        )
+    tokens, amount = fitted
+    if not ctx.budget.reserve(amount):  # nothing awaited since `left`: cannot happen, but never overspend
+        raise BudgetExceeded(said)
+    note = (
+        f"budget: {model} asked for at most {tokens} output tokens (not {wanted}) to fit the ${left:.6f} left"
+    )
+    return Reservation(full.model_copy(update={"max_tokens": tokens}), amount, capped=True, note=note)
+
+
+def _most_tokens_within(
+    estimator: CostEstimator, request: CompletionRequest, fewest: int, most: int, left: Decimal
+) -> tuple[int, Decimal] | None:
+    """The largest `max_tokens` in [fewest, most] whose estimate fits `left`, with that estimate.
+
+    A search, not arithmetic: the estimate is the client's (a wrapper may cap `max_tokens` inside it), and
+    only its being non-decreasing in `max_tokens` is assumed."""
+
+    def cost(tokens: int) -> Decimal | None:
+        return estimator.estimate_cost_usd(request.model_copy(update={"max_tokens": tokens}))
+
+    found = cost(fewest)
+    if found is None or found > left:
+        return None
+    best, low, high = (fewest, found), fewest + 1, most - 1  # `most` itself did not fit
+    while low <= high:
+        middle = (low + high) // 2
+        middle_cost = cost(middle)
+        if middle_cost is not None and middle_cost <= left:
+            best, low = (middle, middle_cost), middle + 1
+        else:
+            high = middle - 1
+    return best
+
+
+def settle(ctx: RunContext, model: str, reservation: Reservation, completion: Completion) -> str | None:
+    """Give back the reservation and charge what the call cost; returns a note for the result when the
+    call cost more than it reserved, or when a cap applied but the price is unknown."""
+    reserved = reservation.amount_usd
+    ctx.budget.release(reserved)
+    cost = completion.cost_usd
+    if cost is None and reserved is not None and not completion.cached:
+        # Priced, but the provider reported no usage: assume the worst the reservation allowed.
+        ctx.budget.charge(reserved)
+        return f"budget: {model} reported no usage; its reservation of ${reserved:.6f} is counted as spent"
+    ctx.budget.charge(cost)
+    if cost is None and reservation.capped and not completion.cached:
+        return f"budget: {model}'s price is unknown, so the cost cap could not bound this call"
+    if cost is not None and reserved is not None and cost > reserved:
+        asked, got = reservation.request.max_tokens, completion.completion_tokens
+        excess = f"${cost - reserved:.6f} over its reservation of ${reserved:.6f}"
+        if got is not None and asked is not None and got > asked:
+            return (
+                f"budget: {model} sent {got} output tokens, {asked} asked for: charged ${cost:.6f}, {excess}"
+            )
+        return f"budget: {model} cost ${cost:.6f}, {excess}: charged in full"
+    return None
