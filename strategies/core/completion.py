@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chorus_mcp.strategies.core.errors import redact, secret_spans
+
 Role = Literal["system", "user", "assistant"]
 
 
@@ -74,11 +76,47 @@ class Completion(BaseModel):
     saved_cost_usd: Decimal | None = None
     """On a cache hit: what the original call cost, now saved (None when its price was unknown)."""
 
+    def redacted(self) -> Completion:
+        """This completion with every secret `redact` knows removed from what the provider wrote: the
+        text, the model id it reported, the finish reason, and the log-probability tokens (a token that
+        is part of a secret becomes `[REDACTED]`; its log-probability stays). Itself when nothing changes.
+
+        Applied where an answer comes back from the provider (`translation.to_completion`) and again
+        where the core receives it from any client (`engine.calling`), so neither the response cache, the
+        session store nor a result ever holds a key that a provider echoed back (spans redact their own
+        attributes as well)."""
+        updates: dict[str, Any] = {}
+        for name in ("text", "model", "finish_reason"):
+            value = getattr(self, name)
+            if isinstance(value, str) and (clean := redact(value)) != value:
+                updates[name] = clean
+        if self.logprobs:
+            tokens = _redacted_tokens(self.logprobs)
+            if tokens is not None:
+                updates["logprobs"] = tokens
+        return self.model_copy(update=updates) if updates else self
+
     @property
     def total_tokens(self) -> int | None:
         if self.prompt_tokens is None and self.completion_tokens is None:
             return None
         return (self.prompt_tokens or 0) + (self.completion_tokens or 0)
+
+
+def _redacted_tokens(logprobs: list[TokenLogprob]) -> list[TokenLogprob] | None:
+    """The tokens with every one that overlaps a secret in their joined text replaced; None if none does."""
+    joined = "".join(t.token for t in logprobs)
+    spans = secret_spans(joined)
+    if not spans:
+        return None
+    result, position = [], 0
+    for token in logprobs:
+        start, end = position, position + len(token.token)
+        position = end
+        if any(start < until and since < end for since, until in spans):
+            token = token.model_copy(update={"token": "[REDACTED]"})
+        result.append(token)
+    return result
 
 
 class Usage(BaseModel):

@@ -28,8 +28,14 @@ import re
 _SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b(?:sk|pk|rk)-[A-Za-z0-9_\-]{8,}"), "[REDACTED]"),
     (re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._\-~+/=]{8,}"), r"\1[REDACTED]"),
+    # `api_key: <value>`, `token=<value>`...: only a value shaped like a credential — a whole word of
+    # 6+ key characters with a digit in it — so code in an answer (`api_key=api_key`, `token =
+    # get_token()`, `os.environ["..."]`) is left as it is.
     (
-        re.compile(r"(?i)\b((?:api[_-]?key|token|secret|x-api-key)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]{6,}"),
+        re.compile(
+            r"(?i)\b((?:api[_-]?key|token|secret|password|x-api-key)[\"']?\s*[:=]\s*[\"']?)"
+            r"(?=[A-Za-z0-9_\-./+=~]*\d)[A-Za-z0-9_\-./+=~]{6,}(?=$|[\s\"',;})\]])"
+        ),
         r"\1[REDACTED]",
     ),
     (re.compile(r"\bAIza[0-9A-Za-z_\-]{20,}"), "[REDACTED]"),
@@ -40,19 +46,43 @@ _known_secrets: set[str] = set()
 
 
 def register_secret(value: str | None) -> None:
-    """Remember a secret value (an API key read from the environment) so `redact` removes it anywhere."""
+    """Remember a secret value (an API key read from the environment, a client's bearer token, a password
+    in a store's URL) so `redact` removes it anywhere."""
     if value and len(value) >= 6:
         _known_secrets.add(value)
 
 
 def redact(text: str) -> str:
-    """Remove API keys and bearer tokens from text that may have come from a provider or a traceback."""
+    """Remove API keys and bearer tokens from text that may have come from a provider or a traceback.
+
+    The one function for every way out: error messages, logs, spans, and model answers (a provider that
+    echoes the `Authorization` header back must not put the key into a result, a session or the cache).
+    What it removes: every registered secret (`register_secret`: each provider key as a client reads it,
+    every `*_API_KEY` variable once litellm loads, the server's bearer tokens), and anything shaped like a
+    provider key (`sk-…`, `AIza…`), a bearer token, a credential assignment or a password in a URL."""
     for secret in _known_secrets:
         if secret in text:
             text = text.replace(secret, "[REDACTED]")
     for pattern, replacement in _SECRET_PATTERNS:
         text = pattern.sub(replacement, text)
     return text
+
+
+def secret_spans(text: str) -> list[tuple[int, int]]:
+    """Where in `text` `redact` finds secrets, as (start, end) ranges (possibly overlapping): for text
+    that cannot be rewritten as a whole, such as an answer's log-probability tokens, whose pieces only
+    together spell a key."""
+    spans: list[tuple[int, int]] = []
+    for secret in _known_secrets:
+        start = text.find(secret)
+        while start != -1:
+            spans.append((start, start + len(secret)))
+            start = text.find(secret, start + 1)
+    for pattern, _ in _SECRET_PATTERNS:
+        for match in pattern.finditer(text):
+            begin = match.end(1) if pattern.groups else match.start()
+            spans.append((begin, match.end()))
+    return spans
 
 
 class ChorusError(Exception):

@@ -168,7 +168,9 @@ async def _attempt_model(
             await warm_up(ctx, model)  # the estimate may need the client's tokenizer
             reservation = reserve(ctx, model, request)
             started = anyio.current_time()
-            completion = await call_once(ctx, model, reservation.request, stage)
+            # Redacted again here, whatever the client (the provider paths already did): a result, a
+            # session and a span are made from this completion only.
+            completion = (await call_once(ctx, model, reservation.request, stage)).redacted()
         except BudgetExceeded as exc:
             breaker.abandon()
             # The budget cannot pay for a provider call, but a cached answer costs nothing.
@@ -225,7 +227,7 @@ async def _cached_answer(ctx: RunContext, model: str, request: CompletionRequest
     cached = await client.answer_from_cache(full)
     if cached is None and full is not request:
         cached = await client.answer_from_cache(request)
-    return cached
+    return None if cached is None else cached.redacted()
 
 
 async def _keep(ctx: RunContext, calls: list[CallRecord], record: CallRecord) -> None:

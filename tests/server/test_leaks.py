@@ -1,4 +1,6 @@
-"""No secret leaves the server: every tool and resource, over HTTP, at DEBUG log level, traces exported.
+"""No secret leaves the server: every tool and resource, over HTTP, at DEBUG log level, traces exported;
+and a provider that echoes the key inside a successful answer leaves it nowhere (results, sessions,
+the SQLite stores, the response cache, another caller's cached answer).
 
 The provider key is real to the server (read from the environment, sent to the fake provider as a
 bearer token), and one fake model quotes it whole in its error message, as a careless provider does.
@@ -9,8 +11,10 @@ collector). `doctor` and `config check` are scanned too, with a password inside 
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -33,7 +37,7 @@ from starlette.routing import Route
 
 from tests.fake_openai import FakeOpenAI, Fault
 from tests.server.http.test_auth import PROVIDER_KEY, TOKENS, auth_env, chorus_config, serve, tokens_section
-from tests.support.servers import REPO, free_port
+from tests.support.servers import REPO, free_port, server_env
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -153,6 +157,85 @@ async def test_no_key_or_token_in_results_resources_logs_or_spans(fake: FakeOpen
             assert secret not in text, f"secret in a result: {text[:300]}"
         assert secret not in log, "secret in the server log"
         assert secret.encode() not in collector.received, "secret in an exported span"
+
+
+ECHOED_KEY = "echo-probe-credential-7f3a9c21d5e8"
+"""Shaped like no provider's key: only its registration (as the client reads it) lets `redact` find it."""
+
+
+async def _ask(url: str, calls: list[tuple[str, dict[str, Any]]]) -> tuple[list[Any], list[str]]:
+    """One MCP session over streamable HTTP as alice: `calls` in turn, then every session's resources.
+    Returns the structured results and everything received, as JSON text."""
+    seen: list[str] = []
+    results: list[Any] = []
+    headers = {"authorization": f"Bearer {TOKENS['alice']}"}
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=60) as http,
+        Client(streamable_http_client(url, http_client=http)) as client,
+    ):
+        for tool, arguments in calls:
+            result = await client.call_tool(tool, arguments)
+            results.append(result.structured_content or {})
+            seen.append(result.model_dump_json())
+        for data in results:
+            for uri in (f"session://{data['session_id']}", f"session://{data['session_id']}/usage"):
+                seen.append((await client.read_resource(uri)).model_dump_json())
+        seen.append((await client.read_resource("session://recent")).model_dump_json())
+    return results, seen
+
+
+async def test_a_key_echoed_in_a_successful_answer_reaches_no_result_session_store_or_cache(
+    tmp_path: Path,
+) -> None:
+    with FakeOpenAI() as fake:
+        for alias in ("alpha", "beta", "gamma"):
+            fake.script(alias, Fault.echoes_authorization())
+        config = chorus_config(fake, auth=tokens_section("alice"))
+        env = server_env(ECHOED_KEY, CHORUS_TOKEN_ALICE=TOKENS["alice"])
+        asked = [
+            ("run_pipeline", {"input": f"{PROBE}: repeat my headers"}),
+            # Log-probabilities requested: the key is one of the answer's tokens too (kept in the cache).
+            ("cascade_ask", {"prompt": f"{PROBE}: again", "tiers": ["alpha"], "estimator": "logprob"}),
+        ]
+        with serve(tmp_path, config, env=env) as served:
+            first, seen = await _ask(served.url, asked)
+            # A second caller (a new MCP session) asking the same: answered from the cache.
+            second, seen_again = await _ask(served.url, asked[:1])
+        log = served.log
+        sent = fake.requests
+
+    # Not vacuous: the provider was sent the key and answered with it, the answers came back (redacted),
+    # and the second caller's came from the cache.
+    assert sent and all(r.headers["authorization"] == f"Bearer {ECHOED_KEY}" for r in sent)
+    assert all(data["ok"] and "Here is what you sent me" in data["answer"] for data in [*first, *second])
+    assert all("[REDACTED]" in data["answer"] for data in [*first, *second])
+    assert second[0]["totals"].get("cached_calls") == 1 and len(sent) == 2
+    data_home = Path(env["XDG_DATA_HOME"])
+    stored = _files_under(data_home)
+    for database in ("sessions.sqlite3", "cache.sqlite3"):  # the rows, read back: the answer, redacted
+        rows = _rows(data_home, database)
+        assert "Here is what you sent me" in rows and "[REDACTED]" in rows and ECHOED_KEY not in rows, (
+            database
+        )
+
+    for text in [*seen, *seen_again]:
+        assert ECHOED_KEY not in text, f"the key in what a client received: {text[:300]}"
+    assert ECHOED_KEY not in log
+    for name, data in stored.items():  # the session and cache databases (and write-ahead logs), byte for byte
+        assert ECHOED_KEY.encode() not in data, f"the key is stored in {name}"
+
+
+def _rows(directory: Path, name: str) -> str:
+    """Every row of every table of the SQLite file `name` under `directory`, as text."""
+    with contextlib.closing(sqlite3.connect(next(directory.rglob(name)))) as connection:
+        tables = [row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return "\n".join(
+            repr(row) for table in tables for row in connection.execute(f'SELECT * FROM "{table}"')
+        )
+
+
+def _files_under(directory: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in directory.rglob("*") if path.is_file()}
 
 
 def test_doctor_and_config_check_show_no_key_and_no_password_in_an_endpoint(tmp_path: Path) -> None:

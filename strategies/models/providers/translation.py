@@ -82,7 +82,8 @@ _CONTEXT_WINDOW = re.compile(
 
 def to_completion(name: str, entry: ModelEntry, response: Any, latency_s: float) -> Completion:
     """Turn an OpenAI-shaped chat completion (a parsed JSON dict, or litellm's `ModelResponse`) into a
-    `Completion`; `MalformedResponse` if it holds no answer."""
+    `Completion`, with secrets redacted (`Completion.redacted`: a provider that echoes the key it was sent
+    must not reach the cache, which wraps this client); `MalformedResponse` if it holds no answer."""
     choices = field(response, "choices")
     if not choices or not isinstance(choices, list | tuple):
         raise MalformedResponse(name, "the provider answered with no choices")
@@ -101,7 +102,7 @@ def to_completion(name: str, entry: ModelEntry, response: Any, latency_s: float)
         latency_s=latency_s,
         finish_reason=None if finish_reason is None else str(finish_reason),
         logprobs=logprobs_of(field(choice, "logprobs")),
-    )
+    ).redacted()
 
 
 _SCHEMA_NAME = re.compile(r"[^A-Za-z0-9_-]+")

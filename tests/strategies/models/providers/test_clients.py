@@ -433,6 +433,20 @@ async def test_the_api_key_never_appears_in_an_error_even_when_the_provider_echo
     assert "[REDACTED]" in str(caught.value)
 
 
+async def test_a_key_the_provider_echoes_in_an_answer_is_redacted_from_text_model_and_tokens(
+    fake_openai: FakeOpenAI, make: Make
+) -> None:
+    fake_openai.script("gpt-a", Fault.echoes_authorization())
+
+    completion = await make("gpt-a").complete(ask(logprobs=True))
+
+    assert fake_openai.last_request.headers["authorization"] == f"Bearer {KEY}"  # it was sent, and echoed
+    assert completion.text == "Here is what you sent me: Authorization: Bearer [REDACTED]"
+    assert KEY not in completion.model_dump_json()
+    assert completion.model == "gpt-a for [REDACTED]"
+    assert completion.logprobs and completion.logprobs[-1].token == "[REDACTED]"
+
+
 async def test_a_missing_key_variable_fails_before_any_request(
     fake_openai: FakeOpenAI, make: Make, monkeypatch: pytest.MonkeyPatch
 ) -> None:
