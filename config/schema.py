@@ -92,9 +92,35 @@ class AuthConfig(_Section):
     or `10.0.0.5:*` (any port). Needed when binding to 0.0.0.0."""
     allowed_origins: list[str] = Field(default_factory=list)
     """Origin header values accepted besides loopback origins, e.g. `https://app.example.com`."""
+    admins: list[str] = Field(default_factory=list)
+    """Clients (token names, OAuth subjects) that see and may end every session and see server-wide
+    usage. Everyone else sees only their own sessions and those shared with them."""
+    admin_scope: str | None = None
+    """With `oauth`: an access token carrying this scope is an admin too."""
+    teams: dict[str, list[str]] = Field(default_factory=dict)
+    """Teams by name, each a list of clients (token names, OAuth subjects). A session shared with
+    `team:<name>` is readable by every member; with `cache.scope: team` members share cached answers."""
 
     @model_validator(mode="after")
     def _one_mode(self) -> AuthConfig:
+        for team in self.teams:
+            if (
+                not team
+                or len(team) > 64
+                or not team.replace("-", "").replace("_", "").replace(".", "").isalnum()
+            ):
+                raise ValueError(f"teams: name {team!r} must be 1-64 letters, digits, '.', '-' or '_'")
+        if self.tokens:
+            known = set(self.tokens)
+            for where, names in [
+                ("admins", self.admins),
+                *((f"teams.{t}", m) for t, m in self.teams.items()),
+            ]:
+                unknown = sorted(set(names) - known)
+                if unknown:
+                    raise ValueError(
+                        f"{where}: {', '.join(map(repr, unknown))}: not a configured token name (auth.tokens)"
+                    )
         for name in self.tokens:
             if (
                 not name
@@ -109,6 +135,20 @@ class AuthConfig(_Section):
     @property
     def enabled(self) -> bool:
         return bool(self.tokens) or self.oauth is not None
+
+
+class ClientQuotas(_Section):
+    """Per-client quotas (`limits.per_client`). 0 or None turns one off."""
+
+    max_transport_sessions: int = Field(default=64, ge=0)
+    """Streamable-HTTP sessions (MCP connections) one client may hold open at once."""
+    max_concurrent_tool_calls: int = Field(default=8, ge=0)
+    """Tool calls of one client in progress at once; more are refused at once, not queued."""
+    requests_per_minute: int = Field(default=0, ge=0)
+    """HTTP requests per minute per client, shared by every replica (0: only the per-process
+    `limits.rate_limit_per_minute` applies)."""
+    max_usd_per_day: Decimal | None = Field(default=None, ge=0)
+    """What one client's tool calls may cost per UTC day; a call's cost cap is lowered to what is left."""
 
 
 class Limits(_Section):
@@ -137,6 +177,10 @@ class Limits(_Section):
     """HTTP requests in progress at once, over all clients; more get a "busy" error at once."""
     max_request_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     """Largest HTTP request body."""
+    per_client: ClientQuotas = Field(default_factory=ClientQuotas)
+    """What one client (token name, OAuth subject; the local user over stdio) may use, so that one
+    client flooding the server cannot starve the others. Shared by replicas through Redis when sessions
+    use Redis; counted in this process otherwise."""
 
 
 class ChorusConfig(_Section):

@@ -12,6 +12,7 @@ from mcp.server.mcpserver import MCPServer
 from chorus_mcp.config.schema import ChorusConfig
 from chorus_mcp.server.http.auth import auth_options
 from chorus_mcp.server.http.limits import cap_output_tokens, guard_tool_calls
+from chorus_mcp.server.http.principals import PrincipalScope
 from chorus_mcp.server.mcp.arguments import check_tool_arguments
 from chorus_mcp.server.mcp.footprint import compact_tools
 from chorus_mcp.server.mcp.resources import register_resources
@@ -19,12 +20,13 @@ from chorus_mcp.server.mcp.session_tools import register_session_tools
 from chorus_mcp.server.mcp.state import ChorusState, build_state, default_client_factory
 from chorus_mcp.server.mcp.telemetry import register_usage_resources, setup_tracing
 from chorus_mcp.server.mcp.tools import register_tools
+from chorus_mcp.server.mcp.usage_scope import ScopedUsage
 from chorus_mcp.server.mcp.warmup import WARM_UP_AT_MOST_S, Handshake
 from chorus_mcp.strategies.cache.client import with_cache
 from chorus_mcp.strategies.cache.response_cache import open_response_cache
 from chorus_mcp.strategies.models.catalog import ClientFactory
-from chorus_mcp.strategies.tracing import UsageLedger, instrument
 from chorus_mcp.strategies.tracing import export as trace_export
+from chorus_mcp.strategies.tracing import instrument
 
 INSTRUCTIONS = (
     "Chorus asks several language models and returns one answer with the evidence: who answered what, "
@@ -36,12 +38,16 @@ INSTRUCTIONS = (
 def build_server(config: ChorusConfig, factory: ClientFactory | None = None) -> MCPServer[ChorusState]:
     """The Chorus MCP server for `config`. `factory` replaces the litellm clients (tests, replay)."""
     setup_tracing(config.tracing, version=version())
-    usage = UsageLedger()
+    usage = ScopedUsage()
     clients = cap_output_tokens(factory, config.limits.max_output_tokens) or default_client_factory()
     # Every client sits behind the response cache, inside the instrumentation: a hit is still an LLM
     # span and a usage record (a hit, not a call), wherever the call is made.
     cache = open_response_cache(config.cache, config.sessions)
     state = build_state(config, instrument(with_cache(clients, cache, usage), usage), cache=cache)
+    # A read-only or corrupt store file stops the start-up here, naming the file and the fix.
+    state.sessions.open_now()
+    if cache is not None:
+        cache.store.open_now()
 
     handshake = Handshake()  # the warm-up starts once the client has listed the tools
 
@@ -69,7 +75,9 @@ def build_server(config: ChorusConfig, factory: ClientFactory | None = None) -> 
     register_tools(server)
     register_resources(server, state)
     register_session_tools(server, state)
-    register_usage_resources(server, usage)
+    register_usage_resources(server, usage, state)
+    # Outermost of ours: the guard (quotas) and every handler see the request's principal.
+    server.middleware.append(PrincipalScope(state.principals))
     check_tool_arguments(server, config.limits)  # before the guard: its refusals are the ones callers see
     guard_tool_calls(server, config)
     server.middleware.append(handshake)

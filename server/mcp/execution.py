@@ -22,6 +22,7 @@ from chorus_mcp.strategies.core.spec import Step
 from chorus_mcp.strategies.engine.context import Budget, RunContext
 from chorus_mcp.strategies.engine.context_passing import ActiveSession, bound
 from chorus_mcp.strategies.engine.runner import run_strategy
+from chorus_mcp.strategies.sessions.ownership import current_principal
 from chorus_mcp.strategies.sessions.session import (
     ContextMode,
     Session,
@@ -58,6 +59,7 @@ async def execute(
     its cost are recorded in the session. `cache=False`: no model call of the run reads or writes the
     response cache."""
     state = state_of(ctx)
+    principal = current_principal()
     defaults = state.config.defaults
     if not prompt.strip():
         raise UserInputError("prompt: must not be empty")
@@ -74,7 +76,8 @@ async def execute(
             # shared budget this call will use, not only in the store this call has already read.
             shared = held.enter_context(state.session_budgets.joined(session_id))
             session = await state.sessions.get(session_id)
-            if session is None:
+            if session is None or not session.readable_by(principal):
+                # Another client's session reads exactly like one that does not exist: no existence oracle.
                 raise UserInputError(
                     f"session_id: no session {session_id!r} (it may have expired); omit it to start one"
                 )
@@ -151,7 +154,11 @@ async def execute(
                 turns = exchange(request, result, usage) if result.ok else []
                 charged = usage if result.ok or usage.calls else None
                 await state.sessions.create(
-                    max_cost_usd=session_cap, session_id=session_id, turns=turns, usage=charged
+                    max_cost_usd=session_cap,
+                    session_id=session_id,
+                    turns=turns,
+                    usage=charged,
+                    owner=principal.id,
                 )
             elif result.ok:
                 # Only answered turns join the history: a failed attempt would leave the next turn a dangling

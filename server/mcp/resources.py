@@ -1,10 +1,17 @@
 """Sessions as MCP resources: one conversation by id, its usage so far, and the list of recent ones.
 
-    session://recent               the most recently active sessions (metadata and usage, no turns)
-    session://{session_id}         one session: metadata, usage, cached memos and every turn kept
-    session://{session_id}/usage   what the session has cost so far, per turn and in total, and its budget
+    session://recent                       the caller's most recently active sessions (no turns)
+    session://{session_id}                 one session: metadata, usage, memos and its latest turns
+    session://{session_id}?before=S&limit=N   the N turns before turn `seq` S (the page before)
+    session://{session_id}/usage           what the session has cost so far, per turn and in total
 
-An unknown, expired or malformed id is a not-found error; a malformed id is never echoed back.
+Every resource is scoped to the caller (`strategies.sessions.ownership`): a client sees its own
+sessions and those shared with it; an admin sees all. Another client's session, an unknown, expired or
+malformed id are all the same not-found error; a malformed id is never echoed back.
+
+A page holds at most `limit` turns (default `PAGE_TURNS`) and about `PAGE_CHARS` characters of them
+(at least one turn): a long session is read page by page, never as one huge document. `page.before`
+is the cursor for the page before, None at the first turn kept.
 """
 
 from __future__ import annotations
@@ -13,13 +20,18 @@ import json
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
-from mcp.server.mcpserver.exceptions import ResourceNotFoundError
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 
 from chorus_mcp.server.mcp.state import ChorusState
 from chorus_mcp.strategies.core.errors import UserInputError
-from chorus_mcp.strategies.sessions.session import Session, SessionStore, validate_session_id
+from chorus_mcp.strategies.sessions.ownership import current_principal
+from chorus_mcp.strategies.sessions.session import Session, SessionStore, Turn, validate_session_id
 
 RECENT_LIMIT = 50
+PAGE_TURNS = 20
+MAX_PAGE_TURNS = 100
+PAGE_CHARS = 256_000
+"""Characters of turn text a page holds at most (beyond its first turn, which is always shown)."""
 
 
 def register_resources(server: MCPServer[Any], state: ChorusState) -> None:
@@ -28,21 +40,34 @@ def register_resources(server: MCPServer[Any], state: ChorusState) -> None:
     @server.resource(
         "session://recent",
         name="recent_sessions",
-        description="The most recently active sessions, newest first: metadata and usage, without turns.",
+        description="Your most recently active sessions, newest first: metadata and usage, without turns.",
         mime_type="application/json",
     )
     async def recent_sessions() -> str:
-        sessions = await state.sessions.list_recent(RECENT_LIMIT)
+        sessions = await state.sessions.list_recent(RECENT_LIMIT, viewer=current_principal())
         return json.dumps({"sessions": [s.model_dump(mode="json") for s in sessions]})
 
     @server.resource(
-        "session://{session_id}",
+        "session://{session_id}{?before,limit}",
         name="session",
-        description="One session: its turns, metadata, usage so far and cached summaries.",
+        description="One session: metadata, usage, cached summaries and its latest turns "
+        "(?before=<seq> for the page before, ?limit=N turns per page).",
         mime_type="application/json",
     )
-    async def session(session_id: str) -> str:
-        return (await _find(state.sessions, session_id)).model_dump_json()
+    async def session(session_id: str, before: str | None = None, limit: str | None = None) -> str:
+        page_size = _number("limit", limit, low=1, high=MAX_PAGE_TURNS) or PAGE_TURNS
+        cursor = _number("before", before, low=0, high=2**62)
+        found = await _find(state.sessions, session_id, latest=page_size, before=cursor)
+        shown = _fit(found)
+        first = shown[0].seq if shown else None
+        more = first is not None and first > found.dropped_turns
+        body = found.model_copy(update={"turns": shown}).model_dump(mode="json")
+        body["page"] = {
+            "turns": len(shown),
+            "before": first if more else None,
+            "next": f"session://{found.id}?before={first}&limit={page_size}" if more else None,
+        }
+        return json.dumps(body)
 
     @server.resource(
         "session://{session_id}/usage",
@@ -74,12 +99,35 @@ def register_resources(server: MCPServer[Any], state: ChorusState) -> None:
         )
 
 
-async def _find(store: SessionStore, session_id: str) -> Session:
+def _fit(session: Session) -> list[Turn]:
+    """The newest of the page's turns that fit in `PAGE_CHARS` (always the newest one)."""
+    kept: list[Turn] = []
+    size = 0
+    for turn in reversed(session.turns):
+        size += len(turn.content)
+        if kept and size > PAGE_CHARS:
+            break
+        kept.append(turn)
+    return kept[::-1]
+
+
+def _number(name: str, value: str | None, *, low: int, high: int) -> int | None:
+    if value is None or value == "":
+        return None
+    if not value.isdigit() or not low <= int(value) <= high:
+        raise ResourceError(f"{name}: expected a whole number from {low} to {high}")
+    return int(value)
+
+
+async def _find(
+    store: SessionStore, session_id: str, *, latest: int | None = None, before: int | None = None
+) -> Session:
+    """The caller's session (or one shared with it); not-found for anything else, without saying which."""
     try:
         validate_session_id(session_id)
     except UserInputError as exc:
         raise ResourceNotFoundError(exc.message) from None
-    found = await store.get(session_id)
-    if found is None:
+    found = await store.get(session_id, latest=latest, before=before)
+    if found is None or not found.readable_by(current_principal()):
         raise ResourceNotFoundError(f"no session {session_id!r} (it never existed, expired or was deleted)")
     return found

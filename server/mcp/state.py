@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 
 import anyio
 
-from chorus_mcp.config.schema import ChorusConfig
+from chorus_mcp.config.schema import AuthConfig, ChorusConfig
+from chorus_mcp.server.http.principals import Principals
 from chorus_mcp.server.mcp.session_budgets import SessionBudgets
 from chorus_mcp.strategies.cache.response_cache import ResponseCache
 from chorus_mcp.strategies.engine.context_passing import ContextPassing, offline_tokens
@@ -38,6 +39,8 @@ class ChorusState:
     """The budgets of sessions with calls in flight, shared by those calls."""
     cache: ResponseCache | None = None
     """The response cache the catalog's clients sit behind (`cache`); None when it is off."""
+    principals: Principals = field(default_factory=lambda: Principals(AuthConfig()))
+    """Who each request is from (`auth`): admins and teams."""
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[ChorusState]:
@@ -93,6 +96,7 @@ def build_state(
         settings.context, count_tokens=offline_tokens, known_window=known_context_window, blocking=True
     )
     return ChorusState(
+        principals=Principals(config.auth),
         config=config,
         catalog=catalog,
         sessions=sessions,

@@ -3,6 +3,8 @@
 `usage://summary` — calls, tokens and cost since start-up, in total, by model and by recent session;
 `usage://session/{session_id}` — one session's. Both count what this process sent: behind a load
 balancer each replica counts its own (a session's stored turns carry its usage wherever it ran).
+Both are the caller's own (`server.mcp.usage_scope`): an admin sees the server's, a client its own
+calls, and another client's session is not found.
 """
 
 from __future__ import annotations
@@ -13,6 +15,10 @@ from typing import Any
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 
+from chorus_mcp.server.mcp.state import ChorusState
+from chorus_mcp.server.mcp.usage_scope import ScopedUsage
+from chorus_mcp.strategies.sessions.ownership import current_principal
+from chorus_mcp.strategies.sessions.session import SESSION_ID_PATTERN
 from chorus_mcp.strategies.tracing.export import configure
 from chorus_mcp.strategies.tracing.settings import TracingSettings
 from chorus_mcp.strategies.tracing.usage import UsageLedger
@@ -25,7 +31,7 @@ def setup_tracing(
     return configure(settings, service_version=version, ready=ready)
 
 
-def register_usage_resources(server: MCPServer[Any], usage: UsageLedger) -> None:
+def register_usage_resources(server: MCPServer[Any], usage: UsageLedger, state: ChorusState) -> None:
     # Static resources get no request context in the SDK, so the ledger is passed in at registration.
 
     @server.resource(
@@ -35,7 +41,7 @@ def register_usage_resources(server: MCPServer[Any], usage: UsageLedger) -> None
         mime_type="application/json",
     )
     async def usage_summary() -> str:
-        return usage.summary().model_dump_json()
+        return _seen(usage).summary().model_dump_json()
 
     @server.resource(
         "usage://session/{session_id}",
@@ -44,7 +50,13 @@ def register_usage_resources(server: MCPServer[Any], usage: UsageLedger) -> None
         mime_type="application/json",
     )
     async def session_usage(session_id: str) -> str:
-        found = usage.session(session_id)
+        info = await state.sessions.info(session_id) if SESSION_ID_PATTERN.fullmatch(session_id) else None
+        readable = info is not None and info.readable_by(current_principal())
+        found = usage.session(session_id) if readable else None
         if found is None:
             raise ResourceNotFoundError(f"no usage recorded for session {session_id!r} since start-up")
         return found.model_dump_json()
+
+
+def _seen(usage: UsageLedger) -> UsageLedger:
+    return usage.seen_by(current_principal()) if isinstance(usage, ScopedUsage) else usage

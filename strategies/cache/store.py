@@ -113,6 +113,11 @@ class CacheStore(Protocol):
         """Delete every entry (of `model` only, when given) and its counters; return how many entries."""
         ...
 
+    def open_now(self) -> None:
+        """At start-up: open a file store now, so a read-only or corrupt file stops the server with its
+        path and the fix (`ConfigError`) instead of every call silently going uncached."""
+        ...
+
     async def aclose(self) -> None: ...
 
 

@@ -31,6 +31,7 @@ from chorus_mcp.strategies.core.completion import CompletionRequest, Message, Us
 from chorus_mcp.strategies.core.errors import ChorusError, UserInputError
 from chorus_mcp.strategies.core.result import StrategyResult
 from chorus_mcp.strategies.core.templates import latest_user_text
+from chorus_mcp.strategies.sessions.ownership import LOCAL, Principal
 
 SESSION_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 """URL-safe base64 alphabet only: safe in a file name, a Redis key, a URI (`session://{id}`)."""
@@ -124,6 +125,15 @@ class SessionInfo(BaseModel):
     """Cost cap across all the session's calls; None means no cap."""
     expires_at: datetime | None = None
     """When the session is deleted if nothing happens in it (None: never)."""
+    owner: str = LOCAL
+    """The principal that created it (`strategies.sessions.ownership`); `@local` for the local user and
+    for sessions stored before ownership existed."""
+    grants: list[str] = Field(default_factory=list)
+    """Principals (and `team:<name>`s) the owner shared it with: they may read and continue it."""
+
+    def readable_by(self, viewer: Principal | None) -> bool:
+        """Whether `viewer` may read and continue it (None: the store's own caller, who sees all)."""
+        return viewer is None or viewer.may_read(self.owner, self.grants)
 
     def cost_left_usd(self) -> Decimal | None:
         """What the session may still spend (never negative); None when it has no cap."""
@@ -210,6 +220,9 @@ class SessionSettings(_Settings):
     """A session untouched this long is deleted; None keeps sessions until deleted."""
     max_sessions: int = Field(default=10_000, ge=1)
     """When there are more, the least recently active are deleted."""
+    max_sessions_per_owner: int = Field(default=1_000, ge=1)
+    """When one client owns more, its own least recently active are deleted: one client starting
+    sessions in a loop never pushes out another's."""
     max_turns: int = Field(default=500, ge=2)
     """Turns kept per session; older ones are dropped (the summary memo still covers them)."""
     max_turn_chars: int = Field(default=200_000, ge=100)
@@ -243,6 +256,7 @@ class SessionSettings(_Settings):
         return StoreLimits(
             ttl_s=self.ttl_s,
             max_sessions=self.max_sessions,
+            max_sessions_per_owner=self.max_sessions_per_owner,
             max_turns=self.max_turns,
             max_turn_chars=self.max_turn_chars,
         )
@@ -254,6 +268,7 @@ class StoreLimits:
 
     ttl_s: float | None = None
     max_sessions: int = 10_000
+    max_sessions_per_owner: int = 1_000
     max_turns: int = 500
     max_turn_chars: int = 200_000
 
@@ -272,6 +287,15 @@ def clip(turns: Sequence[Turn], limits: StoreLimits) -> list[Turn]:
     return clipped
 
 
+def window(turns: list[Turn], latest: int | None, before: int | None) -> list[Turn]:
+    """Of `turns` (with `seq` set, in order): those below `before`, then the last `latest` of them."""
+    if before is not None:
+        turns = [t for t in turns if t.seq is not None and t.seq < before]
+    if latest is not None:
+        turns = turns[len(turns) - latest :] if latest > 0 else []
+    return turns
+
+
 # -- the protocol ----------------------------------------------------------------------------------
 
 
@@ -285,16 +309,23 @@ class SessionStore(Protocol):
         session_id: str | None = None,
         turns: Sequence[Turn] = (),
         usage: Usage | None = None,
+        owner: str = LOCAL,
+        grants: Sequence[str] = (),
     ) -> str:
         """Start a session and return its id: `session_id` when given (a fresh `new_session_id()` the
         caller chose, so a run can name its session before storing it; an id already in use raises
         `SessionStoreError`), else a new one. `turns` and `usage`, when given, are its first append, in
-        the same write: a tool call that starts a session stores it and its first exchange at once."""
+        the same write: a tool call that starts a session stores it and its first exchange at once.
+        `owner` and `grants` are set once, here, and never change. When `owner` has more than
+        `max_sessions_per_owner` sessions, its least recently active are deleted (never another's)."""
         ...
 
-    async def get(self, session_id: str) -> Session | None:
+    async def get(
+        self, session_id: str, *, latest: int | None = None, before: int | None = None
+    ) -> Session | None:
         """The session with its turns, or None when there is none with this id (never existed, expired
-        or deleted)."""
+        or deleted). `latest`: only the last `latest` turns (of those with `seq` below `before`, when
+        given) — what a page of a long session reads, without loading the rest."""
         ...
 
     async def info(self, session_id: str) -> SessionInfo | None:
@@ -311,12 +342,18 @@ class SessionStore(Protocol):
         gone is ignored. Does not count as activity."""
         ...
 
-    async def list_recent(self, limit: int = 20) -> list[SessionInfo]:
-        """The most recently updated sessions first, at most `limit`."""
+    async def list_recent(self, limit: int = 20, *, viewer: Principal | None = None) -> list[SessionInfo]:
+        """The most recently updated sessions first, at most `limit`: every session (`viewer` None or an
+        admin), else those `viewer` may read (its own and those granted to it or its teams)."""
         ...
 
     async def delete(self, session_id: str) -> bool:
         """Remove a session; True when it existed."""
+        ...
+
+    def open_now(self) -> None:
+        """At start-up: open what can be opened ahead (a file), so a read-only or corrupt one stops the
+        server with its path and the fix (`ConfigError`) instead of failing the first tool call."""
         ...
 
     async def aclose(self) -> None:

@@ -108,5 +108,8 @@ class MemoryCacheStore:
             self._counters.pop(model, None)
         return len(doomed)
 
+    def open_now(self) -> None:
+        return None
+
     async def aclose(self) -> None:
         return None

@@ -226,6 +226,9 @@ class RedisCacheStore:
             dropped = await self._clear(args=[self._prefix, model or ""])
         return int(dropped)
 
+    def open_now(self) -> None:
+        """Nothing to open ahead: Redis is reached on first use."""
+
     async def aclose(self) -> None:
         await self._redis.aclose()
 

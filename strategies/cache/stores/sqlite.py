@@ -75,7 +75,9 @@ class SqliteCacheStore:
         self.path = Path(path)
         self._limits = limits or StoreLimits()
         self._clock = clock
-        self._db = SqliteFile(self.path, schema=_SCHEMA, error=CacheStoreError, what="cache store")
+        self._db = SqliteFile(
+            self.path, schema=_SCHEMA, error=CacheStoreError, what="cache store", setting="cache.sqlite_path"
+        )
         self._trim_every = max(1, self._limits.max_entries // 100)
         self._writes_since_trim = 0
         self._pending: dict[str, tuple[int, int, int]] = {}
@@ -218,6 +220,10 @@ class SqliteCacheStore:
                 return conn.execute("DELETE FROM entries WHERE model = ?", (model,)).rowcount
 
         return await self._db.run(clear)
+
+    def open_now(self) -> None:
+        """Open the file at start-up: a read-only or corrupt one stops the server with the fix."""
+        self._db.open_now()
 
     async def aclose(self) -> None:
         def flush(conn: sqlite3.Connection) -> None:

@@ -9,6 +9,7 @@ from decimal import Decimal
 import anyio
 
 from chorus_mcp.strategies.core.completion import Usage
+from chorus_mcp.strategies.sessions.ownership import LOCAL, Principal
 from chorus_mcp.strategies.sessions.session import (
     ContextMemo,
     Session,
@@ -21,6 +22,7 @@ from chorus_mcp.strategies.sessions.session import (
     new_session_id,
     unknown_session,
     utc_now,
+    window,
 )
 
 
@@ -45,6 +47,8 @@ class MemorySessionStore:
         session_id: str | None = None,
         turns: Sequence[Turn] = (),
         usage: Usage | None = None,
+        owner: str = LOCAL,
+        grants: Sequence[str] = (),
     ) -> str:
         async with self._lock:
             self._expire()
@@ -60,15 +64,24 @@ class MemorySessionStore:
                 turns=[],
                 max_cost_usd=max_cost_usd,
                 expires_at=self._expiry(now),
+                owner=owner,
+                grants=list(grants),
             )
             if turns or usage is not None:
                 self._append_locked(self._sessions[session_id], turns, usage)
+            owned = [s for s in self._sessions.values() if s.owner == owner]
+            for excess in sorted(owned, key=lambda s: s.updated_at)[
+                : max(0, len(owned) - self._limits.max_sessions_per_owner)
+            ]:
+                del self._sessions[excess.id]
             while len(self._sessions) > self._limits.max_sessions:
                 oldest = min(self._sessions.values(), key=lambda s: s.updated_at)
                 del self._sessions[oldest.id]
             return session_id
 
-    async def get(self, session_id: str) -> Session | None:
+    async def get(
+        self, session_id: str, *, latest: int | None = None, before: int | None = None
+    ) -> Session | None:
         async with self._lock:
             self._expire()
             session = self._sessions.get(session_id)
@@ -77,6 +90,7 @@ class MemorySessionStore:
             # A deep copy: callers must not be able to change the stored session behind the lock's back.
             first = session.dropped_turns
             turns = [t.model_copy(update={"seq": first + i}) for i, t in enumerate(session.turns)]
+            turns = window(turns, latest, before)
             return session.model_copy(update={"turns": turns, "memos": dict(session.memos)})
 
     async def info(self, session_id: str) -> SessionInfo | None:
@@ -109,15 +123,19 @@ class MemorySessionStore:
             if session is not None:
                 session.memos[memo.kind] = memo
 
-    async def list_recent(self, limit: int = 20) -> list[SessionInfo]:
+    async def list_recent(self, limit: int = 20, *, viewer: Principal | None = None) -> list[SessionInfo]:
         async with self._lock:
             self._expire()
-            recent = sorted(self._sessions.values(), key=lambda s: s.updated_at, reverse=True)
+            visible = [s for s in self._sessions.values() if s.readable_by(viewer)]
+            recent = sorted(visible, key=lambda s: s.updated_at, reverse=True)
             return [s.info() for s in recent[: max(0, limit)]]
 
     async def delete(self, session_id: str) -> bool:
         async with self._lock:
             return self._sessions.pop(session_id, None) is not None
+
+    def open_now(self) -> None:
+        return None
 
     async def aclose(self) -> None:
         return None

@@ -5,10 +5,18 @@ Needs the `redis` extra (`pip install 'chorus-mcp[redis]'`); nothing else import
 Keys (`{p}` is `sessions.key_prefix`, `chorus:` by default):
 
     {p}session:{id}          hash   created_at, updated_at (epoch s), max_cost_usd, next_seq, dropped,
-                                    calls, prompt_tokens, completion_tokens, cost_pico, cost_unknown
+                                    calls, prompt_tokens, completion_tokens, cost_pico, cost_unknown,
+                                    owner, grants (JSON list), indexes (the two kinds of zset below)
     {p}session:{id}:turns    list   one JSON turn per item, oldest first
     {p}session:{id}:memos    hash   kind → JSON memo
-    {p}sessions:recent       zset   id scored by updated_at
+    {p}sessions:recent       zset   id scored by updated_at (every session: what an admin lists)
+    {p}sessions:owner:{h}    zset   the same, for the sessions one principal owns (h: hash of its id)
+    {p}sessions:granted:{h}  zset   the same, for the sessions granted to one name (a principal, a team)
+
+A principal's listing reads its owner zset and the granted zsets of its names; a session's zsets are
+written with it and kept in step by every append. Entries of sessions that expired or were evicted are
+dropped from a zset when a listing meets them. A hash without `owner` was stored before ownership
+existed: it is the local user's, whose listing also reads the global zset to find those.
 
 Every write is one Lua script, so it is atomic: concurrent appends to one session (from any replica)
 each land whole, in the order Redis receives them, and the usage counters never lose an increment.
@@ -22,6 +30,8 @@ means the same thing here as in the other stores. The scripts touch keys they co
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -34,6 +44,7 @@ from redis.exceptions import RedisError
 from chorus_mcp.strategies.core.completion import Usage
 from chorus_mcp.strategies.core.errors import ChorusError, redact
 from chorus_mcp.strategies.engine.reliability import BreakerSettings
+from chorus_mcp.strategies.sessions.ownership import LOCAL, Principal
 from chorus_mcp.strategies.sessions.session import (
     ContextMemo,
     Session,
@@ -51,25 +62,32 @@ from chorus_mcp.strategies.sessions.stores.breakers import BreakerEvent
 PICO = Decimal(10) ** 12
 
 _CREATE = """
-local meta, recent = KEYS[1], KEYS[2]
+local meta, recent, owned = KEYS[1], KEYS[2], KEYS[3]
 local id, now, max_cost, ttl_ms, max_sessions, cutoff, prefix =
     ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], ARGV[7]
+local owner, grants, indexes, max_owned = ARGV[8], ARGV[9], ARGV[10], tonumber(ARGV[11])
 if redis.call('EXISTS', meta) == 1 then return 0 end
 redis.call('HSET', meta, 'created_at', now, 'updated_at', now, 'max_cost_usd', max_cost, 'next_seq', 0,
-    'dropped', 0, 'calls', 0, 'prompt_tokens', 0, 'completion_tokens', 0, 'cost_pico', 0, 'cost_unknown', 0)
+    'dropped', 0, 'calls', 0, 'prompt_tokens', 0, 'completion_tokens', 0, 'cost_pico', 0, 'cost_unknown', 0,
+    'owner', owner, 'grants', grants, 'indexes', indexes)
 redis.call('ZADD', recent, now, id)
+for index in string.gmatch(indexes, '%S+') do redis.call('ZADD', index, now, id) end
 if ttl_ms > 0 then
     redis.call('PEXPIRE', meta, ttl_ms)
     redis.call('ZREMRANGEBYSCORE', recent, '-inf', cutoff)
+    redis.call('ZREMRANGEBYSCORE', owned, '-inf', cutoff)
 end
-local excess = redis.call('ZCARD', recent) - max_sessions
-if excess > 0 then
-    local oldest = redis.call('ZPOPMIN', recent, excess)
+local function evict(oldest)
     for i = 1, #oldest, 2 do
         local key = prefix .. 'session:' .. oldest[i]
         redis.call('DEL', key, key .. ':turns', key .. ':memos')
+        redis.call('ZREM', recent, oldest[i])
     end
 end
+local own_excess = redis.call('ZCARD', owned) - max_owned
+if own_excess > 0 then evict(redis.call('ZPOPMIN', owned, own_excess)) end
+local excess = redis.call('ZCARD', recent) - max_sessions
+if excess > 0 then evict(redis.call('ZPOPMIN', recent, excess)) end
 return 1
 """
 
@@ -95,12 +113,28 @@ redis.call('HINCRBY', meta, 'cost_pico', pico)
 if unknown == '1' then redis.call('HSET', meta, 'cost_unknown', 1) end
 redis.call('HSET', meta, 'updated_at', now)
 redis.call('ZADD', recent, now, id)
+local indexes = redis.call('HGET', meta, 'indexes')
+if indexes then
+    for index in string.gmatch(indexes, '%S+') do redis.call('ZADD', index, now, id) end
+end
 if ttl_ms > 0 then
     redis.call('PEXPIRE', meta, ttl_ms)
     redis.call('PEXPIRE', turns, ttl_ms)
     if redis.call('EXISTS', memos) == 1 then redis.call('PEXPIRE', memos, ttl_ms) end
 end
 return next_seq
+"""
+
+_WINDOW = """
+local dropped = tonumber(redis.call('HGET', KEYS[1], 'dropped') or '0')
+local next_seq = tonumber(redis.call('HGET', KEYS[1], 'next_seq') or '0')
+local before, n = tonumber(ARGV[1]), tonumber(ARGV[2])
+if before < 0 or before > next_seq then before = next_seq end
+local stop = before - dropped - 1
+if stop < 0 or n == 0 then return {dropped, {}} end
+local start = 0
+if n > 0 then start = math.max(0, stop - n + 1) end
+return {start + dropped, redis.call('LRANGE', KEYS[2], start, stop)}
 """
 
 _SAVE_MEMO = """
@@ -129,6 +163,7 @@ class RedisSessionStore:
         self._create = self._redis.register_script(_CREATE)
         self._append = self._redis.register_script(_APPEND)
         self._save_memo = self._redis.register_script(_SAVE_MEMO)
+        self._window = self._redis.register_script(_WINDOW)
 
     @property
     def redis(self) -> aioredis.Redis:
@@ -141,6 +176,15 @@ class RedisSessionStore:
     @property
     def _recent(self) -> str:
         return f"{self._prefix}sessions:recent"
+
+    def _owned(self, owner: str) -> str:
+        return f"{self._prefix}sessions:owner:{_hashed(owner)}"
+
+    def _granted(self, name: str) -> str:
+        return f"{self._prefix}sessions:granted:{_hashed(name)}"
+
+    def open_now(self) -> None:
+        """Nothing to open ahead: Redis is reached on first use (and may come up after the server)."""
 
     def _ttl_ms(self) -> int:
         return 0 if self._limits.ttl_s is None else max(1, int(self._limits.ttl_s * 1000))
@@ -166,6 +210,8 @@ class RedisSessionStore:
         )
         return SessionInfo(
             id=session_id,
+            owner=meta.get("owner") or LOCAL,
+            grants=json.loads(meta.get("grants") or "[]"),
             created_at=_dt(float(meta["created_at"])),
             updated_at=_dt(updated),
             turn_count=next_seq - dropped,
@@ -182,13 +228,16 @@ class RedisSessionStore:
         session_id: str | None = None,
         turns: Sequence[Turn] = (),
         usage: Usage | None = None,
+        owner: str = LOCAL,
+        grants: Sequence[str] = (),
     ) -> str:
         session_id = session_id or new_session_id()
         now = self._now()
         cutoff = now - (self._limits.ttl_s or 0)
+        indexes = [self._owned(owner), *(self._granted(name) for name in grants)]
         async with _translated():
             created = await self._create(
-                keys=[self._keys(session_id)[0], self._recent],
+                keys=[self._keys(session_id)[0], self._recent, indexes[0]],
                 args=[
                     session_id,
                     repr(now),
@@ -197,6 +246,10 @@ class RedisSessionStore:
                     self._limits.max_sessions,
                     repr(cutoff),
                     self._prefix,
+                    owner,
+                    json.dumps(list(grants)),
+                    " ".join(indexes),
+                    self._limits.max_sessions_per_owner,
                 ],
             )
         if int(created) != 1:
@@ -207,18 +260,22 @@ class RedisSessionStore:
             await self.append(session_id, turns, usage=usage)
         return session_id
 
-    async def get(self, session_id: str) -> Session | None:
+    async def get(
+        self, session_id: str, *, latest: int | None = None, before: int | None = None
+    ) -> Session | None:
         meta_key, turns_key, memos_key = self._keys(session_id)
         async with _translated(), self._redis.pipeline(transaction=True) as pipe:
             pipe.hgetall(meta_key)
-            pipe.lrange(turns_key, 0, -1)
+            # One script reads `dropped` and the slice it implies together, so a trim cannot shift it.
+            args = [-1 if before is None else max(0, before), -1 if latest is None else max(0, latest)]
+            await self._window(keys=[meta_key, turns_key], args=args, client=pipe)
             pipe.hgetall(memos_key)
-            meta, raw_turns, raw_memos = await pipe.execute()
+            meta, (first, raw_turns), raw_memos = await pipe.execute()
         info = self._info(session_id, meta)
         if info is None:
             return None
         turns = [
-            Turn.model_validate_json(raw).model_copy(update={"seq": info.dropped_turns + i})
+            Turn.model_validate_json(raw).model_copy(update={"seq": int(first) + i})
             for i, raw in enumerate(raw_turns)
         ]
         memos = {kind: ContextMemo.model_validate_json(raw) for kind, raw in raw_memos.items()}
@@ -258,33 +315,48 @@ class RedisSessionStore:
         async with _translated():
             await self._save_memo(keys=[meta_key, memos_key], args=[memo.kind, memo.model_dump_json()])
 
-    async def list_recent(self, limit: int = 20) -> list[SessionInfo]:
+    async def list_recent(self, limit: int = 20, *, viewer: Principal | None = None) -> list[SessionInfo]:
+        if viewer is None or viewer.admin:
+            sources = [self._recent]
+        else:
+            sources = [self._owned(viewer.id), *(self._granted(name) for name in sorted(viewer.names))]
+            if viewer.id == LOCAL:
+                sources.append(self._recent)  # sessions stored before ownership are the local user's
+        found: dict[str, SessionInfo] = {}
+        async with _translated():
+            for source in sources:
+                for info in await self._page(source, limit, viewer):
+                    found.setdefault(info.id, info)
+        recent = sorted(found.values(), key=lambda info: info.updated_at, reverse=True)
+        return recent[: max(0, limit)]
+
+    async def _page(self, source: str, limit: int, viewer: Principal | None) -> list[SessionInfo]:
+        """The newest `limit` live sessions of one zset that `viewer` may read; dead entries are dropped."""
         found: list[SessionInfo] = []
         start = 0
-        async with _translated():
-            if self._limits.ttl_s is not None:
-                await self._redis.zremrangebyscore(self._recent, "-inf", self._now() - self._limits.ttl_s)
-            while len(found) < limit:
-                ids: list[str] = await self._redis.zrevrange(  # type: ignore[assignment]
-                    self._recent, start, start + limit - 1
-                )
-                if not ids:
-                    break
-                start += len(ids)
-                async with self._redis.pipeline(transaction=False) as pipe:
-                    for session_id in ids:
-                        pipe.hgetall(self._keys(session_id)[0])
-                    metas: list[dict[str, str]] = await pipe.execute()
-                gone = []
-                for session_id, meta in zip(ids, metas, strict=True):
-                    info = self._info(session_id, meta)
-                    if info is None:
-                        gone.append(session_id)
-                    elif len(found) < limit:
-                        found.append(info)
-                if gone:
-                    await self._redis.zrem(self._recent, *gone)
-                    start -= len(gone)
+        if self._limits.ttl_s is not None:
+            await self._redis.zremrangebyscore(source, "-inf", self._now() - self._limits.ttl_s)
+        while len(found) < limit:
+            ids: list[str] = await self._redis.zrevrange(  # type: ignore[assignment]
+                source, start, start + limit - 1
+            )
+            if not ids:
+                break
+            start += len(ids)
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for session_id in ids:
+                    pipe.hgetall(self._keys(session_id)[0])
+                metas: list[dict[str, str]] = await pipe.execute()
+            gone = []
+            for session_id, meta in zip(ids, metas, strict=True):
+                info = self._info(session_id, meta)
+                if info is None:
+                    gone.append(session_id)
+                elif len(found) < limit and info.readable_by(viewer):
+                    found.append(info)
+            if gone:
+                await self._redis.zrem(source, *gone)
+                start -= len(gone)
         return found
 
     async def delete(self, session_id: str) -> bool:
@@ -301,6 +373,11 @@ class RedisSessionStore:
 
 def _dt(value: float) -> datetime:
     return datetime.fromtimestamp(value, UTC)
+
+
+def _hashed(name: str) -> str:
+    """A principal's or team's name as a key part: any characters it has stay out of the key."""
+    return hashlib.sha256(name.encode()).hexdigest()[:32]
 
 
 class RedisBreakerStore:

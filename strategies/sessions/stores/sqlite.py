@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from chorus_mcp.strategies.core.completion import Usage
+from chorus_mcp.strategies.sessions.ownership import LOCAL, Principal
 from chorus_mcp.strategies.sessions.session import (
     ContextMemo,
     Session,
@@ -40,7 +41,8 @@ from chorus_mcp.strategies.sessions.session import (
 )
 from chorus_mcp.strategies.storage.sqlite_file import SqliteFile, transaction
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: `owner` and `grants` (sessions stored by version 1 become the local user's)."""
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
     id TEXT PRIMARY KEY,
@@ -50,7 +52,9 @@ CREATE TABLE IF NOT EXISTS sessions (
     next_seq INTEGER NOT NULL DEFAULT 0,
     dropped INTEGER NOT NULL DEFAULT 0,
     usage TEXT NOT NULL,
-    memos TEXT NOT NULL DEFAULT '{}'
+    memos TEXT NOT NULL DEFAULT '{}',
+    owner TEXT NOT NULL DEFAULT '@local',
+    grants TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX IF NOT EXISTS sessions_by_activity ON sessions (updated_at);
 CREATE TABLE IF NOT EXISTS turns (
@@ -85,11 +89,17 @@ class SqliteSessionStore:
         self._clock = clock
         self._db = SqliteFile(
             self.path,
-            schema=[*_statements(_SCHEMA), f"PRAGMA user_version={SCHEMA_VERSION}"],
+            schema=_statements(_SCHEMA),
             error=SessionStoreError,
             what="session store",
             pragmas=["PRAGMA foreign_keys=ON"],
+            setting="sessions.sqlite_path",
+            migrate=_migrate,
         )
+
+    def open_now(self) -> None:
+        """Open the file at start-up: a read-only or corrupt one stops the server with the fix."""
+        self._db.open_now()
 
     # -- plumbing ----------------------------------------------------------------------------------
 
@@ -102,8 +112,10 @@ class SqliteSessionStore:
         return None if self._limits.ttl_s is None else _dt(updated_at) + timedelta(seconds=self._limits.ttl_s)
 
     def _info(self, row: sqlite3.Row | tuple[Any, ...]) -> SessionInfo:
-        session_id, created, updated, max_cost, next_seq, dropped, usage = row[:7]
+        session_id, created, updated, max_cost, next_seq, dropped, usage, _memos, owner, grants = row[:10]
         return SessionInfo(
+            owner=owner,
+            grants=json.loads(grants),
             id=session_id,
             created_at=_dt(created),
             updated_at=_dt(updated),
@@ -123,6 +135,8 @@ class SqliteSessionStore:
         session_id: str | None = None,
         turns: Sequence[Turn] = (),
         usage: Usage | None = None,
+        owner: str = LOCAL,
+        grants: Sequence[str] = (),
     ) -> str:
         session_id = session_id or new_session_id()
         now = _ts(self._clock())
@@ -131,19 +145,28 @@ class SqliteSessionStore:
         def create(conn: sqlite3.Connection) -> None:
             with transaction(conn):
                 conn.execute(
-                    "INSERT INTO sessions (id, created_at, updated_at, max_cost_usd, usage) "
-                    "VALUES (?, ?, ?, ?, ?)",
+                    "INSERT INTO sessions (id, created_at, updated_at, max_cost_usd, usage, owner, grants) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (
                         session_id,
                         now,
                         now,
                         None if max_cost_usd is None else str(max_cost_usd),
                         Usage().model_dump_json(),
+                        owner,
+                        json.dumps(list(grants)),
                     ),
                 )
                 if stored or usage is not None:
                     self._append_in(conn, session_id, stored, usage, now)
                 conn.execute("DELETE FROM sessions WHERE updated_at <= ?", (self._cutoff(),))
+                (owned,) = conn.execute("SELECT count(*) FROM sessions WHERE owner = ?", (owner,)).fetchone()
+                if owned > self._limits.max_sessions_per_owner:
+                    conn.execute(
+                        "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE owner = ? "
+                        "ORDER BY updated_at, rowid LIMIT ?)",
+                        (owner, owned - self._limits.max_sessions_per_owner),
+                    )
                 # Counting is cheap (~0.03 ms for 10,000 sessions); walking the activity index past
                 # `max_sessions` entries on every create was not (~0.7 ms in a full store).
                 (count,) = conn.execute("SELECT count(*) FROM sessions").fetchone()
@@ -157,7 +180,13 @@ class SqliteSessionStore:
         await self._db.run(create)
         return session_id
 
-    async def get(self, session_id: str) -> Session | None:
+    async def get(
+        self, session_id: str, *, latest: int | None = None, before: int | None = None
+    ) -> Session | None:
+        # Newest first, so LIMIT keeps the latest; put back in order below.
+        query = "SELECT seq, data FROM turns WHERE session_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?"
+        bounds = (session_id, 2**62 if before is None else before, -1 if latest is None else max(0, latest))
+
         def get(conn: sqlite3.Connection) -> Session | None:
             with transaction(conn, immediate=False):
                 row = conn.execute(_SELECT_LIVE, (session_id, self._cutoff())).fetchone()
@@ -165,9 +194,7 @@ class SqliteSessionStore:
                     return None
                 turns = [
                     Turn.model_validate_json(data).model_copy(update={"seq": seq})
-                    for seq, data in conn.execute(
-                        "SELECT seq, data FROM turns WHERE session_id = ? ORDER BY seq", (session_id,)
-                    )
+                    for seq, data in reversed(conn.execute(query, bounds).fetchall())
                 ]
             memos = {kind: ContextMemo.model_validate(m) for kind, m in json.loads(row[7]).items()}
             return Session(**self._info(row).model_dump(), turns=turns, memos=memos)
@@ -232,11 +259,19 @@ class SqliteSessionStore:
 
         await self._db.run(save)
 
-    async def list_recent(self, limit: int = 20) -> list[SessionInfo]:
+    async def list_recent(self, limit: int = 20, *, viewer: Principal | None = None) -> list[SessionInfo]:
+        where = "updated_at > ?"
+        args: list[Any] = [self._cutoff()]
+        if viewer is not None and not viewer.admin:
+            names = sorted(viewer.names)
+            marks = ", ".join("?" * len(names))
+            where += f" AND (owner = ? OR EXISTS (SELECT 1 FROM json_each(grants) WHERE value IN ({marks})))"
+            args += [viewer.id, *names]
+
         def recent(conn: sqlite3.Connection) -> list[SessionInfo]:
             rows = conn.execute(
-                _SELECT + " WHERE updated_at > ? ORDER BY updated_at DESC, rowid DESC LIMIT ?",
-                (self._cutoff(), max(0, limit)),
+                _SELECT + f" WHERE {where} ORDER BY updated_at DESC, rowid DESC LIMIT ?",
+                (*args, max(0, limit)),
             ).fetchall()
             return [self._info(row) for row in rows]
 
@@ -253,8 +288,22 @@ class SqliteSessionStore:
         await self._db.aclose()
 
 
-_SELECT = "SELECT id, created_at, updated_at, max_cost_usd, next_seq, dropped, usage, memos FROM sessions"
+_SELECT = (
+    "SELECT id, created_at, updated_at, max_cost_usd, next_seq, dropped, usage, memos, owner, grants "
+    "FROM sessions"
+)
 _SELECT_LIVE = _SELECT + " WHERE id = ? AND updated_at > ?"
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring a version-1 file up to date: its sessions gain an owner (the local user) and no grants."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(sessions)")}
+    if "owner" not in columns:
+        conn.execute("ALTER TABLE sessions ADD COLUMN owner TEXT NOT NULL DEFAULT '@local'")
+    if "grants" not in columns:
+        conn.execute("ALTER TABLE sessions ADD COLUMN grants TEXT NOT NULL DEFAULT '[]'")
+    conn.execute("CREATE INDEX IF NOT EXISTS sessions_by_owner ON sessions (owner, updated_at)")
+    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
 
 def _statements(script: str) -> list[str]:

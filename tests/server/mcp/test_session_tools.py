@@ -97,7 +97,7 @@ async def test_a_session_is_readable_as_resources_with_its_turns_usage_and_listi
         usage = await _read(client, f"session://{session_id}/usage")
         recent = await _read(client, "session://recent")
 
-    assert {"session://{session_id}", "session://{session_id}/usage"} <= templates
+    assert {"session://{session_id}{?before,limit}", "session://{session_id}/usage"} <= templates
     assert [(t["role"], t["content"]) for t in session["turns"]] == [
         ("user", "python: one"),
         ("assistant", "answer to: python: one"),
