@@ -7,6 +7,11 @@ replays another seed's answer, nor a structured answer a free one. `timeout_s` i
 the wait, not the answer. `sample` keeps repeated samples apart (the second, third... copy of the same
 member in one ensemble, see `strategies.cache.scope`).
 
+Two more parts keep tenants and credentials apart. `scope` is whose answers these are — the principal
+asking, or its team (`cache.scope`, see `scope_for`) — so one client never learns from a hit what another
+asked, and never gets another's answer. `credential` is the name of the variable the model's key comes
+from: an answer paid for with one key is not served to a model configured with another.
+
 The *bucket* is the key without the latest user message: the semantic layer compares a new prompt only
 with cached prompts that share everything else (model, endpoint, parameters, system prompt and history).
 """
@@ -15,12 +20,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from typing import Any
 
 from chorus_mcp.strategies.core.completion import CompletionRequest
+from chorus_mcp.strategies.models.catalog import ModelEntry
+from chorus_mcp.strategies.models.providers.translation import DEFAULT_KEY_ENV
+from chorus_mcp.strategies.sessions.ownership import current_principal
 
-KEY_VERSION = 2
+KEY_VERSION = 3
 """Bumped whenever what goes into a key changes, so old entries are simply never found again."""
 
 
@@ -36,7 +45,15 @@ class CacheKey:
     """The latest user message: what the semantic layer embeds."""
 
 
-def cache_key(model: str, api_base: str | None, request: CompletionRequest, *, sample: int = 0) -> CacheKey:
+def cache_key(
+    model: str,
+    api_base: str | None,
+    request: CompletionRequest,
+    *,
+    sample: int = 0,
+    scope: str = "",
+    credential: str | None = None,
+) -> CacheKey:
     messages = [[m.role, m.content] for m in request.messages]
     last_user = max((i for i, m in enumerate(request.messages) if m.role == "user"), default=None)
     prompt = "" if last_user is None else request.messages[last_user].content
@@ -51,6 +68,8 @@ def cache_key(model: str, api_base: str | None, request: CompletionRequest, *, s
         "seed": request.seed,
         "response_schema": request.response_schema,
         "sample": sample,
+        "scope": scope,
+        "credential": credential,
     }
     return CacheKey(
         key=_digest({**common, "messages": messages}),
@@ -58,6 +77,27 @@ def cache_key(model: str, api_base: str | None, request: CompletionRequest, *, s
         model=model,
         prompt=prompt,
     )
+
+
+def credential_of(entry: ModelEntry) -> tuple[bool, str | None]:
+    """Whether the model's key is there to be used, and the variable it comes from (None: no key).
+
+    A model with `api_key_env` whose variable is unset cannot call its provider, so it must not answer
+    from the cache either. Without `api_key_env` the provider's usual variable is used when set; when it
+    is not, the call goes keyless (a local endpoint) and is cached apart from keyed ones.
+    """
+    if entry.api_key_env:
+        return bool(os.environ.get(entry.api_key_env)), entry.api_key_env
+    variable = DEFAULT_KEY_ENV.get(entry.model.partition("/")[0])
+    return True, variable if variable and os.environ.get(variable) else None
+
+
+def scope_for(setting: str) -> str:
+    """The key's `scope` for the principal the call runs for, under `cache.scope`."""
+    if setting == "shared":
+        return ""
+    principal = current_principal()
+    return principal.cache_scope if setting == "team" else principal.id
 
 
 def _digest(payload: dict[str, Any]) -> str:

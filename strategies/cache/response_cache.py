@@ -22,7 +22,7 @@ from typing import Literal
 
 import anyio
 
-from chorus_mcp.strategies.cache.keys import CacheKey, cache_key
+from chorus_mcp.strategies.cache.keys import CacheKey, cache_key, credential_of, scope_for
 from chorus_mcp.strategies.cache.scope import bypassed, current_sample
 from chorus_mcp.strategies.cache.semantic import SemanticMatcher
 from chorus_mcp.strategies.cache.settings import CacheSettings
@@ -34,9 +34,10 @@ from chorus_mcp.strategies.sessions.session import SessionSettings
 
 log = logging.getLogger("chorus.cache")
 
-LookupStatus = Literal["hit", "miss", "bypass", "sampled", "error"]
+LookupStatus = Literal["hit", "miss", "bypass", "sampled", "no_key", "error"]
 """`bypass`: the tool call said `cache: false`; `sampled`: temperature > 0 with `sampled_calls` off;
-`error`: the store failed, so the call went to the provider."""
+`no_key`: the model's key variable is unset (no answer may come without one); `error`: the store
+failed, so the call went to the provider."""
 
 
 @dataclass
@@ -74,8 +75,18 @@ class ResponseCache:
         skip = self.qualifies(request)
         if skip is not None:
             return Lookup(skip)
+        usable, credential = credential_of(entry)
+        if not usable:
+            return Lookup("no_key")
         started = anyio.current_time()
-        key = cache_key(entry.model, entry.api_base, request, sample=current_sample())
+        key = cache_key(
+            entry.model,
+            entry.api_base,
+            request,
+            sample=current_sample(),
+            scope=scope_for(self.settings.scope),
+            credential=credential,
+        )
         try:
             found = await self.store.get(key.key)
             similarity: float | None = None

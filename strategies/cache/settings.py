@@ -44,6 +44,10 @@ class CacheSettings(_Settings):
     """An answer older than this is not served (and is deleted); None keeps answers until evicted."""
     max_entries: int = Field(default=20_000, ge=1)
     """When there are more answers, the least recently used are evicted."""
+    scope: Literal["principal", "team", "shared"] = "principal"
+    """Who shares cached answers: each client only its own (`principal`, the default: one client never
+    gets, or learns from, another's answer); the members of a team (`team`: a client's first team in
+    `auth.teams`, alphabetically, else itself); or every client (`shared`, one user or a trusted group)."""
     sampled_calls: bool = False
     """Also cache calls sampled at temperature > 0. Off: such a call asks for a fresh sample every time.
     A call without a temperature (the provider's default) is cached."""

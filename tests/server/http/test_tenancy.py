@@ -229,3 +229,18 @@ async def test_two_replicas_sharing_redis_keep_sessions_owned(fake: FakeOpenAI, 
                 assert continued.is_error
     finally:
         delete_prefix(url, prefix)
+
+
+async def test_a_client_asking_another_clients_exact_prompt_is_not_answered_from_the_cache(
+    served: RunningServer, fake: FakeOpenAI
+) -> None:
+    async with connected(served.url, "alice") as alice, connected(served.url, "bob") as bob:
+        prompt = "what alice asked the cache, word for word"
+        first = structured(await ask(alice, prompt))
+        again = structured(await ask(alice, prompt))
+        asked = len(fake.requests)
+        bobs = structured(await ask(bob, prompt))
+
+    assert not first["totals"].get("cached_calls") and again["totals"]["cached_calls"] == 1
+    assert not bobs["totals"].get("cached_calls")
+    assert len(fake.requests) == asked + 1  # bob's question went to the provider
