@@ -13,6 +13,7 @@ from chorus_mcp.config.schema import ChorusConfig
 from chorus_mcp.server.http.auth import auth_options
 from chorus_mcp.server.http.limits import cap_output_tokens, guard_tool_calls
 from chorus_mcp.server.http.principals import PrincipalScope
+from chorus_mcp.server.http.quotas import ToolCallQuota
 from chorus_mcp.server.mcp.arguments import check_tool_arguments
 from chorus_mcp.server.mcp.footprint import compact_tools
 from chorus_mcp.server.mcp.resources import register_resources
@@ -79,6 +80,7 @@ def build_server(config: ChorusConfig, factory: ClientFactory | None = None) -> 
     # Outermost of ours: the guard (quotas) and every handler see the request's principal.
     server.middleware.append(PrincipalScope(state.principals))
     check_tool_arguments(server, config.limits)  # before the guard: its refusals are the ones callers see
+    server.middleware.append(ToolCallQuota(state.quotas))
     guard_tool_calls(server, config)
     server.middleware.append(handshake)
     compact_tools(server)  # last: every tool's published schema, whoever registered it

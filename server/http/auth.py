@@ -24,6 +24,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+import anyio
 import httpx
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken, TokenVerifier
@@ -38,7 +39,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chorus_mcp.config.schema import AuthConfig, ChorusConfig, OAuthResourceServer
 from chorus_mcp.server.http.limits import InFlight, RateLimiter
-from chorus_mcp.strategies.core.errors import register_secret
+from chorus_mcp.server.http.quotas import Quotas
+from chorus_mcp.strategies.core.errors import ChorusError, register_secret
+from chorus_mcp.strategies.sessions.stores.quotas import open_quota_store
 
 log = logging.getLogger("chorus.auth")
 
@@ -263,6 +266,8 @@ class HttpGate:
         limiter: RateLimiter | None,
         in_flight: InFlight,
         max_body: int,
+        quotas: Quotas | None = None,
+        stateful: bool = True,
     ) -> None:
         self.app = app
         self._auth_required = auth_required
@@ -270,6 +275,8 @@ class HttpGate:
         self._limiter = limiter
         self._in_flight = in_flight
         self._max_body = max_body
+        self._quotas = quotas
+        self._stateful = stateful
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -293,6 +300,79 @@ class HttpGate:
             response = unauthorized(raw.decode("latin-1") if raw is not None else None, self._metadata_url)
             await response(scope, receive, send)
             return
+        if self._quotas is not None:
+            try:
+                refusal = await self._quotas.rate_refusal(client or address)
+            except ChorusError as exc:
+                await _jsonrpc_error(503, f"quota store unavailable: {exc.message}", retry_after=1)(
+                    scope, receive, send
+                )
+                return
+            if refusal is not None:
+                message, wait = refusal
+                log.info("rate limited (per client quota): %s", client or address)
+                retry = RateLimiter.retry_after(wait)
+                await _jsonrpc_error(429, f"{message}; retry in {retry}s", retry_after=retry)(
+                    scope, receive, send
+                )
+                return
+        if self._quotas is not None and self._stateful and scope["method"] in ("POST", "GET", "DELETE"):
+            await self._with_session_quota(client or address, scope, receive, send)
+            return
+        await self._gated(scope, receive, send)
+
+    async def _with_session_quota(self, client: str, scope: Scope, receive: Receive, send: Send) -> None:
+        """Count the client's open transport sessions: an opening request takes a lease (refused past
+        the quota), each request on a session renews it, a DELETE or a 404 gives it back."""
+        assert self._quotas is not None
+        quotas = self._quotas
+        session_id = _header(scope, b"mcp-session-id")
+        status: int | None = None
+        opened: str | None = None
+
+        async def watch(message: Message) -> None:
+            nonlocal status, opened
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                opened = _header(message, b"mcp-session-id")
+            await send(message)
+
+        try:
+            if session_id is None:
+                if scope["method"] != "POST":
+                    await self._gated(scope, receive, send)
+                    return
+                provisional = await quotas.open_session(client)
+                if provisional is None:
+                    log.warning("refused a new transport session for %s: at its quota", client)
+                    await _jsonrpc_error(429, quotas.session_refusal(client), retry_after=60)(
+                        scope, receive, send
+                    )
+                    return
+                try:
+                    await self._gated(scope, receive, watch)
+                finally:
+                    established = opened if status is not None and status < 400 else None
+                    with anyio.CancelScope(shield=True):
+                        await quotas.session_opened(client, provisional, established)
+                return
+            await quotas.session_used(client, session_id)
+            try:
+                await self._gated(scope, receive, watch)
+            finally:
+                if status == 404 or (scope["method"] == "DELETE" and status is not None and status < 400):
+                    with anyio.CancelScope(shield=True):
+                        await quotas.session_closed(client, session_id)
+        except ChorusError as exc:
+            if status is None:
+                await _jsonrpc_error(503, f"quota store unavailable: {exc.message}", retry_after=1)(
+                    scope, receive, send
+                )
+            else:
+                log.warning("transport-session quota not updated for %s: %s", client, exc.message)
+
+    async def _gated(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The request, past authentication and quotas: the body limit and the busy cap, then the app."""
         if scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
@@ -333,6 +413,13 @@ class HttpGate:
             await self.app(scope, _replay(body, receive), send_then_leave)
         finally:
             leave()
+
+
+def _header(scope_or_message: Scope | Message, name: bytes) -> str | None:
+    for key, value in scope_or_message.get("headers", []):
+        if key.lower() == name:
+            return str(value.decode("latin-1"))
+    return None
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes | None:
@@ -408,6 +495,10 @@ def http_app(
             limiter=limiter,
             in_flight=InFlight(limits.max_concurrent_requests),
             max_body=limits.max_request_bytes,
+            quotas=Quotas(
+                limits.per_client, open_quota_store(config.sessions), call_lease_s=limits.max_deadline_s + 120
+            ),
+            stateful=not stateless,
         )
     )
     return app

@@ -94,6 +94,12 @@ async def execute(
 
         cap = defaults.max_cost_usd if max_cost_usd is None else Decimal(str(max_cost_usd))
         budget_note: NoteDecision | None = None
+        day_left = await state.quotas.usd_left(principal)
+        if day_left is not None and (cap is None or day_left < cap):
+            cap = day_left
+            daily = state.quotas.settings.max_usd_per_day
+            message = f"cost capped at ${day_left}: what is left of this client's ${daily} for today"
+            budget_note = NoteDecision(stage="quota", message=message)
         if session_left is not None:
             if session_left <= 0:
                 if parent is not None and parent.reserved_usd > 0:
@@ -148,6 +154,7 @@ async def execute(
         result = outcome
         result.session_id = session_id
         usage = usage_of(result)
+        await state.quotas.charge(principal, usage.cost_usd)
         try:
             if created:
                 # Failed attempts are not history (see below), but their cost is charged to the session.

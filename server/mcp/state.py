@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 
 import anyio
 
-from chorus_mcp.config.schema import AuthConfig, ChorusConfig
+from chorus_mcp.config.schema import AuthConfig, ChorusConfig, ClientQuotas
 from chorus_mcp.server.http.principals import Principals
+from chorus_mcp.server.http.quotas import Quotas
 from chorus_mcp.server.mcp.session_budgets import SessionBudgets
 from chorus_mcp.strategies.cache.response_cache import ResponseCache
 from chorus_mcp.strategies.engine.context_passing import ContextPassing, offline_tokens
@@ -20,6 +21,7 @@ from chorus_mcp.strategies.models.catalog import ClientFactory, ModelCatalog
 from chorus_mcp.strategies.sessions.session import SessionStore
 from chorus_mcp.strategies.sessions.stores import open_session_store
 from chorus_mcp.strategies.sessions.stores.breakers import BreakerStore, SharedCallGuard
+from chorus_mcp.strategies.sessions.stores.quotas import MemoryQuotaStore, open_quota_store
 
 log = logging.getLogger("chorus.state")
 
@@ -41,6 +43,10 @@ class ChorusState:
     """The response cache the catalog's clients sit behind (`cache`); None when it is off."""
     principals: Principals = field(default_factory=lambda: Principals(AuthConfig()))
     """Who each request is from (`auth`): admins and teams."""
+    quotas: Quotas = field(
+        default_factory=lambda: Quotas(ClientQuotas(), MemoryQuotaStore(), call_lease_s=3600.0)
+    )
+    """What each client may hold and spend (`limits.per_client`)."""
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[ChorusState]:
@@ -56,6 +62,7 @@ class ChorusState:
         finally:
             with anyio.CancelScope(shield=True):
                 await self.sessions.aclose()
+                await self.quotas.store.aclose()
                 if self.cache is not None:
                     await self.cache.aclose()
 
@@ -95,8 +102,12 @@ def build_state(
     context = ContextPassing(
         settings.context, count_tokens=offline_tokens, known_window=known_context_window, blocking=True
     )
+    quotas = Quotas(
+        config.limits.per_client, open_quota_store(settings), call_lease_s=config.limits.max_deadline_s + 120
+    )
     return ChorusState(
         principals=Principals(config.auth),
+        quotas=quotas,
         config=config,
         catalog=catalog,
         sessions=sessions,

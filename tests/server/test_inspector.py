@@ -165,4 +165,7 @@ def test_the_inspector_reads_a_session_as_a_resource(target: list[str]) -> None:
     assert "hello" in contents[0]["text"]
     listed = inspector(*target, "--method", "resources/templates/list")
     assert listed.returncode == 0, _errors(listed.stderr)
-    assert any(t["uriTemplate"] == "session://{session_id}" for t in _json(listed)["resourceTemplates"])
+    assert any(
+        t["uriTemplate"] == "session://{session_id}{?before,limit}"
+        for t in _json(listed)["resourceTemplates"]
+    )

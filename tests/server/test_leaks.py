@@ -115,7 +115,8 @@ async def _exercise(url: str) -> list[str]:
         session_id = (results["ensemble_vote"].structured_content or {})["session_id"]
         uris = ["session://recent", f"session://{session_id}"]
         templates = [t.uri_template for t in (await client.list_resource_templates()).resource_templates]
-        uris += [t.replace("{session_id}", session_id) for t in templates if t != "session://{session_id}"]
+        paged = "session://{session_id}{?before,limit}"
+        uris += [t.replace("{session_id}", session_id) for t in templates if t != paged]
         uris += [str(r.uri) for r in (await client.list_resources()).resources if str(r.uri) not in uris]
         for uri in uris:
             try:

@@ -1,0 +1,129 @@
+"""Per-client quotas over real streamable HTTP with two bearer tokens: the client that floods (transport
+sessions, tool calls in progress, requests per minute, USD per day) is refused, naming the quota,
+while the other client goes on being served."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+from tests.fake_openai import FakeOpenAI
+from tests.server.http.test_tenancy import (
+    TOKENS,
+    ask,
+    connected,
+    structured,
+    tenancy_config,
+    tenancy_env,
+    text,
+)
+from tests.support.servers import INITIALIZE, MCP_HEADERS, http_server, write_config
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+
+PROVIDER_KEY = "sk-chorus-tenancy-0123456789abcdef"
+
+
+def post(url: str, who: str, body: Any = INITIALIZE, **headers: str) -> httpx.Response:
+    sent = {**MCP_HEADERS, "authorization": f"Bearer {TOKENS[who]}", **headers}
+    return httpx.post(url, content=json.dumps(body), headers=sent, timeout=30)
+
+
+def serve(fake: FakeOpenAI, directory: Path, per_client: dict[str, Any]) -> Any:
+    config = tenancy_config(fake, directory)
+    config["limits"] = {"per_client": per_client}
+    path = write_config(directory / "quotas.yaml", config)
+    return http_server(directory, tenancy_env(), config=path, never_logged=PROVIDER_KEY)
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as server:
+        server.script("beta", "B")
+        yield server
+
+
+def test_a_client_at_its_open_session_quota_is_refused_and_another_is_not(
+    fake: FakeOpenAI, tmp_path: Path
+) -> None:
+    with serve(fake, tmp_path, {"max_transport_sessions": 3}) as served:
+        opened = [post(served.url, "alice") for _ in range(3)]
+        assert [r.status_code for r in opened] == [200, 200, 200]
+        flood = post(served.url, "alice")
+        assert flood.status_code == 429
+        message = flood.json()["error"]["message"]
+        assert "too many open sessions for client 'alice': 3" in message
+        assert "limits.per_client.max_transport_sessions" in message
+
+        assert post(served.url, "bob").status_code == 200  # bob is not starved
+
+        first = opened[0].headers["mcp-session-id"]
+        headers = {**MCP_HEADERS, "authorization": f"Bearer {TOKENS['alice']}", "mcp-session-id": first}
+        ended = httpx.delete(served.url, headers=headers, timeout=30)
+        assert ended.status_code < 400
+        assert post(served.url, "alice").status_code == 200  # an ended session frees its place
+
+
+async def test_a_client_at_its_tool_call_quota_is_refused_while_another_clients_call_runs(
+    fake: FakeOpenAI, tmp_path: Path
+) -> None:
+    fake.script("beta", "B", latency_s=4)
+    with serve(fake, tmp_path, {"max_concurrent_tool_calls": 2}) as served:
+        async with connected(served.url, "alice") as alice, connected(served.url, "bob") as bob:
+            finished: list[Any] = []
+
+            async def slow(prompt: str) -> None:
+                finished.append(await ask(alice, prompt, cache=False))
+
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(slow, "one")
+                tasks.start_soon(slow, "two")
+                with anyio.fail_after(20):
+                    while len(fake.requests) < 2:  # noqa: ASYNC110 - the fake records from its own thread
+                        await anyio.sleep(0.05)
+                third = await ask(alice, "three", cache=False)
+                bobs = await ask(bob, "bob's", cache=False)
+            assert third.is_error
+            assert "too many tool calls in progress for client 'alice': 2 at once" in text(third)
+            assert structured(bobs)["answer"] == "B"
+            assert [structured(r)["answer"] for r in finished] == ["B", "B"]
+            again = await ask(alice, "four", cache=False)  # the slots were given back
+            assert not again.is_error
+
+
+def test_a_client_past_its_requests_per_minute_is_refused_and_another_is_not(
+    fake: FakeOpenAI, tmp_path: Path
+) -> None:
+    ping = {"jsonrpc": "2.0", "id": 2, "method": "ping"}
+    with serve(fake, tmp_path, {"requests_per_minute": 20, "max_transport_sessions": 0}) as served:
+        statuses = [post(served.url, "alice", ping).status_code for _ in range(25)]
+        refused = post(served.url, "alice", ping)
+        assert 429 in statuses and refused.status_code == 429
+        assert "limits.per_client.requests_per_minute" in refused.json()["error"]["message"]
+        assert int(refused.headers["retry-after"]) >= 1
+        assert post(served.url, "bob", ping).status_code != 429
+
+
+async def test_a_client_past_its_daily_spend_is_refused_and_another_is_not(
+    fake: FakeOpenAI, tmp_path: Path
+) -> None:
+    # The provider returns 2000 tokens ($0.004 at $2/M) whatever was asked: one call spends the day.
+    fake.script("beta", "B", completion_tokens=2000)
+    with serve(fake, tmp_path, {"max_usd_per_day": 0.003}) as served:
+        async with connected(served.url, "alice") as alice, connected(served.url, "bob") as bob:
+            first = structured(await ask(alice, "spend", cache=False))
+            assert any("left of this client's $0.003 for today" in json.dumps(d) for d in first["decisions"])
+            refused = await ask(alice, "spend more", cache=False)
+            bobs = await ask(bob, "bob spends", cache=False)
+
+    assert refused.is_error
+    assert "client 'alice' has spent its $0.003 for today (limits.per_client.max_usd_per_day)" in text(
+        refused
+    )
+    assert structured(bobs)["answer"] == "B"
