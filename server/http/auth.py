@@ -41,7 +41,7 @@ from chorus_mcp.config.schema import AuthConfig, ChorusConfig, OAuthResourceServ
 from chorus_mcp.server.http.limits import InFlight, RateLimiter
 from chorus_mcp.server.http.quotas import Quotas
 from chorus_mcp.strategies.core.errors import ChorusError, register_secret
-from chorus_mcp.strategies.sessions.stores.quotas import open_quota_store
+from chorus_mcp.strategies.sessions.stores import open_quota_store
 
 log = logging.getLogger("chorus.auth")
 

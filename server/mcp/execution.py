@@ -12,6 +12,7 @@ from mcp.types import CallToolResult, InputRequiredResult
 
 from chorus_mcp.server.mcp.rendering import render
 from chorus_mcp.server.mcp.sampling_context import run_with_client_model
+from chorus_mcp.server.mcp.shareable import scrub_result
 from chorus_mcp.server.mcp.specs import check_models
 from chorus_mcp.server.mcp.state import ChorusState
 from chorus_mcp.strategies.cache.scope import bypassing
@@ -176,4 +177,5 @@ async def execute(
         except UserInputError:
             message = "the session was ended or expired during this call; this exchange is not recorded in it"
             result.decisions.append(NoteDecision(stage="session", message=message))
-        return render(result)
+        # Endpoints and paths are the operator's (the log has them), never the client's.
+        return render(scrub_result(result))

@@ -19,9 +19,9 @@ from chorus_mcp.strategies.engine.reliability import CallGuard
 from chorus_mcp.strategies.models.availability import known_context_window
 from chorus_mcp.strategies.models.catalog import ClientFactory, ModelCatalog
 from chorus_mcp.strategies.sessions.session import SessionStore
-from chorus_mcp.strategies.sessions.stores import open_session_store
+from chorus_mcp.strategies.sessions.stores import open_quota_store, open_session_store
 from chorus_mcp.strategies.sessions.stores.breakers import BreakerStore, SharedCallGuard
-from chorus_mcp.strategies.sessions.stores.quotas import MemoryQuotaStore, open_quota_store
+from chorus_mcp.strategies.sessions.stores.quotas import MemoryQuotaStore
 
 log = logging.getLogger("chorus.state")
 

@@ -29,8 +29,8 @@ from chorus_mcp.strategies.core.errors import UserInputError
 LOCAL = "@local"
 """The local user: stdio, or HTTP on loopback without authentication. No token name can be this."""
 TEAM_PREFIX = "team:"
-GRANT_PATTERN = re.compile(r"(team:)?[A-Za-z0-9._@+\-]{1,128}")
-"""A grant names a principal (token name, OAuth subject) or a team (`team:<name>`)."""
+GRANT_PATTERN = re.compile(r"(team:)?[A-Za-z0-9._+\-][A-Za-z0-9._@+\-]{0,127}")
+"""A grant names a principal (token name, OAuth subject) or a team (`team:<name>`); never `@local`."""
 MAX_GRANTS = 32
 
 

@@ -401,6 +401,18 @@ CASES: list[Case] = [
         Case(f"end-session-{name}", "end_session", {"session_id": value}, "session")
         for name, value in list(BAD_SESSION_IDS.items())[:6]
     ],
+    # -- sharing a session: grants are names, checked before anything is stored
+    Case("share-with-unknown-client", "start_session", {"share_with": ["mallory"]}, "share_with[0]"),
+    Case(
+        "share-with-unknown-team", "start_session", {"share_with": ["team:nobody"]}, "not a configured team"
+    ),
+    Case("share-with-injection", "start_session", {"share_with": ["a' OR 1=1 --"]}, "share_with[0]"),
+    Case("share-with-newline", "start_session", {"share_with": ["bob\nX-Injected: 1"]}, "share_with[0]"),
+    Case("share-with-local-user", "start_session", {"share_with": ["@local"]}, "share_with[0]"),
+    Case("share-with-huge-name", "start_session", {"share_with": ["b" * 10_000]}, "share_with[0]"),
+    Case("share-with-1000-names", "start_session", {"share_with": ["bob"] * 1000}, "share_with"),
+    Case("share-with-object", "start_session", {"share_with": [{"team": "eng"}]}, "share_with"),
+    Case("share-with-string", "start_session", {"share_with": "team:eng"}, "share_with"),
     # -- unicode
     Case("unicode-rtl-override", ASK, {"prompt": "\u202eB si rewsna ehT"}, OK),
     Case("unicode-zero-width", ASK, {"prompt": "\u200b\u200c\u200dq\u2060"}, OK),
@@ -432,7 +444,34 @@ RESOURCE_URIS = [
     "file:///etc/passwd",
     "usage://session/../../x",
     "session://\u202e",
+    "session://s_doesnotexist0000?before=-1",
+    "session://s_doesnotexist0000?limit=100000000000000000000",
+    "session://s_doesnotexist0000?before=1e9&limit=abc",
+    "session://s_doesnotexist0000?before=%00",
 ]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "before=-1",
+        "before=abc",
+        "before=1e3",
+        "limit=0",
+        "limit=101",
+        "limit=-5",
+        "before=" + "9" * 30,
+    ],
+)
+async def test_a_hostile_page_of_a_real_session_is_refused_naming_the_parameter(query: str) -> None:
+    server, _clients = shared_server()
+    async with Client(server) as client:
+        started = await client.call_tool("start_session", {})
+        session_id = (started.structured_content or {})["session_id"]
+        with pytest.raises(MCPError) as raised:
+            await client.read_resource(f"session://{session_id}?{query}")
+        assert query.partition("=")[0] in str(raised.value) and "expected a whole number" in str(raised.value)
+        assert (await client.read_resource(f"session://{session_id}")).contents  # still readable
 
 
 def test_nan_and_infinity_are_refused_by_the_guard_itself() -> None:

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from chorus_mcp.strategies.core.errors import ConfigError
 from chorus_mcp.strategies.sessions.session import SessionSettings, SessionStore
+
+if TYPE_CHECKING:
+    from chorus_mcp.strategies.sessions.stores.quotas import QuotaStore
 
 APP_NAME = "chorus-mcp"
 
@@ -58,3 +62,15 @@ def open_session_store(settings: SessionSettings) -> SessionStore:
         ) from None
     register_url_secret(url)
     return RedisSessionStore(url, limits, prefix=settings.key_prefix)
+
+
+def open_quota_store(settings: SessionSettings) -> QuotaStore:
+    """Where per-client quotas are counted: Redis when sessions use Redis (every replica counts the
+    same), else this process."""
+    from chorus_mcp.strategies.sessions.stores.quotas import MemoryQuotaStore
+
+    if not settings.uses_redis:
+        return MemoryQuotaStore()
+    from chorus_mcp.strategies.sessions.stores.redis_quotas import RedisQuotaStore
+
+    return RedisQuotaStore(redis_url(settings), prefix=f"{settings.key_prefix}quota:")

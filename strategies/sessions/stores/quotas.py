@@ -20,8 +20,6 @@ from typing import Protocol
 
 import anyio
 
-from chorus_mcp.strategies.sessions.session import SessionSettings
-
 PICO = Decimal(10) ** 12
 
 
@@ -118,13 +116,3 @@ class MemoryQuotaStore:
 
     async def aclose(self) -> None:
         return None
-
-
-def open_quota_store(settings: SessionSettings) -> QuotaStore:
-    """Redis when sessions use Redis (every replica counts the same), else this process."""
-    if not settings.uses_redis:
-        return MemoryQuotaStore()
-    from chorus_mcp.strategies.sessions.stores import redis_url
-    from chorus_mcp.strategies.sessions.stores.redis_quotas import RedisQuotaStore
-
-    return RedisQuotaStore(redis_url(settings), prefix=f"{settings.key_prefix}quota:")
