@@ -116,18 +116,21 @@ async def test_a_client_past_its_daily_spend_is_refused_and_another_is_not(
 ) -> None:
     # The provider returns 2000 tokens ($0.004 at $2/M) whatever was asked: one call spends the day.
     fake.script("beta", "B", completion_tokens=2000)
+    fake.script("alpha", "A")  # bob's model: beta is now known to overshoot, so it reserves more
     with serve(fake, tmp_path, {"max_usd_per_day": 0.003}) as served:
         async with connected(served.url, "alice") as alice, connected(served.url, "bob") as bob:
             first = structured(await ask(alice, "spend", cache=False))
             assert any("left of this client's $0.003 for today" in json.dumps(d) for d in first["decisions"])
             refused = await ask(alice, "spend more", cache=False)
-            bobs = await ask(bob, "bob spends", cache=False)
+            bobs = await bob.call_tool(
+                "cascade_ask", {"prompt": "bob spends", "tiers": ["alpha"], "cache": False}
+            )
 
     assert refused.is_error
     assert "client 'alice' has spent its $0.003 for today (limits.per_client.max_usd_per_day)" in text(
         refused
     )
-    assert structured(bobs)["answer"] == "B"
+    assert structured(bobs)["answer"] == "A"
 
 
 async def test_a_quota_store_that_cannot_be_reached_refuses_the_call_with_the_reason(tmp_path: Path) -> None:
