@@ -125,7 +125,7 @@ def accepted(error: ErrorDetails) -> str:
             return "expected some text, not only white space"
         return f"expected text matching {pattern}"
     if kind == "extra_forbidden":
-        return "not a known key here"
+        return "not a known key"  # (its value is not shown: a key pasted into the wrong place)
     if kind == "union_tag_invalid":
         return f"expected one of {ctx.get('expected_tags')}"
     if kind == "union_tag_not_found":
@@ -141,8 +141,8 @@ def given(error: ErrorDetails, *, echo: bool = True) -> str:
     kind, value = error["type"], error.get("input")
     if kind == "missing":
         return "missing"
-    if not echo or kind == "extra_forbidden":
-        return "(value not shown)"  # a key pasted into the wrong place must not be printed
+    if not echo:
+        return "(value not shown)"
     if kind in ("string_too_long", "string_too_short") and isinstance(value, str) and value:
         return _count(len(value), "character")
     if kind in ("too_long", "too_short") and isinstance(value, list | tuple | dict):
@@ -160,7 +160,9 @@ def problems_of(
     lines = []
     for error in exc.errors(include_url=False):
         loc = tuple(error["loc"])
-        if error["type"] in ("value_error", "assertion_error"):
+        if error["type"] == "extra_forbidden":
+            lines.append(f"{where(loc)}: {accepted(error)}")
+        elif error["type"] in ("value_error", "assertion_error"):
             lines.append(f"{where(loc)}: {accepted(error)}" if loc else accepted(error))
         else:
             lines.append(problem(where(loc), given(error, echo=echo), accepted(error)))

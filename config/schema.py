@@ -217,17 +217,21 @@ class ChorusConfig(_Section):
     def _defaults_within_limits(self) -> ChorusConfig:
         limits, defaults = self.limits, self.defaults
         if defaults.deadline_s > limits.max_deadline_s:
-            raise ValueError(f"defaults.deadline_s: {defaults.deadline_s} is above limits.max_deadline_s")
+            raise ValueError(
+                f"defaults.deadline_s: {defaults.deadline_s:g}; "
+                f"expected at most limits.max_deadline_s ({limits.max_deadline_s:g})"
+            )
         if limits.max_cost_usd is not None:
             if defaults.max_cost_usd is None:
                 defaults.max_cost_usd = limits.max_cost_usd
             elif defaults.max_cost_usd > limits.max_cost_usd:
                 raise ValueError(
-                    f"defaults.max_cost_usd: {defaults.max_cost_usd} is above limits.max_cost_usd"
+                    f"defaults.max_cost_usd: {defaults.max_cost_usd}; "
+                    f"expected at most limits.max_cost_usd ({limits.max_cost_usd})"
                 )
         for model in limits.allowed_models or []:
             if model not in self.models and not (self.allow_unlisted_models and "/" in model):
-                raise ValueError(f"limits.allowed_models: {model!r} is not a configured model alias")
+                raise ValueError(f"limits.allowed_models: {model!r}; expected {self._an_alias()}")
         return self
 
     @model_validator(mode="after")
@@ -235,15 +239,24 @@ class ChorusConfig(_Section):
         for alias, entry in self.models.items():
             for fallback in [*entry.fallbacks, *([entry.context_fallback] if entry.context_fallback else [])]:
                 if fallback not in self.models and not (self.allow_unlisted_models and "/" in fallback):
-                    raise ValueError(f"models.{alias}.fallbacks: {fallback!r} is not a configured model")
+                    raise ValueError(f"models.{alias}.fallbacks: {fallback!r}; expected {self._an_alias()}")
         for name, step in self.strategies.items():
             for model in models_in(step):
                 if model not in self.models and not (self.allow_unlisted_models and "/" in model):
-                    raise ValueError(f"strategies.{name}: model {model!r} is not a configured model alias")
+                    raise ValueError(f"strategies.{name}: model {model!r}; expected {self._an_alias()}")
             for ref in _references(step):
                 if ref not in self.strategies:
-                    raise ValueError(f"strategies.{name}: refers to unknown strategy {ref!r}")
+                    known = ", ".join(sorted(self.strategies))
+                    raise ValueError(
+                        f"strategies.{name}: refers to unknown strategy {ref!r}; expected one of {known}"
+                    )
         return self
+
+    def _an_alias(self) -> str:
+        """What a model reference accepts, for a message."""
+        known = ", ".join(sorted(self.models)) or "none configured"
+        ids = " or a provider id (allow_unlisted_models is on)" if self.allow_unlisted_models else ""
+        return f"a configured model alias ({known}){ids}"
 
 
 def _references(step: object) -> list[str]:
