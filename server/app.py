@@ -79,7 +79,7 @@ def build_server(config: ChorusConfig, factory: ClientFactory | None = None) -> 
     register_usage_resources(server, usage, state)
     # Outermost of ours: the guard (quotas) and every handler see the request's principal.
     server.middleware.append(PrincipalScope(state.principals))
-    check_tool_arguments(server, config.limits)  # before the guard: its refusals are the ones callers see
+    check_tool_arguments(server, config)  # before the guard: its refusals are the ones callers see
     server.middleware.append(ToolCallQuota(state.quotas))
     guard_tool_calls(server, config)
     server.middleware.append(handshake)

@@ -29,7 +29,9 @@ from mcp.types import CallToolResult, TextContent
 from pydantic import ValidationError
 
 from chorus_mcp.config.problems import dotted, joined, problem, problems_of, shown
-from chorus_mcp.config.schema import Limits
+from chorus_mcp.config.schema import ChorusConfig, Limits
+from chorus_mcp.server.mcp.specs import names_of_kind
+from chorus_mcp.server.mcp.tools import STRATEGY_ARGUMENTS
 
 log = logging.getLogger("chorus.arguments")
 
@@ -142,11 +144,23 @@ class ArgumentCheck:
         return _unprefixed(await call_next(ctx), str(params.get("name")))
 
 
-def check_tool_arguments(server: MCPServer[Any], limits: Limits) -> None:
-    """Publish the limits in the tools' schemas and install `ArgumentCheck` (after the tools are
-    registered, before any other argument guard, so its refusals are the ones a caller sees)."""
-    publish_bounds(server, limits)
-    server.middleware.append(ArgumentCheck(server, limits))
+def publish_strategy_names(server: MCPServer[Any], config: ChorusConfig) -> None:
+    """Publish the configured strategies each orchestration tool accepts as its argument's `enum`: an
+    agent sees which names it may pass, and `ask --strategy` picks the tool from `tools/list` alone."""
+    for name, (argument, kind) in STRATEGY_ARGUMENTS.items():
+        tool = server._tool_manager.get_tool(name)
+        names = names_of_kind(config, kind)
+        if tool is not None and names and argument in tool.parameters.get("properties", {}):
+            tool.parameters["properties"][argument]["enum"] = names
+
+
+def check_tool_arguments(server: MCPServer[Any], config: ChorusConfig) -> None:
+    """Publish the limits and strategy names in the tools' schemas and install `ArgumentCheck` (after
+    the tools are registered, before any other argument guard, so its refusals are the ones a caller
+    sees)."""
+    publish_bounds(server, config.limits)
+    publish_strategy_names(server, config)
+    server.middleware.append(ArgumentCheck(server, config.limits))
 
 
 def _unprefixed(result: HandlerResult, tool: str) -> HandlerResult:

@@ -20,20 +20,40 @@ def named(
 ) -> Step:
     """The configured strategy `name`, following references, checked to be of the expected kind;
     `argument` is the tool argument that named it, for the message when it is not."""
-    seen: set[str] = set()
-    step: Step | None = config.strategies.get(name)
-    while isinstance(step, StrategyRef) and step.name not in seen:
-        seen.add(step.name)
-        step = config.strategies.get(step.name)
+    step = _resolved(config, name)
     if step is None:
-        known = ", ".join(sorted(config.strategies)) or "none configured"
-        raise UserInputError(f"{argument}: unknown strategy {shown(name)}; configured: {known}")
+        known = names_of_kind(config, expected)
+        kind = f"{expected.model_fields['kind'].default} " if expected is not None else ""
+        accepted = (
+            f"expected one of {', '.join(known)} (the configured {kind}strategies)"
+            if known
+            else (f"no {kind}strategy is configured")
+        )
+        raise UserInputError(f"{argument}: unknown strategy {shown(name)}; {accepted}")
     if expected is not None and not isinstance(step, expected):
         kind = getattr(step, "kind", type(step).__name__)
         wanted = expected.model_fields["kind"].default
         raise UserInputError(
             f"{argument}: {shown(name)} is {_a(kind)} strategy; this tool needs {_a(wanted)} strategy"
         )
+    return step
+
+
+def names_of_kind(config: ChorusConfig, expected: type[BaseModel] | None) -> list[str]:
+    """The configured strategy names a tool needing `expected` accepts (references followed)."""
+    return sorted(
+        name
+        for name in config.strategies
+        if expected is None or isinstance(_resolved(config, name), expected)
+    )
+
+
+def _resolved(config: ChorusConfig, name: str) -> Step | None:
+    seen: set[str] = set()
+    step: Step | None = config.strategies.get(name)
+    while isinstance(step, StrategyRef) and step.name not in seen:
+        seen.add(step.name)
+        step = config.strategies.get(step.name)
     return step
 
 

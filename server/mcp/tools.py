@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, InputRequiredResult, ToolAnnotations
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from chorus_mcp.config.schema import ChorusConfig
 from chorus_mcp.server.mcp.execution import execute, state_of
@@ -65,6 +65,14 @@ def _guard(error: ChorusError) -> ToolError:
 
 ORCHESTRATION_TOOLS = ("ensemble_vote", "cascade_ask", "route_specialist", "run_pipeline")
 """The tools that run a strategy and return a `StrategyResult`."""
+STRATEGY_ARGUMENTS: dict[str, tuple[str, type[BaseModel]]] = {
+    "ensemble_vote": ("strategy", EnsembleSpec),
+    "cascade_ask": ("strategy", CascadeSpec),
+    "route_specialist": ("strategy", RouteSpec),
+    "run_pipeline": ("pipeline", PipelineSpec),
+}
+"""Each orchestration tool's argument naming a configured strategy, and the kind it must be: the names
+it accepts are published as that argument's `enum` (`server.mcp.arguments.publish_strategy_names`)."""
 
 
 @dataclass(frozen=True)

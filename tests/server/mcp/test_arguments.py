@@ -111,7 +111,8 @@ async def test_errors_the_tools_raise_themselves_come_without_the_sdk_prefix() -
         pipeline = await client.call_tool("run_pipeline", {"input": "q", "pipeline": "ensemble"})
         override = await client.call_tool("ensemble_vote", {"prompt": "q", "aggregation": "synthesis"})
     assert (
-        _text(strategy) == "strategy: unknown strategy 'nope'; configured: cascade, ensemble, pipeline, route"
+        _text(strategy)
+        == "strategy: unknown strategy 'nope'; expected one of ensemble (the configured ensemble strategies)"
     )
     assert (
         _text(pipeline) == "pipeline: 'ensemble' is an ensemble strategy; this tool needs a pipeline strategy"
@@ -202,3 +203,32 @@ async def test_every_published_bound_is_accepted_on_it_and_refused_past_it(limit
                 assert prop[bound.keyword] == value, (tool_name, argument, prop)
                 assert f"{tool_name}.{argument}.{bound.keyword}" in checked
     assert len(checked) >= 30
+
+
+STRATEGY_ARGUMENT = {"run_pipeline": ("pipeline", "input")}
+"""Where a tool's strategy argument and its text differ from `strategy` and `prompt`."""
+
+
+async def test_each_tool_publishes_the_strategies_it_accepts_and_refuses_the_others() -> None:
+    more = "  also: {kind: strategy, name: ensemble}\n  careful: {kind: cascade, tiers: [strong]}\n"
+    config = parse_config(SERVER_TEST_CONFIG.replace("defaults:", more + "defaults:"), env={})
+    async with Client(build_server(config, _factory)) as client:
+        listed = {tool.name: tool.input_schema["properties"] for tool in (await client.list_tools()).tools}
+        published = {}
+        for tool in ("ensemble_vote", "cascade_ask", "route_specialist", "run_pipeline"):
+            argument, field = STRATEGY_ARGUMENT.get(tool, ("strategy", "prompt"))
+            published[tool] = listed[tool][argument]["enum"]
+            for name in published[tool]:
+                accepted = await client.call_tool(tool, {field: "q", argument: name})
+                said = _text(accepted)
+                assert not accepted.is_error or not said.startswith(f"{argument}:"), said
+            other = "cascade" if tool == "route_specialist" else "route"
+            refused = await client.call_tool(tool, {field: "q", argument: other})
+            said = _text(refused)
+            assert refused.is_error and said.startswith(f"{argument}: '{other}' is a"), said
+    assert published == {
+        "ensemble_vote": ["also", "ensemble"],
+        "cascade_ask": ["careful", "cascade"],
+        "route_specialist": ["route"],
+        "run_pipeline": ["pipeline"],
+    }
