@@ -5,9 +5,9 @@ would, shows progress on stderr as models finish, and prints the result on stdou
 model's answer and vote, its status, tokens, cost and latency, then the totals and the session id to
 continue with. `--json` prints the tool's structured result instead.
 
-Which tool: `--tool`, else the kind of `--strategy` (read from the server's `list_strategies`), else
-`ensemble_vote`. When no model could answer, it says what to set up (keys, a local server, the embedded
-model). Exit status: 0 answered, 1 no answer, 2 a usage or start-up problem.
+Which tool: `--tool`, else the one whose published schema accepts `--strategy` (read from `tools/list`,
+no extra tool call), else `ensemble_vote`. When no model could answer, it says what to set up (keys, a
+local server, the embedded model). Exit status: 0 answered, 1 no answer, 2 a usage or start-up problem.
 """
 
 from __future__ import annotations
@@ -85,13 +85,38 @@ def run_ask(args: argparse.Namespace) -> int:
         except Exception as exc:
             errlog.seek(0)
             said = errlog.read().strip()
-            print(
-                f"chorus-mcp ask: could not talk to the server ({type(exc).__name__}: {exc})", file=sys.stderr
-            )
+            print(f"chorus-mcp ask: {connection_problem(args.url, exc)}", file=sys.stderr)
             if said:
                 print(said[-4000:], file=sys.stderr)
             return 2
     return code
+
+
+def connection_problem(url: str | None, exc: BaseException) -> str:
+    """Why the session with the server failed, in the voice of every other Chorus error: with `--url`,
+    the address, what happened there and what was expected."""
+    from chorus_mcp.config.problems import problem
+
+    leaf = _leaf(exc)
+    kinds = {cls.__name__ for cls in type(leaf).__mro__}
+    if url is None:
+        return f"the server it started stopped talking ({type(leaf).__name__}: {leaf}); its log follows"
+    expected = "expected the MCP endpoint of a running `chorus-mcp serve --http` (path /mcp by default)"
+    if kinds & {"ConnectError", "ConnectTimeout", "TransportError", "OSError"}:
+        reason = str(leaf).strip() or type(leaf).__name__
+        if "All connection attempts failed" in reason:
+            reason = "nothing is listening there"
+        return problem("--url", f"{url} (cannot connect: {reason})", expected)
+    if "MCPError" in kinds:
+        return problem("--url", f"{url} (the server answered: {leaf})", expected)
+    return problem("--url", f"{url} ({type(leaf).__name__}: {leaf})", expected)
+
+
+def _leaf(exc: BaseException) -> BaseException:
+    """The first exception inside task-group wrappers: the one that says what happened."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
 
 
 def _extra_arguments(pairs: Sequence[str]) -> dict[str, Any]:
@@ -123,11 +148,14 @@ async def _ask(args: argparse.Namespace, extra: dict[str, Any], errlog: TextIO) 
         target = stdio_client(params, errlog=errlog)
     progress = Progress(sys.stderr)
     async with Client(target, mode=args.protocol) as client:
-        tool = args.tool or await _tool_for(client, args.strategy)
+        # One `tools/list` says both which tool runs the strategy (each publishes the names it accepts)
+        # and whether it takes `detail`: no extra tool call before the one asked for.
+        schemas = {tool.name: tool.input_schema or {} for tool in (await client.list_tools()).tools}
+        tool = args.tool or tool_for(schemas, args.strategy)
         if tool is None:
             return 2
         arguments = {**_arguments(tool, args), **extra}
-        if "detail" not in arguments and "detail" in await _parameters(client, tool):
+        if "detail" not in arguments and "detail" in schemas.get(tool, {}).get("properties", {}):
             arguments["detail"] = "full"  # every call's tokens and raw text, for the table
         progress.start(tool)
         try:
@@ -150,31 +178,24 @@ async def _ask(args: argparse.Namespace, extra: dict[str, Any], errlog: TextIO) 
     return 1 if data else 2
 
 
-async def _parameters(client: Any, tool: str) -> set[str]:
-    for listed in (await client.list_tools()).tools:
-        if listed.name == tool:
-            return set((listed.input_schema or {}).get("properties", {}))
-    return set()
+STRATEGY_ARGUMENTS = {"run_pipeline": "pipeline"}
+"""The argument that names a strategy, where it is not `strategy`."""
 
 
-async def _tool_for(client: Any, strategy: str | None) -> str | None:
+def tool_for(schemas: Mapping[str, Mapping[str, Any]], strategy: str | None) -> str | None:
+    """The orchestration tool whose published schema accepts `strategy` (its argument's `enum`)."""
     if strategy is None:
         return "ensemble_vote"
-    listed = await client.call_tool("list_strategies", {})
-    strategies: dict[str, Any] = (listed.structured_content or {}).get("strategies", {})
-    if strategy not in strategies:
-        known = ", ".join(sorted(strategies)) or "none"
-        print(f"chorus-mcp ask: no strategy {strategy!r}; configured: {known}", file=sys.stderr)
-        return None
-    kind = strategies[strategy].get("kind")
-    while kind == "strategy":  # a reference to another named strategy
-        kind = strategies.get(strategies[strategy].get("name", ""), {}).get("kind")
-    tool = ORCHESTRATION_TOOLS.get(str(kind))
-    if tool is None:
-        print(
-            f"chorus-mcp ask: strategy {strategy!r} is a {kind} strategy, which no tool runs", file=sys.stderr
-        )
-    return tool
+    known: set[str] = set()
+    for tool in ORCHESTRATION_TOOLS.values():
+        argument = STRATEGY_ARGUMENTS.get(tool, "strategy")
+        names = schemas.get(tool, {}).get("properties", {}).get(argument, {}).get("enum") or []
+        if strategy in names:
+            return tool
+        known.update(str(name) for name in names)
+    listing = ", ".join(sorted(known)) or "none"
+    print(f"chorus-mcp ask: --strategy: {strategy!r}; expected one of {listing}", file=sys.stderr)
+    return None
 
 
 def _arguments(tool: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -257,13 +278,9 @@ class Progress:
 
 def render_result(data: Mapping[str, Any], width: int = 120) -> str:
     """A strategy result (the tool's structured content) for people: answer, decisions, one row per call."""
-    lines: list[str] = []
-    if data.get("ok"):
-        lines.append(f"Answer: {data.get('answer') or ''}")
-        if data.get("partial"):
-            lines.append(f"  (partial: {data.get('partial_reason')})")
-    else:
-        lines.append(f"No answer: {data.get('error') or 'no model answered'}")
+    from chorus_mcp.server.mcp.rendering import headline
+
+    lines = headline(dict(data), answered="Answer: ")
     decisions = [d for d in data.get("decisions", []) if isinstance(d, dict)]
     for decision in decisions:
         lines.append("  " + _cut(describe_decision(decision), width - 2))
@@ -277,15 +294,18 @@ def render_result(data: Mapping[str, Any], width: int = 120) -> str:
         for stage, counted in votes.items():
             if ok and str(call.get("stage", "")).startswith(stage + "/"):
                 vote = str(call.get("answer", "")) if call.get("answer") in counted else "(not counted)"
+        cost = _cost(call.get("cost_usd"), ok)
+        if call.get("cached"):  # answered from the response cache: no provider call, nothing spent
+            cost = f"saved {_cost(call['saved_cost_usd'], ok)}" if call.get("saved_cost_usd") else "$0"
         rows.append(
             [
                 str(call.get("model", "")),
                 str(call.get("stage", "")),
-                str(call.get("status", "")),
+                f"{call.get('status', '')}{', cached' if call.get('cached') else ''}",
                 " ".join(str(said or "").split()),
                 vote,
                 _tokens(call.get("prompt_tokens"), call.get("completion_tokens")),
-                _cost(call.get("cost_usd"), ok),
+                cost,
                 _seconds(call.get("latency_s")),
             ]
         )
@@ -296,7 +316,7 @@ def render_result(data: Mapping[str, Any], width: int = 120) -> str:
     rows.append(
         [
             "total",
-            f"{totals.get('calls', 0)} calls",
+            calls_text(totals),
             "",
             "",
             "",
@@ -312,9 +332,20 @@ def render_result(data: Mapping[str, Any], width: int = 120) -> str:
     return "\n".join(lines)
 
 
+def calls_text(totals: Mapping[str, Any]) -> str:
+    """`3 calls`, `2 calls + 1 cached`, `3 cached` (every answer from the cache: no call was made)."""
+    calls, cached = totals.get("calls") or 0, totals.get("cached_calls") or 0
+    parts = [f"{calls} call{'s' if calls != 1 else ''}"] if calls or not cached else []
+    return " + ".join([*parts, *([f"{cached} cached"] if cached else [])])
+
+
 def describe_decision(decision: Mapping[str, Any]) -> str:
     kind = decision.get("kind")
-    if kind == "vote":
+    if kind == "vote" and decision.get("groups"):
+        from chorus_mcp.server.mcp.rendering import vote_line
+
+        return vote_line(dict(decision), "full")  # the tool result's own line: who said what
+    if kind == "vote":  # a record without answer groups (an older stored session)
         counts = ", ".join(
             f"{_cut(answer, VOTE_CHARS)} {count:g}" for answer, count in decision.get("counts", {}).items()
         )

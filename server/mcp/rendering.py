@@ -167,17 +167,7 @@ def excerpt(text: str, limit: int) -> str:
 
 def text_of(data: dict[str, Any], detail: Detail) -> str:
     """What a person (or the calling model) reads first: the answer, how it was decided, what it cost."""
-    lines: list[str] = []
-    if data.get("ok"):
-        lines.append(str(data.get("answer") or ""))
-    elif data.get("answer"):  # failed, yet an answer was kept (a pipeline's latest, unapproved revision)
-        lines.append(f"Not accepted: {data.get('error')}")
-        lines.append("Latest answer (not accepted):")
-        lines.append(str(data["answer"]))
-    else:
-        lines.append(f"No answer: {data.get('error')}")
-    if data.get("partial") and (data.get("ok") or data.get("answer")):
-        lines.append(f"[partial: {data.get('partial_reason')}]")
+    lines = headline(data)
     lines.append("")
     for decision in data.get("decisions", []):
         if detail == "full" or decision.get("kind") != "note":  # notes stay in the structured record
@@ -189,6 +179,23 @@ def text_of(data: dict[str, Any], detail: Detail) -> str:
             lines.append(f"- {call.get('stage')} {call.get('model')} {status} {excerpt(said or '', 80)}")
     lines.append(_totals_line(data))
     return "\n".join(lines)
+
+
+def headline(data: dict[str, Any], *, answered: str = "") -> list[str]:
+    """The answer (after `answered`), or why there is none; a failed result that kept an answer (a
+    pipeline's latest revision, not approved) says so, then shows it. Also `chorus-mcp ask`'s first lines."""
+    lines: list[str] = []
+    if data.get("ok"):
+        lines.append(f"{answered}{data.get('answer') or ''}")
+    elif data.get("answer"):  # failed, yet an answer was kept (a pipeline's latest, unapproved revision)
+        lines.append(f"Not accepted: {data.get('error')}")
+        lines.append("Latest answer (not accepted):")
+        lines.append(str(data["answer"]))
+    else:
+        lines.append(f"No answer: {data.get('error')}")
+    if data.get("partial") and (data.get("ok") or data.get("answer")):
+        lines.append(f"[partial: {data.get('partial_reason')}]")
+    return lines
 
 
 def _decision_line(decision: dict[str, Any], detail: Detail) -> str:

@@ -7,17 +7,20 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from chorus_mcp.config.loader import BUNDLED_DEFAULT, load_config
-from chorus_mcp.server.cli.ask import render_result
+from chorus_mcp.server.cli.ask import render_result, tool_for
 from chorus_mcp.strategies.models.availability import check_models
 from tests.fake_openai import FakeOpenAI
-from tests.support.servers import fake_provider_config, run_chorus, server_env, write_config
+from tests.support.servers import fake_provider_config, free_port, run_chorus, server_env, write_config
 
 SECRET = "sk-chorus-ask-0123456789abcdef"
 
@@ -55,7 +58,11 @@ def test_an_ensemble_prints_each_models_answer_vote_cost_and_latency(config: str
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0] == "Answer: B"
-    assert "majority vote: B 2 (agreement 67%, consensus)" in lines[1]
+    # The tool result's own vote line: who said what, strongest first.
+    assert (
+        lines[1]
+        == "  vote (majority): B ← alpha, beta; 2 of 3 independent voters agree, consensus"
+    )
     header = next(line for line in lines if line.startswith("model "))
     assert header.split() == ["model", "stage", "status", "answer", "vote", "tokens", "cost", "latency"]
     rows = {line.split()[0]: line for line in lines if line.split()[:1] in (["alpha"], ["beta"], ["gamma"])}
@@ -76,7 +83,7 @@ def test_an_ensemble_prints_each_models_answer_vote_cost_and_latency(config: str
         (["--strategy", "cascade"], "gamma: confidence 0.95 vs 0.80 → accept"),
         (["--strategy", "pipeline"], "pipeline/draft"),
         (["--tool", "route_specialist"], "route: general by default"),
-        (["--models", "alpha,beta", "--arg", "extract=choice"], "majority vote: B 2"),
+        (["--models", "alpha,beta", "--arg", "extract=choice"], "vote (majority): B ← alpha, beta"),
     ],
 )
 def test_any_tool_runs_from_the_command_line(config: str, args: list[str], expected: str) -> None:
@@ -140,10 +147,8 @@ def test_the_readme_run_it_command_on_the_bundled_default_answers_or_says_what_t
 @pytest.mark.slow
 def test_an_unknown_strategy_or_a_broken_config_is_a_clear_usage_error(config: str, tmp_path: Path) -> None:
     done = ask("hi", "--strategy", "nope", "--config", config)
-    assert (
-        done.returncode == 2
-        and "no strategy 'nope'; configured: cascade, ensemble, pipeline, route" in done.stderr
-    )
+    assert done.returncode == 2
+    assert "--strategy: 'nope'; expected one of cascade, ensemble, pipeline, route" in done.stderr
     broken = tmp_path / "broken.yaml"
     broken.write_text("defaults: {deadline_s: soon}\n")
     done = ask("hi", "--config", str(broken))
@@ -239,3 +244,130 @@ def test_free_text_votes_are_cut_so_the_table_keeps_to_the_width() -> None:
     assert all(len(line) <= 100 for line in lines), "\n".join(lines)
     me = next(line for line in lines if line.startswith("me "))
     assert "eleven is not a pri…" in me
+
+
+@pytest.mark.slow
+def test_a_repeat_served_from_the_cache_is_marked_and_its_total_counts_no_calls(config: str) -> None:
+    first = ask("Pick one: A) x B) y C) z", "--config", config)
+    again = ask("Pick one: A) x B) y C) z", "--config", config)
+    assert first.returncode == again.returncode == 0, again.stderr
+    rows = [
+        line for line in again.stdout.splitlines() if line.split()[:1] in (["alpha"], ["beta"], ["gamma"])
+    ]
+    assert len(rows) == 3 and all("ok, cached" in row for row in rows), again.stdout
+    total = next(line for line in again.stdout.splitlines() if line.startswith("total"))
+    assert total.split()[1:3] == ["3", "cached"] and "calls" not in total, total
+    assert "0 calls" not in again.stdout
+
+
+@pytest.mark.slow
+def test_an_unreachable_url_says_what_was_given_and_what_was_expected() -> None:
+    url = f"http://127.0.0.1:{free_port()}/mcp"
+    done = ask("hi", "--url", url)
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f"chorus-mcp ask: --url: {url} (cannot connect: nothing is listening there); "
+        "expected the MCP endpoint of a running `chorus-mcp serve --http` (path /mcp by default)"
+    )
+
+
+@pytest.mark.slow
+def test_a_pipeline_that_was_not_approved_shows_its_latest_revision_and_says_so(
+    fake: FakeOpenAI, tmp_path: Path
+) -> None:
+    fake.reset()
+    fake.script("beta", ["draft one", "draft two"])
+    fake.script("gamma", '{"approved": false, "issues": ["too vague"]}')
+    data = fake_provider_config(fake)
+    data["strategies"]["pipeline"] = {
+        "kind": "pipeline",
+        "stages": [
+            {"name": "draft", "prompt": "Do: {input}", "step": "beta"},
+            {"name": "review", "prompt": "Review {draft}", "step": "gamma", "review": True},
+        ],
+        "refine": {"stage": "draft", "prompt": "Fix {issues} in {draft}", "max_iterations": 1},
+    }
+    config = write_config(tmp_path / "pipeline.yaml", data)
+    done = ask("Write it", "--strategy", "pipeline", "--config", str(config))
+    assert done.returncode == 1, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("Not accepted: not approved after 1 refinement") and "too vague" in lines[0]
+    assert lines[1:3] == ["Latest answer (not accepted):", "draft two"]
+    assert "No answer" not in done.stdout
+
+
+@pytest.mark.slow
+def test_choosing_the_tool_for_a_strategy_makes_no_tool_call_of_its_own(config: str, tmp_path: Path) -> None:
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    with otlp_collector() as (url, bodies):
+        data = json.loads(Path(config).read_text())
+        data["tracing"] = {"endpoint": url}
+        traced = write_config(tmp_path / "traced.yaml", data)
+        done = ask("Pick one: A) x B) y C) z", "--strategy", "cascade", "--config", str(traced))
+    assert done.returncode == 0, done.stderr
+    roots = []
+    for body in bodies:
+        request = ExportTraceServiceRequest()
+        request.ParseFromString(body)
+        for resource in request.resource_spans:
+            for scope in resource.scope_spans:
+                roots += [span.name for span in scope.spans if span.name.startswith("tools/call")]
+    assert roots == ["tools/call cascade_ask"]
+
+
+def test_the_tool_for_a_strategy_is_the_one_whose_schema_accepts_it() -> None:
+    def schema(argument: str, names: list[str]) -> dict[str, Any]:
+        return {"properties": {argument: {"type": "string", "enum": names}}}
+
+    schemas = {
+        "ensemble_vote": schema("strategy", ["ensemble", "synthesis"]),
+        "cascade_ask": schema("strategy", ["cascade"]),
+        "route_specialist": schema("strategy", ["route"]),
+        "run_pipeline": schema("pipeline", ["pipeline"]),
+    }
+    assert [tool_for(schemas, name) for name in ("synthesis", "cascade", "route", "pipeline", None)] == [
+        "ensemble_vote",
+        "cascade_ask",
+        "route_specialist",
+        "run_pipeline",
+        "ensemble_vote",
+    ]
+    assert tool_for(schemas, "nope") is None
+
+
+def test_a_cached_call_is_marked_in_the_table_and_the_total_counts_calls_and_hits_apart() -> None:
+    result = _result()
+    result["calls"][0].update(cached=True, cost_usd="0", saved_cost_usd="0.000010")
+    result["totals"].update(calls=2, cached_calls=1)
+    lines = render_result(result, width=120).splitlines()
+    row = next(line for line in lines if line.startswith("a "))
+    assert "ok, cached" in row and "saved $0.000010" in row
+    assert next(line for line in lines if line.startswith("total")).split()[1:5] == ["2", "calls", "+", "1"]
+
+
+@contextmanager
+def otlp_collector() -> Iterator[tuple[str, list[bytes]]]:
+    """An OTLP/HTTP receiver on loopback: the bodies POSTed to /v1/traces."""
+    bodies: list[bytes] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            if self.path == "/v1/traces":
+                bodies.append(body)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", bodies
+    finally:
+        server.shutdown()
+        server.server_close()
