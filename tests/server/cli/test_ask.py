@@ -59,10 +59,7 @@ def test_an_ensemble_prints_each_models_answer_vote_cost_and_latency(config: str
     lines = done.stdout.splitlines()
     assert lines[0] == "Answer: B"
     # The tool result's own vote line: who said what, strongest first.
-    assert (
-        lines[1]
-        == "  vote (majority): B ← alpha, beta; 2 of 3 independent voters agree, consensus"
-    )
+    assert lines[1] == "  vote (majority): B ← alpha, beta; 2 of 3 independent voters agree, consensus"
     header = next(line for line in lines if line.startswith("model "))
     assert header.split() == ["model", "stage", "status", "answer", "vote", "tokens", "cost", "latency"]
     rows = {line.split()[0]: line for line in lines if line.split()[:1] in (["alpha"], ["beta"], ["gamma"])}
