@@ -82,6 +82,8 @@ def run_ask(args: argparse.Namespace) -> int:
         errlog = cast(TextIO, errlog_file)
         try:
             code: int = anyio.run(_ask, args, arguments, errlog)
+        except BrokenPipeError:
+            raise  # stdout's reader went away: `main` ends quietly
         except Exception as exc:
             errlog.seek(0)
             said = errlog.read().strip()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -32,12 +33,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         code: int = args.handler(args)
+        sys.stdout.flush()  # a reader that went away (`| head`) is met here, not at interpreter exit
         return code
     except ConfigError as exc:
         print(f"chorus-mcp: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return _reader_gone()
+
+
+def _reader_gone() -> int:
+    """stdout's reader closed the pipe (`chorus-mcp cache stats --json | head`): stop without a word, as a
+    command killed by SIGPIPE would. What is still buffered goes nowhere instead of failing at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 128 + 13  # the status a shell reports for a command ended by SIGPIPE
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -120,6 +133,9 @@ def _serve(args: argparse.Namespace) -> int:
         server.run("stdio")
         return 0
     port = config.http.port if args.port is None else args.port
+    if busy := _port_problem(host, port, "http.port" if args.port is None else "--port"):
+        print(f"chorus-mcp: {busy}", file=sys.stderr)
+        return 2
     print(f"chorus-mcp: streamable HTTP on http://{host}:{port}{config.http.path}", file=sys.stderr)
     serve_http(
         server,
@@ -131,6 +147,34 @@ def _serve(args: argparse.Namespace) -> int:
         log_level=level,
     )
     return 0
+
+
+def _port_problem(host: str, port: int, where: str) -> str | None:
+    """Why the server could not listen on `host:port` (bound and let go at once, as uvicorn will bind it),
+    so that a busy port is said plainly before any "serving on" line; None when it is free."""
+    import socket
+
+    from chorus_mcp.config.problems import problem
+
+    if port == 0:
+        return None  # any free port: the system picks one
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        return problem("--host", f"{host!r} ({exc.strerror or exc})", "expected an address of this machine")
+    family, kind, proto, _name, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn sets it
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            return problem(
+                where,
+                f"{port} on {host} ({reason.lower()})",
+                "expected a port no other process listens on (is another server running there?)",
+            )
+    return None
 
 
 def _with_local_phoenix(config: ChorusConfig) -> ChorusConfig:

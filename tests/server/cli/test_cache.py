@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from decimal import Decimal
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from chorus_mcp.server.cli.main import main
 from chorus_mcp.strategies.cache.store import CacheEntry
 from chorus_mcp.strategies.cache.stores.sqlite import SqliteCacheStore
 from chorus_mcp.strategies.core.completion import Completion
+from tests.support.servers import chorus_command, server_env
 
 
 def _config(tmp_path: Path, *, enabled: bool = True) -> tuple[str, Path]:
@@ -87,3 +90,25 @@ def test_clear_refuses_a_model_that_is_neither_an_alias_nor_a_provider_id(
     assert main(["cache", "clear", "--model", "fsat", "--config", config]) == 2
     err = capsys.readouterr().err
     assert "--model: 'fsat'" in err and "fast, slow" in err
+
+
+def test_stats_into_a_pipe_whose_reader_has_gone_ends_quietly(tmp_path: Path) -> None:
+    # `chorus-mcp cache stats --json | head`: head exits once it has read enough. Here the reader is gone
+    # before the first byte is written, so the write is refused every time (no race with the reader).
+    config, cache_file = _config(tmp_path)
+    _fill(cache_file)
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = subprocess.run(
+            chorus_command("cache", "stats", "--json", "--config", config),
+            stdout=write,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            env=server_env("unused"),
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(write)
+    assert done.stderr == "" and done.returncode == 141
