@@ -170,6 +170,8 @@ async def _ask(args: argparse.Namespace, extra: dict[str, Any], errlog: TextIO) 
         print(json.dumps(data if data is not None else {"text": text}, indent=2))
     elif tool in ORCHESTRATION_TOOLS.values() and data and "calls" in data:
         print(render_result(data, width=shutil.get_terminal_size((120, 20)).columns))
+    elif result.is_error and data is None:  # the call was refused: name the flag that set what it names
+        print(f"chorus-mcp ask: {in_flags(text, set(extra))}", file=sys.stderr)
     else:
         print(text if result.is_error or data is None else json.dumps(data, indent=2))
     if not result.is_error:
@@ -178,6 +180,31 @@ async def _ask(args: argparse.Namespace, extra: dict[str, Any], errlog: TextIO) 
         print(_setup_hint(args.config), file=sys.stderr)
         return 1
     return 1 if data else 2
+
+
+FLAG_OF = {
+    "prompt": "the question",
+    "input": "the question",
+    "strategy": "--strategy",
+    "pipeline": "--strategy",
+    "models": "--models",
+    "tiers": "--models",
+    "session_id": "--session",
+    "deadline_s": "--deadline",
+    "max_cost_usd": "--max-cost",
+}
+"""A tool argument → the flag (or the positional question) `ask` sets it from."""
+
+
+def in_flags(message: str, given_by_arg: set[str]) -> str:
+    """A refusal naming tool arguments (`deadline_s: -1; ...`) with the flags that set them in front
+    (`--deadline (deadline_s): -1; ...`); an argument given with `--arg NAME=VALUE` is `--arg NAME`."""
+    lines = []
+    for line in message.splitlines():
+        name = line.split(":", 1)[0].split("[", 1)[0]
+        flag = f"--arg {name}" if name in given_by_arg else FLAG_OF.get(name)
+        lines.append(f"{flag} ({name}){line[len(name) :]}" if flag and ":" in line else line)
+    return "\n".join(lines)
 
 
 STRATEGY_ARGUMENTS = {"run_pipeline": "pipeline"}

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from chorus_mcp.config.loader import BUNDLED_DEFAULT, load_config
-from chorus_mcp.server.cli.ask import render_result, tool_for
+from chorus_mcp.server.cli.ask import in_flags, render_result, tool_for
 from chorus_mcp.strategies.models.availability import check_models
 from tests.fake_openai import FakeOpenAI
 from tests.support.servers import fake_provider_config, free_port, run_chorus, server_env, write_config
@@ -368,3 +368,21 @@ def otlp_collector() -> Iterator[tuple[str, list[bytes]]]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.slow
+def test_a_refused_call_names_the_flag_that_set_the_argument(config: str) -> None:
+    done = ask("hi", "--config", config, "--deadline", "-1", "--arg", "quorum=0")
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip().endswith(  # after the progress line
+        "\nchorus-mcp ask: --arg quorum (quorum): 0; expected at least 1\n"
+        "--deadline (deadline_s): -1.0; expected more than 0"
+    )
+
+
+def test_refusals_are_given_the_flags_that_set_their_arguments() -> None:
+    message = "models[1]: 7; expected a string\nprompt: ' '; expected some text, not only white space"
+    assert in_flags(message, set()) == (
+        "--models (models)[1]: 7; expected a string\n"
+        "the question (prompt): ' '; expected some text, not only white space"
+    )
