@@ -22,9 +22,9 @@ class _Section(BaseModel):
 class Defaults(_Section):
     """What a tool uses when the call does not say."""
 
-    deadline_s: float = Field(default=45.0, gt=0, le=3600)
+    deadline_s: float = Field(default=45.0, gt=0)
     """Every tool run returns by then, with a partial answer if need be. Keep it below your client's
-    time-out (many clients give up at 60 s)."""
+    time-out (many clients give up at 60 s). At most `limits.max_deadline_s`, the one upper bound."""
     max_cost_usd: Decimal | None = Field(default=None, ge=0)
     """Cost cap per tool call; None means no cap."""
     ensemble: str = "ensemble"

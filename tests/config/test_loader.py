@@ -162,3 +162,8 @@ def test_a_bad_environment_value_stops_the_cli_with_the_variable_named(tmp_path:
     assert done.returncode == 2
     assert "CHORUS__DEFAULTS__DEADLINE_S (defaults.deadline_s): 'abc'; expected a number" in done.stderr
     assert "default.yaml" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_default_deadline_is_bounded_by_the_operator_limit_alone() -> None:
+    config = parse_config("limits: {max_deadline_s: 7200}\ndefaults: {deadline_s: 5000}\n", env={})
+    assert config.defaults.deadline_s == 5000
