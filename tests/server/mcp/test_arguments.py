@@ -4,10 +4,12 @@ are the enforced ones, whatever the config's limits."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 from mcp import Client
+from mcp.client.stdio import stdio_client
 from mcp.types import CallToolResult, TextContent
 
 from chorus_mcp.config.loader import parse_config
@@ -16,6 +18,7 @@ from chorus_mcp.server.app import build_server
 from chorus_mcp.server.mcp.arguments import BOUNDS, bound_value
 from chorus_mcp.strategies.models.testing import ScriptedClient
 from tests.server.conftest import SERVER_TEST_CONFIG
+from tests.support.servers import server_env, stdio_server, write_config
 
 pytestmark = pytest.mark.anyio
 
@@ -232,3 +235,14 @@ async def test_each_tool_publishes_the_strategies_it_accepts_and_refuses_the_oth
         "route_specialist": ["route"],
         "run_pipeline": ["pipeline"],
     }
+
+
+@pytest.mark.slow
+async def test_over_stdio_a_bad_argument_is_refused_in_the_same_voice(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "chorus.yaml", {"models": {"a": {"model": "openai/a"}}})
+    params = stdio_server(config, server_env("unused"))
+    async with Client(stdio_client(params)) as client:
+        wrong = await client.call_tool("ensemble_vote", {"prompt": "q", "deadline_s": 0})
+        empty = await client.call_tool("cascade_ask", {"prompt": ""})
+    assert wrong.is_error and _text(wrong) == "deadline_s: 0; expected more than 0"
+    assert empty.is_error and _text(empty) == "prompt: '' (empty); expected at least 1 character"
