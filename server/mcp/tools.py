@@ -36,11 +36,11 @@ from chorus_mcp.strategies.sessions.session import ContextMode
 # Bounds set by the operator (`limits:` in config) are not written here: `server.mcp.arguments` publishes
 # and enforces them from the config, so the schema an agent reads is the one the server applies.
 Prompt = Annotated[str, Field(description="The question or task.", min_length=1, pattern=r"\S")]
-StrategyName = Annotated[str | None, Field(description="A configured strategy name (see list_strategies).")]
+StrategyName = Annotated[str | None, Field(description="A configured strategy (see list_strategies).")]
 Models = Annotated[list[str] | None, Field(description="Model aliases or provider ids.")]
 SessionId = Annotated[str | None, Field(description="Continue this session (history is passed on).")]
 ContextChoice = Annotated[
-    ContextMode | None, Field(description="How session history is passed: full | summary | extract | none.")
+    ContextMode | None, Field(description="How session history is passed.")
 ]
 System = Annotated[str | None, Field(description="System prompt for every model.")]
 DeadlineS = Annotated[float | None, Field(description="Return by then, partial if need be.", gt=0)]
