@@ -52,6 +52,8 @@ models:
   reviewer: {model: fake/reviewer}
   router: {model: fake/router}
   leaky: {model: fake/leaky}
+  echoer: {model: fake/echoer}
+  unpriced: {model: fake/unpriced}
   hidden: {model: fake/hidden}
 allow_unlisted_models: false
 cache: {enabled: false}  # one server for every case, and cases check what reached the models
@@ -74,7 +76,7 @@ strategies:
     refine: {stage: code, prompt: "Fix {issues} in {code}", max_iterations: 1}
 defaults: {deadline_s: 10}
 limits:
-  allowed_models: [cheap, mid, strong, coder, reviewer, router, leaky]
+  allowed_models: [cheap, mid, strong, coder, reviewer, router, leaky, echoer, unpriced]
   max_members: 4
   max_prompt_chars: 5000
   max_pipeline_iterations: 2
@@ -118,6 +120,9 @@ def make_clients() -> dict[str, ScriptedClient]:
         "leaky": ScriptedClient(
             "leaky", AuthenticationFailed("leaky", f"Incorrect API key provided: {SECRET}")
         ),
+        # A provider answering (HTTP 200) with the key it was sent: the answer must reach no one unredacted.
+        "echoer": ScriptedClient("echoer", f"B. You sent: Authorization: Bearer {SECRET} and {SECRET}"),
+        "unpriced": ScriptedClient("unpriced", "B\nConfidence: 95%", cost_usd=None),
         "hidden": ScriptedClient("hidden", "HIDDEN"),
     }
 
@@ -173,6 +178,12 @@ def _route(route: str, method: str) -> Check:
 
 def _redacted(result: CallToolResult, clients: dict[str, ScriptedClient]) -> None:
     assert "[REDACTED]" in result.model_dump_json()
+
+
+def _unbounded_noted(result: CallToolResult, clients: dict[str, ScriptedClient]) -> None:
+    """A capped call to a model of unknown price answers, and says the cap could not bound it."""
+    notes = [d.get("message", "") for d in (result.structured_content or {}).get("decisions", [])]
+    assert any("price is unknown, so the cost cap could not bound" in n for n in notes), notes
 
 
 ASK = "ensemble_vote"
@@ -310,6 +321,16 @@ CASES: list[Case] = [
     Case("iterations-at-limit", PIPE, {"input": "t", "max_iterations": 2}, OK),
     Case("cost-over-limit", ASK, {"prompt": "q", "max_cost_usd": 5}, "limits.max_cost_usd"),
     Case("cost-within-limit", ASK, {"prompt": "q", "max_cost_usd": 0.5}, OK),
+    Case(
+        "cost-cap-on-unpriced-models",
+        "cascade_ask",
+        {"prompt": "q", "max_cost_usd": 0.5, "tiers": ["unpriced"]},
+        OK,
+        _unbounded_noted,
+    ),
+    Case(
+        "provider-answer-echoes-the-key", "cascade_ask", {"prompt": "q", "tiers": ["echoer"]}, OK, _redacted
+    ),
     Case("deadline-over-limit", ROUTE, {"prompt": "q", "deadline_s": 61}, "limits.max_deadline_s"),
     Case("session-budget-is-session-wide", "start_session", {"max_cost_usd": 5}, OK),
     # -- template injection (pipeline prompts are templates; values are inserted once, as text)
