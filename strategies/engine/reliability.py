@@ -159,24 +159,13 @@ def counts_against_breaker(error: ModelError) -> bool:
 
 @dataclass
 class CallGuard:
-    """Server-lifetime reliability state: the retry policy, a breaker per model, a limiter per provider,
-    and the most output tokens each model has sent beyond what it was asked for."""
+    """Server-lifetime reliability state: the retry policy, a breaker per model, a limiter per provider."""
 
     settings: ReliabilitySettings = field(default_factory=ReliabilitySettings)
     clock: Callable[[], float] = time.monotonic
     retry: RetryPolicy = field(init=False)
     _breakers: dict[str, CircuitBreaker] = field(default_factory=dict, init=False)
     _limiters: dict[str, anyio.CapacityLimiter] = field(default_factory=dict, init=False)
-    _overlong: dict[str, int] = field(default_factory=dict, init=False)
-
-    def overlong_output(self, model: str) -> int:
-        """The most output tokens `model` has sent when asked for fewer (0: it never has). A cost cap's
-        reservation for it assumes at least that many from then on: a provider that ignored `max_tokens`
-        once overshoots one cap, not every cap after it."""
-        return self._overlong.get(model, 0)
-
-    def saw_overlong_output(self, model: str, tokens: int) -> None:
-        self._overlong[model] = max(tokens, self._overlong.get(model, 0))
 
     def __post_init__(self) -> None:
         self.retry = RetryPolicy(self.settings.retry)

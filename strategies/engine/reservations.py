@@ -9,11 +9,8 @@ it would cost and what is left.
 After the call, what it really cost is charged. A provider that answered with more tokens than it was
 asked for (or a prompt that cost more than estimated) is charged in full and the overshoot is noted in
 the result; the cap is then spent and refuses the next call, so a run overshoots its cap by at most the
-calls already in flight when that happened. The server remembers the model's overlong answer
-(`CallGuard.overlong_output`): its later reservations, under any cap, assume it sends that many tokens
-again whatever it is asked, so it cannot overshoot the next session's cap the same way. A priced model
-whose provider reported no usage is charged its whole reservation: a bound must assume the worst of
-what it cannot see.
+calls already in flight when that happened. A priced model whose provider reported no usage is charged
+its whole reservation: a bound must assume the worst of what it cannot see.
 
 A model whose price is unknown reserves nothing (it is allowed while the cap is not yet spent, and its
 request is left as it was); the result notes that the cap could not bound that call, so no result reads
@@ -64,9 +61,7 @@ def reserve(ctx: RunContext, model: str, request: CompletionRequest) -> Reservat
         return Reservation(request)
     client = ctx.catalog.client(model)
     full = full_request(ctx, model, request)
-    base: CostEstimator | None = client if isinstance(client, CostEstimator) else None
-    overlong = ctx.guard.overlong_output(model)
-    estimator = _Assuming(base, overlong) if base is not None and overlong else base
+    estimator = client if isinstance(client, CostEstimator) else None
     estimate = estimator.estimate_cost_usd(full) if estimator is not None else None
     if estimator is None or estimate is None:
         if not ctx.budget.reserve(None):
@@ -78,11 +73,9 @@ def reserve(ctx: RunContext, model: str, request: CompletionRequest) -> Reservat
     fewest = min(wanted, MIN_OUTPUT_TOKENS)
     fitted = _most_tokens_within(estimator, full, fewest, wanted, left)
     said = f"budget: the call could cost up to ${estimate:.6f}, ${left:.6f} is left"
-    if overlong:
-        said += f" ({model} has sent {overlong} output tokens when asked for fewer: that many are reserved)"
     if fitted is None:
         floor = estimator.estimate_cost_usd(full.model_copy(update={"max_tokens": fewest}))
-        prompt = (base or estimator).estimate_cost_usd(full.model_copy(update={"max_tokens": 0}))
+        prompt = estimator.estimate_cost_usd(full.model_copy(update={"max_tokens": 0}))
         raise BudgetExceeded(
             f"{said}; even {fewest} output tokens would cost up to ${floor or 0:.6f} "
             f"(the prompt alone up to ${prompt or 0:.6f}), so it was not started"
@@ -94,20 +87,6 @@ def reserve(ctx: RunContext, model: str, request: CompletionRequest) -> Reservat
         f"budget: {model} asked for at most {tokens} output tokens (not {wanted}) to fit the ${left:.6f} left"
     )
     return Reservation(full.model_copy(update={"max_tokens": tokens}), amount, capped=True, note=note)
-
-
-@dataclass(frozen=True)
-class _Assuming:
-    """An estimator that prices at least `tokens` of output, whatever `max_tokens` the request asks for."""
-
-    inner: CostEstimator
-    tokens: int
-
-    def estimate_cost_usd(self, request: CompletionRequest) -> Decimal | None:
-        asked = request.max_tokens or 0
-        return self.inner.estimate_cost_usd(
-            request.model_copy(update={"max_tokens": max(asked, self.tokens)})
-        )
 
 
 def _most_tokens_within(
@@ -140,9 +119,6 @@ def settle(ctx: RunContext, model: str, reservation: Reservation, completion: Co
     call cost more than it reserved, or when a cap applied but the price is unknown."""
     reserved = reservation.amount_usd
     ctx.budget.release(reserved)
-    asked, got = reservation.request.max_tokens, completion.completion_tokens
-    if reservation.capped and asked is not None and got is not None and got > asked and not completion.cached:
-        ctx.guard.saw_overlong_output(model, got)
     cost = completion.cost_usd
     if cost is None and reserved is not None and not completion.cached:
         # Priced, but the provider reported no usage: assume the worst the reservation allowed.
@@ -152,6 +128,7 @@ def settle(ctx: RunContext, model: str, reservation: Reservation, completion: Co
     if cost is None and reservation.capped and not completion.cached:
         return f"budget: {model}'s price is unknown, so the cost cap could not bound this call"
     if cost is not None and reserved is not None and cost > reserved:
+        asked, got = reservation.request.max_tokens, completion.completion_tokens
         excess = f"${cost - reserved:.6f} over its reservation of ${reserved:.6f}"
         if got is not None and asked is not None and got > asked:
             return (

@@ -462,25 +462,13 @@ async def test_a_session_cap_bounds_every_tool_against_an_honest_and_an_adversar
             result = await client.call_tool(cell.tool, _capped_arguments(cell.tool, session_id, turn))
             results.append((result, len(fake_openai.requests) - sent_before))
         usage = json.loads(_text(await client.read_resource(f"session://{session_id}/usage")))
-        # A new session with the same cap, on the same server.
-        again = await client.call_tool("start_session", {"max_cost_usd": float(SESSION_CAP)})
-        sent_before = len(fake_openai.requests)
-        fresh_id = (again.structured_content or {})["session_id"]
-        fresh = await client.call_tool(cell.tool, _capped_arguments(cell.tool, fresh_id, 9))
-        overlong_before = {r.model for r in fake_openai.requests[:sent_before]}
-        fresh_sent = {r.model for r in fake_openai.requests[sent_before:]}
 
     spent = Decimal(usage["usage"]["cost_usd"])
     # Every call told the provider what it reserved: at most the model's 20 tokens, fewer to fit the cap.
     assert fake_openai.requests and all(0 < r.body["max_tokens"] <= 20 for r in fake_openai.requests)
     if cell.provider == "honest":
         assert spent <= SESSION_CAP, f"an honest provider overshot the cap: ${spent}"
-        assert fresh_sent, text_of(fresh)
         return
-    # The server remembers each model's 200 tokens: in the next session its calls reserve them ($20) and
-    # never start (a model the first session never reached may still overshoot once).
-    assert not fresh_sent & overlong_before, f"a model overshot a second session's cap: {text_of(fresh)}"
-    assert "has sent 200 output tokens when asked for fewer" in json.dumps(fresh.structured_content or {})
     # The first call that reached the adversary was charged in full and recorded; nothing started after it.
     first, _ = results[0]
     data = first.structured_content or {}
