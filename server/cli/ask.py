@@ -22,6 +22,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import IO, Any, TextIO, cast
 
+from chorus_mcp.server.cli.flags import number
+
 ORCHESTRATION_TOOLS = {
     "ensemble": "ensemble_vote",
     "cascade": "cascade_ask",
@@ -54,8 +56,16 @@ def add_ask_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
         help="any other tool argument (a JSON value, else text); repeatable",
     )
     ask.add_argument("--session", help="continue this session")
-    ask.add_argument("--deadline", type=float, help="seconds; a partial answer after that")
-    ask.add_argument("--max-cost", type=float, help="cost cap for this call, USD")
+    ask.add_argument(
+        "--deadline",
+        type=number("a number of seconds more than 0", above=0),
+        help="seconds; a partial answer after that",
+    )
+    ask.add_argument(
+        "--max-cost",
+        type=number("an amount in USD of 0 or more", at_least=0),
+        help="cost cap for this call, USD",
+    )
     ask.add_argument(
         "--config", help="config file for the server (default: $CHORUS_CONFIG, else the bundled one)"
     )

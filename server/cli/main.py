@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from chorus_mcp.server.cli.flags import port
 from chorus_mcp.strategies.core.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     _config_option(serve)
     serve.add_argument("--http", action="store_true", help="serve streamable HTTP instead of stdio")
     serve.add_argument("--host", help="HTTP bind address (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="HTTP port (default from config: 8765)")
+    serve.add_argument("--port", type=port, help="HTTP port (default from config: 8765)")
     serve.add_argument("--stateless", action="store_true", help="stateless HTTP, for replicas")
     serve.add_argument(
         "--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="default from config: INFO"

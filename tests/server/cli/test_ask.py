@@ -372,11 +372,23 @@ def otlp_collector() -> Iterator[tuple[str, list[bytes]]]:
 
 @pytest.mark.slow
 def test_a_refused_call_names_the_flag_that_set_the_argument(config: str) -> None:
-    done = ask("hi", "--config", config, "--deadline", "-1", "--arg", "quorum=0")
+    done = ask("hi", "--config", config, "--models", ",".join(["alpha"] * 9), "--arg", "quorum=0")
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.strip().endswith(  # after the progress line
-        "\nchorus-mcp ask: --arg quorum (quorum): 0; expected at least 1\n"
-        "--deadline (deadline_s): -1.0; expected more than 0"
+        "\nchorus-mcp ask: --arg quorum (quorum): 0; expected at least 1"
+    ), done.stderr
+    again = ask("hi", "--config", config, "--models", ",".join(["alpha"] * 9))
+    assert again.stderr.strip().endswith(
+        "\nchorus-mcp ask: --models (models): 9 models; expected at most 8 (limits.max_members)"
+    ), again.stderr
+
+
+@pytest.mark.slow
+def test_a_flag_of_the_wrong_kind_is_refused_before_anything_starts() -> None:
+    done = ask("hi", "--deadline", "0")
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[-1] == (
+        "chorus-mcp ask: error: argument --deadline: '0'; expected a number of seconds more than 0"
     )
 
 
