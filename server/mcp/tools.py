@@ -39,9 +39,7 @@ Prompt = Annotated[str, Field(description="The question or task.", min_length=1,
 StrategyName = Annotated[str | None, Field(description="A configured strategy (see list_strategies).")]
 Models = Annotated[list[str] | None, Field(description="Model aliases or provider ids.")]
 SessionId = Annotated[str | None, Field(description="Continue this session (history is passed on).")]
-ContextChoice = Annotated[
-    ContextMode | None, Field(description="How session history is passed.")
-]
+ContextChoice = Annotated[ContextMode | None, Field(description="How session history is passed.")]
 System = Annotated[str | None, Field(description="System prompt for every model.")]
 DeadlineS = Annotated[float | None, Field(description="Return by then, partial if need be.", gt=0)]
 MaxCost = Annotated[float | None, Field(description="Cost cap in USD for this call.", ge=0)]
