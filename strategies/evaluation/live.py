@@ -36,7 +36,9 @@ ensemble thus overlap in virtual time as they would live, whatever the order the
 **Cost.** A hosted model's cost is the provider's. A model on this machine (`local/...`, or an
 `api_base` on loopback) costs its compute: its time, which every report states (`local compute s`), and
 in dollars only at the `usd_per_hour` given — never a silent 0. Without a rate, its dollar cost is
-unknown (None) and the dollar figures leave it out, saying so.
+unknown (None) and the dollar figures leave it out, saying so; calibrating against a cost cap then
+treats the local tier as free, so give a rate when a calibration weighs cost (`minimise: latency`
+weighs its time instead).
 """
 
 from __future__ import annotations
@@ -143,12 +145,15 @@ class LiveAnswer:
         )
 
     def line(self, model: str, key: str, request: CompletionRequest) -> dict[str, Any]:
-        question = request.messages[-1].content.strip().splitlines()
+        # For a reader of the file: the first line of the prompt's last paragraph (the question itself
+        # when few-shot examples come first). The key, not this, identifies the request.
+        paragraphs = [p for p in request.messages[-1].content.split("\n\n") if p.strip()]
+        asked = paragraphs[-1].strip().splitlines()[0] if paragraphs else ""
         return {
             "format": FORMAT,
             "model": model,
             "key": key,
-            "asked": (question[-1] if question else "")[-80:],
+            "asked": asked[:100],
             "temperature": request.temperature,
             "seed": request.seed,
             "max_tokens": request.max_tokens,
