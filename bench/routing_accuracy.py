@@ -16,18 +16,18 @@ Every router runs through the real `strategies.kinds.routing.choose_route`, on a
   also 3 examples per route), else the default;
 - `chain`: rules → embeddings → classifier → default, as configured in production.
 
-The classifier is `local/smollm2` (SmolLM2-135M-Instruct in-process, the `local` extra) when it is
-installed, else `fake`, a stand-in that names a random route (the chance baseline), or any model given
+The classifier is the embedded default model (Qwen2.5-Coder-1.5B-Instruct in-process, the `local`
+extra) when it is installed (the figures in BENCHMARKS.md were measured with SmolLM2-135M, the earlier
+one), else `fake`, a stand-in that names a random route (the chance baseline), or any model given
 with `--classifier` (a litellm id such as `openai/gpt-4.1-mini`, with its key in the environment).
 
-Run: `.venv/bin/python bench/routing_accuracy.py [--classifier local/smollm2|fake|<model>] [--write]`
+Run: `.venv/bin/python bench/routing_accuracy.py [--classifier local/<model>|fake|<model>] [--write]`
 (`--write` replaces bench/results/routing_accuracy.md).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import platform
 import random
@@ -188,14 +188,9 @@ def confusion(run: Run, gold: list[str], names: list[str]) -> list[str]:
 
 
 def default_classifier() -> str:
-    from chorus_mcp.strategies.core.errors import ModelError
-    from chorus_mcp.strategies.models.providers.local import weights_path
+    from chorus_mcp.strategies.models.providers.local import DEFAULT_MODEL, unavailable_reason
 
-    try:
-        weights_path("local/smollm2")
-    except ModelError:
-        return "fake"
-    return "local/smollm2" if importlib.util.find_spec("llama_cpp") is not None else "fake"
+    return "fake" if unavailable_reason(DEFAULT_MODEL) else DEFAULT_MODEL
 
 
 async def main(classifier: str, write: bool, with_examples: bool) -> None:
@@ -295,7 +290,7 @@ if __name__ == "__main__":
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--classifier", default=None, help="local/smollm2 (default when installed), fake, or a model id"
+        "--classifier", default=None, help="the embedded model (default when installed), fake, or a model id"
     )
     parser.add_argument("--write", action="store_true", help="write bench/results/routing_accuracy.md")
     parser.add_argument(

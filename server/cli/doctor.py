@@ -27,10 +27,11 @@ if TYPE_CHECKING:  # the CLI imports this module for its parser; the work import
     from chorus_mcp.strategies.models.catalog import ModelEntry
 
 PROBE_PROMPT = "What is 2+2? Answer with the number only."
-"""A question whose answer shows the model is sane as well as live; the embedded 135M-parameter model
-answers "Reply with the single word OK." with an unrelated sentence, but gets this one right."""
-DEFAULT_TIMEOUT_S = 30.0
-"""Long enough for the embedded model's first load, or a local server loading its model."""
+"""A question whose answer shows the model is sane as well as live (a tiny model may answer "Reply with
+the single word OK." with an unrelated sentence, but gets this one right)."""
+DEFAULT_TIMEOUT_S = 60.0
+"""Long enough for the embedded model's first use (joining and verifying 1.1 GB of weights, then loading
+them, on a busy machine), or a local server loading its model."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,10 @@ def run_doctor(args: argparse.Namespace) -> int:
         print("  (from CHORUS_CONFIG)")
     print()
     print(render_models(statuses, probes))
+    embedded = render_embedded(statuses)
+    if embedded:
+        print()
+        print(embedded)
     print()
     print(render_strategies(steered))
     answering = [
@@ -122,6 +127,30 @@ def render_models(statuses: Mapping[str, ModelStatus], probes: Mapping[str, Prob
         "  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3])) + "  " + row[3]
         for row in rows
     )
+
+
+def render_embedded(statuses: Mapping[str, ModelStatus]) -> str:
+    """For each embedded model: the runtime, the model, its licence, its file and that file's hash."""
+    from chorus_mcp.strategies.models.availability import embedded_details
+
+    lines: list[str] = []
+    seen: set[str] = set()
+    for alias, status in statuses.items():
+        if status.source != "embedded" or status.model in seen:
+            continue
+        seen.add(status.model)
+        details = embedded_details(status.model)
+        lines += [
+            f"embedded model {alias} ({status.model}):",
+            f"  runtime  {details.runtime}",
+            f"  model    {details.title}",
+            f"  licence  {details.licence}",
+            f"  source   {details.source}",
+            f"  file     {details.file}",
+        ]
+        if details.sha256:
+            lines.append(f"  sha256   {details.sha256}")
+    return "\n".join(lines)
 
 
 def render_strategies(config: ChorusConfig) -> str:

@@ -31,6 +31,7 @@ from chorus_mcp.strategies.core.spec import (
     RouteSpec,
     Step,
 )
+from chorus_mcp.strategies.models.availability import check_models
 from chorus_mcp.strategies.sessions.session import ContextMode
 
 # Bounds set by the operator (`limits:` in config) are not written here: `server.mcp.arguments` publishes
@@ -236,13 +237,16 @@ def register_tools(server: MCPServer[Any]) -> None:
     def list_models(ctx: Context[Any, Any]) -> dict[str, Any]:
         """Configured model aliases, their provider ids, and whether each is usable now."""
         state = state_of(ctx)
+        # The same check as `chorus-mcp doctor` and start-up steering (sync tools run in a worker thread).
+        statuses = check_models(state.config.models)
         models = {}
         for alias, entry in sorted(state.config.models.items()):
-            missing = entry.missing_key()
+            status = statuses[alias]
             models[alias] = {
                 "model": entry.model,
-                "usable": missing is None,
-                **({"missing": f"environment variable {missing} is not set"} if missing else {}),
+                "usable": status.usable,
+                "source": status.source,
+                **({"missing": status.detail} if not status.usable else {}),
                 **({"fallbacks": entry.fallbacks} if entry.fallbacks else {}),
                 **({"tags": entry.tags} if entry.tags else {}),
             }

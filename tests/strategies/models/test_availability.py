@@ -49,10 +49,13 @@ def _steer(
     keys: tuple[str, ...] = (),
     ollama: list[str] | None = None,
     embedded: bool = True,
+    small: bool = True,
 ) -> ChorusConfig:
-    monkeypatch.setattr(
-        availability, "_embedded_missing", lambda model: None if embedded else "not installed"
-    )
+    def missing(model: str) -> str | None:
+        installed = embedded and (small or model != "local/qwen2.5-coder-0.5b")
+        return None if installed else "not installed"
+
+    monkeypatch.setattr(availability, "_embedded_missing", missing)
     env = {key: "sk-test-0123456789" for key in keys}
     statuses = check_models(config.models, env=env, probe=_ollama(ollama))
     steered, _ = use_available(config, statuses)
@@ -71,6 +74,12 @@ def _members(config: ChorusConfig, name: str) -> list[str]:
     return [s.model for s in steps if isinstance(s, ModelStep)]
 
 
+def _temperatures(config: ChorusConfig, name: str) -> list[float | None]:
+    step = config.strategies[name]
+    assert isinstance(step, EnsembleSpec)
+    return [s.temperature for s in step.members if isinstance(s, ModelStep)]
+
+
 def _pipeline(config: ChorusConfig) -> list[str]:
     step = config.strategies["pipeline"]
     assert isinstance(step, PipelineSpec)
@@ -82,7 +91,7 @@ def test_with_every_key_the_default_is_unchanged(
 ) -> None:
     steered = _steer(default, monkeypatch, keys=KEYS)
     assert _members(steered, "ensemble") == ["fast", "claude-fast", "gemini-fast"]
-    assert _members(steered, "cascade") == ["fast", "strong"]
+    assert _members(steered, "cascade") == ["small", "fast", "strong"]
     assert _pipeline(steered) == ["strong", "claude", "strong"]
 
 
@@ -91,19 +100,24 @@ def test_with_no_key_the_local_server_the_clients_model_and_the_embedded_model_v
 ) -> None:
     steered = _steer(default, monkeypatch, ollama=["llama3.2:latest"])
     assert _members(steered, "ensemble") == ["ollama", "client", "local"]
-    assert _members(steered, "cascade") == ["ollama", "client"]
+    assert _temperatures(steered, "ensemble") == [None, None, None]  # three models: no resampling
+    assert _members(steered, "cascade") == ["local-small", "ollama", "client"]
     route = steered.strategies["route"]
     assert isinstance(route, RouteSpec) and route.classifier == "ollama"
 
 
-def test_without_a_local_server_the_cheap_tier_is_embedded_and_the_strong_tier_the_clients_model(
+def test_without_a_local_server_the_embedded_model_votes_greedy_and_sampled_beside_the_clients_seats(
     default: ChorusConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     steered = _steer(default, monkeypatch)
-    assert _members(steered, "ensemble") == ["local", "client"]
+    # The client's seats fall back to the embedded model, which already votes: they sample it (T 0.7;
+    # the ensemble gives the copy a distinct seed), so in `ask` the vote still has three voters.
+    assert _members(steered, "ensemble") == ["local", "client", "client"]
+    assert _temperatures(steered, "ensemble") == [None, 0.7, 0.7]
     ensemble = steered.strategies["ensemble"]
     assert isinstance(ensemble, EnsembleSpec) and ensemble.quorum == 2
-    assert _members(steered, "cascade") == ["local", "client"]
+    # The cascade goes from the small embedded model to the default one, then the client's.
+    assert _members(steered, "cascade") == ["local-small", "local", "client"]
     assert _pipeline(steered) == ["client", "client", "client"]
     # The rest of a chain stays as fallbacks, minus what cannot work here.
     code = steered.strategies["pipeline"]
@@ -114,22 +128,44 @@ def test_without_a_local_server_the_cheap_tier_is_embedded_and_the_strong_tier_t
     assert steered.models["fast"].fallbacks == ["local", "client"]
 
 
+def test_without_the_small_model_the_no_key_cascade_starts_at_the_default_one(
+    default: ChorusConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    steered = _steer(default, monkeypatch, small=False)
+    assert _members(steered, "cascade") == ["local", "client"]
+    assert _members(steered, "ensemble") == ["local", "client", "client"]
+
+
+def test_without_diversified_repeats_duplicate_seats_are_dropped(
+    default: ChorusConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ensemble = default.strategies["ensemble"]
+    assert isinstance(ensemble, EnsembleSpec)
+    config = default.model_copy(
+        update={"strategies": {"ensemble": ensemble.model_copy(update={"diversify_repeats": False})}}
+    )
+    steered = _steer(config, monkeypatch)
+    assert _members(steered, "ensemble") == ["local", "client"]
+    assert _temperatures(steered, "ensemble") == [None, None]
+
+
 def test_with_one_key_its_models_come_first_and_the_rest_is_filled_locally(
     default: ChorusConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     steered = _steer(default, monkeypatch, keys=("ANTHROPIC_API_KEY",))
     assert _members(steered, "ensemble") == ["local", "claude-fast", "client"]
-    assert _members(steered, "cascade") == ["claude-fast", "claude"]
+    assert _members(steered, "cascade") == ["local-small", "claude-fast", "claude"]
     assert _pipeline(steered) == ["claude", "claude", "claude"]
 
 
-def test_when_only_the_clients_model_is_left_the_quorum_shrinks_to_what_is_there(
+def test_when_only_the_clients_model_is_left_its_seats_are_its_samples(
     default: ChorusConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     steered = _steer(default, monkeypatch, embedded=False)
     ensemble = steered.strategies["ensemble"]
     assert isinstance(ensemble, EnsembleSpec)
-    assert _members(steered, "ensemble") == ["client"] and ensemble.quorum == 1
+    # The copies are sampled by the ensemble with distinct seeds; the quorum stays two of three.
+    assert _members(steered, "ensemble") == ["client", "client", "client"] and ensemble.quorum == 2
 
 
 def test_a_local_server_without_the_model_is_not_usable_and_says_which_it_has(
