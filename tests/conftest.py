@@ -18,6 +18,13 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 for _variable in ("NO_PROXY", "no_proxy"):
     os.environ[_variable] = ",".join(filter(None, [os.environ.get(_variable), "127.0.0.1", "localhost"]))
 
+# The embedded models' joined weights (1.6 GB) stay where a user's would be, outside the per-test data
+# directories below: joined and verified once per machine, not once per test.
+if "CHORUS_MODELS_DIR" not in os.environ:
+    import platformdirs
+
+    os.environ["CHORUS_MODELS_DIR"] = os.path.join(platformdirs.user_data_dir("chorus-mcp"), "models")
+
 
 @pytest.fixture
 def anyio_backend() -> str:

@@ -24,6 +24,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from tests.fake_openai import FakeOpenAI
+from tests.support.extras import needs_local_extra
 
 pytestmark = [
     pytest.mark.slow,
@@ -191,8 +192,8 @@ def test_the_run_it_command_answers_through_a_real_session(config: str) -> None:
     _, code = snippet("run-it")
     words = shlex.split(code)
     assert words[:6] == ["uv", "run", "--extra", "local", "chorus-mcp", "ask"]
-    # Run against the test's fake provider without the embedded model's extra: building llama-cpp-python
-    # takes minutes; the extra's own tests exercise it where it is installed.
+    # Here against the test's fake provider, with or without the embedded model's extra; the test below
+    # runs the command exactly as written, on the embedded model.
     words = [*words[:2], *words[4:]]
     done = subprocess.run(
         words,
@@ -205,3 +206,31 @@ def test_the_run_it_command_answers_through_a_real_session(config: str) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("Answer: ") and "alpha" in done.stdout and "beta" in done.stdout
+
+
+@needs_local_extra
+def test_the_run_it_command_exactly_as_written_is_answered_by_two_or_more_independent_embedded_voters(
+    tmp_path: Path,
+) -> None:
+    _, code = snippet("run-it")
+    keys = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "CHORUS_CONFIG")
+    env = {k: v for k, v in os.environ.items() if k not in keys}
+    env.update(XDG_DATA_HOME=str(tmp_path), UV_OFFLINE="1")  # fresh sessions and cache; no network
+    done = subprocess.run(
+        shlex.split(code),
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        stdin=subprocess.DEVNULL,
+    )
+    if done.returncode == 1 and "deadline reached before any answer" in done.stdout:
+        pytest.skip("this machine is too busy for the default deadline: " + done.stdout.splitlines()[0])
+
+    assert done.returncode == 0, done.stderr
+    assert re.match(r"Answer: (yes|no)\n", done.stdout), done.stdout
+    # The greedy seat and a sampled one are distinct voters: a real majority of two, not one echoed.
+    vote = re.search(r"majority vote: (yes|no) (\d) \(agreement \d+%, consensus", done.stdout)
+    assert vote is not None and int(vote.group(2)) >= 2, done.stdout
+    assert "ensemble/member-2: local answered for client" in done.stdout

@@ -134,11 +134,12 @@ def test_the_readme_run_it_command_on_the_bundled_default_answers_or_says_what_t
         assert embedded.usable and done.stdout.startswith("Answer: ") and "local" in done.stdout
     elif embedded.usable:
         assert done.returncode == 1, done.stderr
-        assert "No model answered, though local can run here" in done.stderr
+        assert re.search(r"No model answered, though local(, local-small)? can run here", done.stderr)
     else:
         assert done.returncode == 1, done.stderr
         assert "the embedded model: `uv sync --extra local`" in done.stderr
-    assert re.search(r"^client +ensemble/member-\d +error", done.stdout, re.MULTILINE)
+    if "deadline reached before any answer" not in done.stdout:  # a slow machine cuts every seat short
+        assert re.search(r"^client +ensemble/member-\d +error", done.stdout, re.MULTILINE)
 
 
 @pytest.mark.slow
