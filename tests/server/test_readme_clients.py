@@ -231,6 +231,8 @@ def test_the_run_it_command_exactly_as_written_is_answered_by_two_or_more_indepe
     assert done.returncode == 0, done.stderr
     assert re.match(r"Answer: (yes|no)\n", done.stdout), done.stdout
     # The greedy seat and a sampled one are distinct voters: a real majority of two, not one echoed.
-    vote = re.search(r"majority vote: (yes|no) (\d) \(agreement \d+%, consensus", done.stdout)
+    vote = re.search(
+        r"vote \(majority\): (yes|no) ← .*; (\d) of (\d) independent voters agree, consensus", done.stdout
+    )
     assert vote is not None and int(vote.group(2)) >= 2, done.stdout
     assert "ensemble/member-2: local answered for client" in done.stdout
