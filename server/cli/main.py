@@ -10,8 +10,10 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
+from types import FrameType
 from typing import TYPE_CHECKING
 
 from chorus_mcp.server.cli.flags import port
@@ -19,9 +21,11 @@ from chorus_mcp.strategies.core.errors import ConfigError
 
 if TYPE_CHECKING:
     from chorus_mcp.config.schema import ChorusConfig
+    from chorus_mcp.server.ops.phoenix import LocalPhoenix
 
 log = logging.getLogger("chorus")
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 READY_NOTE_S = 60.0
 """After this long without Phoenix up, `--phoenix` says it is still starting."""
 
@@ -118,8 +122,19 @@ def _serve(args: argparse.Namespace) -> int:
     level = args.log_level or config.log_level
     setup_logging(level, args.log_format)
     config = _use_available(config)
-    if args.phoenix:
-        config = _with_local_phoenix(config)
+    phoenix: LocalPhoenix | None = None
+    try:
+        if args.phoenix:
+            config, phoenix = _with_local_phoenix(config)
+            if phoenix.process is not None:
+                _stop_on_signals(phoenix)
+        return _run_server(args, config, level)
+    finally:
+        if phoenix is not None:
+            _stop_phoenix(phoenix)
+
+
+def _run_server(args: argparse.Namespace, config: ChorusConfig, level: str) -> int:
     host = args.host or config.http.host
     from chorus_mcp.server.http.auth import bind_refusal, serve_http
 
@@ -178,7 +193,39 @@ def _port_problem(host: str, port: int, where: str) -> str | None:
     return None
 
 
-def _with_local_phoenix(config: ChorusConfig) -> ChorusConfig:
+def _stop_on_signals(phoenix: LocalPhoenix) -> None:
+    """SIGTERM or SIGINT stop the Phoenix started here, then end the process by that signal, as usual.
+
+    By default SIGTERM (a service manager, `kill`, a container runtime) ends the process on the spot and
+    no exit hook runs: the Phoenix it started would keep running on its port. Over HTTP, uvicorn takes
+    both signals while it serves, shuts down, puts these handlers back and raises the signal again, so
+    they run once the server is down. Over stdio they run at once: the stdio transport's reader thread,
+    blocked on stdin, would otherwise keep an unwinding process from ever exiting.
+    """
+
+    def stop(received: int, _frame: FrameType | None) -> None:
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, signal.SIG_DFL)  # a second signal ends the process at once
+        _stop_phoenix(phoenix)
+        signal.raise_signal(received)
+
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, stop)
+
+
+def _stop_phoenix(phoenix: LocalPhoenix) -> None:
+    """The server is done: send the spans still waiting, then stop the Phoenix started for it (if any).
+    Whichever comes first, the end of `serve` or a signal, does it; the other finds nothing left to do."""
+    from chorus_mcp.strategies.tracing import export as trace_export
+
+    phoenix.give_up_waiting()  # spans still waiting for a Phoenix that never came up are not waited for
+    trace_export.flush()
+    if phoenix.process is not None and phoenix.process.poll() is None:
+        print("chorus-mcp: stopping Phoenix", file=sys.stderr)
+        phoenix.stop()
+
+
+def _with_local_phoenix(config: ChorusConfig) -> tuple[ChorusConfig, LocalPhoenix]:
     """Start a local Phoenix, send the traces to it, say where its UI is (on stderr, when it is up)."""
     import atexit
     import threading
@@ -211,7 +258,7 @@ def _with_local_phoenix(config: ChorusConfig) -> ChorusConfig:
                 print(f"chorus-mcp: Phoenix exited; see {phoenix.log_path}", file=sys.stderr)
 
         threading.Thread(target=announce, name="chorus-phoenix-announce", daemon=True).start()
-    return config.model_copy(update={"tracing": tracing})
+    return config.model_copy(update={"tracing": tracing}), phoenix
 
 
 def _config_schema(_args: argparse.Namespace) -> int:
