@@ -19,7 +19,7 @@ from chorus_mcp.server.mcp.footprint import compact_tools
 from chorus_mcp.server.mcp.resources import register_resources
 from chorus_mcp.server.mcp.session_tools import register_session_tools
 from chorus_mcp.server.mcp.state import ChorusState, build_state, default_client_factory
-from chorus_mcp.server.mcp.telemetry import register_usage_resources, setup_tracing
+from chorus_mcp.server.mcp.telemetry import ToolCallSpans, register_usage_resources, setup_tracing
 from chorus_mcp.server.mcp.tools import register_tools
 from chorus_mcp.server.mcp.usage_scope import ScopedUsage
 from chorus_mcp.server.mcp.warmup import WARM_UP_AT_MOST_S, Handshake
@@ -79,6 +79,7 @@ def build_server(config: ChorusConfig, factory: ClientFactory | None = None) -> 
     register_usage_resources(server, usage, state)
     # Outermost of ours: the guard (quotas) and every handler see the request's principal.
     server.middleware.append(PrincipalScope(state.principals))
+    server.middleware.append(ToolCallSpans())  # outside the checks below: a refused call is shown too
     check_tool_arguments(server, config)  # before the guard: its refusals are the ones callers see
     server.middleware.append(ToolCallQuota(state.quotas))
     guard_tool_calls(server, config)

@@ -37,6 +37,7 @@ KIND = SpanAttributes.OPENINFERENCE_SPAN_KIND
 LLM = OpenInferenceSpanKindValues.LLM.value
 CHAIN = OpenInferenceSpanKindValues.CHAIN.value
 AGENT = OpenInferenceSpanKindValues.AGENT.value
+TOOL = OpenInferenceSpanKindValues.TOOL.value
 
 MAX_TEXT = 32_000
 """Longest text put on one attribute; longer text is cut (collectors reject huge spans)."""
@@ -187,11 +188,7 @@ def step_result(result: StrategyResult) -> Attributes:
     if result.partial_reason:
         attributes["chorus.partial_reason"] = text(result.partial_reason)
     if result.error:
-        error = result.error
-        if not capture_content() and error.startswith("not approved after"):
-            # The open issues after the colon are the reviewer's words: content, kept out of spans.
-            error = error.split(": ", 1)[0]
-        attributes["chorus.error"] = text(error)
+        attributes["chorus.error"] = text(_content_free_error(result.error))
     if result.answer is not None and capture_content():
         attributes.update(io_value(SpanAttributes.OUTPUT_VALUE, result.answer))
     return attributes
@@ -273,4 +270,72 @@ def decision(decision: Decision) -> Attributes:
                 attributes["chorus.fallback.to"] = decision.to_model
         case NoteDecision():
             attributes["chorus.note"] = text(decision.message)
+    return attributes
+
+
+def tool_call_request(tool: str, arguments: dict[str, object]) -> Attributes:
+    """The tool-call span (the trace's root) before the run: the tool, and the prompt as its input.
+
+    A tool without a `prompt` argument shows its arguments as JSON instead."""
+    attributes: Attributes = {KIND: TOOL, SpanAttributes.TOOL_NAME: tool, "chorus.tool": tool}
+    if not capture_content():
+        return attributes
+    prompt = arguments.get("prompt")
+    if isinstance(prompt, str):
+        attributes.update(io_value(SpanAttributes.INPUT_VALUE, prompt))
+    elif arguments:
+        shown = json.dumps(arguments, sort_keys=True, ensure_ascii=False, default=str)
+        attributes[SpanAttributes.INPUT_VALUE] = text(shown)
+        attributes[SpanAttributes.INPUT_MIME_TYPE] = OpenInferenceMimeTypeValues.JSON.value
+    return attributes
+
+
+def tool_call_result(structured: object, message: str | None, is_error: bool) -> Attributes:
+    """The tool-call span after the run: the answer (or the error) as its output, the run's totals.
+
+    `structured` is the tool's structured result (a `StrategyResult` as JSON for the strategy tools),
+    `message` its text content. The totals are Chorus's own figures: Phoenix's cost column sums the LLM
+    spans below, priced by the model prices Chorus gave it (see `server.ops.phoenix_prices`)."""
+    data = structured if isinstance(structured, dict) else {}
+    attributes: Attributes = {"chorus.ok": not is_error}
+    error = data.get("error") if is_error else None
+    if is_error:
+        shown = error if isinstance(error, str) else message or "error"
+        attributes["chorus.error"] = text(_content_free_error(shown))
+    for flag in ("partial", "strategy", "session_id"):
+        if isinstance(data.get(flag), str | bool):
+            attributes[f"chorus.{flag}"] = data[flag]
+    totals = data.get("totals")
+    if isinstance(totals, dict):
+        attributes.update(_totals_from_json(totals))
+    if capture_content():
+        answer = data.get("answer")
+        output = answer if isinstance(answer, str) else error if isinstance(error, str) else message
+        if output:
+            attributes.update(io_value(SpanAttributes.OUTPUT_VALUE, output))
+    return attributes
+
+
+def _content_free_error(error: str) -> str:
+    if not capture_content() and error.startswith("not approved after"):
+        # The open issues after the colon are the reviewer's words: content, kept out of spans.
+        return error.split(": ", 1)[0]
+    return error
+
+
+def _totals_from_json(totals: dict[str, object]) -> Attributes:
+    attributes: Attributes = {}
+    for key in ("calls", "prompt_tokens", "completion_tokens", "cached_calls"):
+        value = totals.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            attributes[f"chorus.totals.{key}"] = value
+    if isinstance(totals.get("cost_complete"), bool):
+        attributes["chorus.totals.cost_complete"] = bool(totals["cost_complete"])
+    for key in ("cost_usd", "saved_cost_usd", "latency_s"):
+        value = totals.get(key)
+        if isinstance(value, int | float | str) and not isinstance(value, bool):
+            try:
+                attributes[f"chorus.totals.{key}"] = float(value)
+            except ValueError:
+                continue
     return attributes

@@ -27,6 +27,7 @@ from chorus_mcp.server.app import build_server
 from chorus_mcp.server.ops.logs import setup_logging
 from chorus_mcp.strategies.core.errors import AuthenticationFailed, register_secret
 from chorus_mcp.strategies.models.testing import ScriptedClient
+from chorus_mcp.strategies.tracing.attributes import set_capture_content
 from tests.tracing_support import attributes, captured_spans, one, tree
 
 pytestmark = pytest.mark.anyio
@@ -79,7 +80,7 @@ async def test_ensemble_vote_is_one_trace_under_the_mcp_tools_call_span(
 
     assert not result.is_error
     assert tree(spans, call, by_name=True) == [
-        "tools/call ensemble_vote [-]",
+        "tools/call ensemble_vote [TOOL]",
         "  chorus ensemble [AGENT]",
         "    member-1 [CHAIN]",
         "      llm cheap [LLM]",
@@ -104,6 +105,75 @@ async def test_ensemble_vote_is_one_trace_under_the_mcp_tools_call_span(
     assert attributes(one(spans, "llm cheap"))["llm.token_count.total"] == 14
 
 
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_the_tool_call_span_at_the_root_carries_prompt_answer_status_and_the_results_totals(
+    server_config: ChorusConfig, clients: dict[str, ScriptedClient], mode: str
+) -> None:
+    result, _, call = await _call(
+        server_config, clients, "ensemble_vote", {"prompt": "Which? A) x B) y C) z"}, mode
+    )
+
+    assert not result.is_error
+    root = attributes(call)
+    assert call.status.status_code == StatusCode.OK
+    assert root["openinference.span.kind"] == "TOOL" and root["tool.name"] == "ensemble_vote"
+    assert root["input.value"] == "Which? A) x B) y C) z" and root["input.mime_type"] == "text/plain"
+    assert root["output.value"] == result.structured_content["answer"] == "B"
+    totals = result.structured_content["totals"]
+    assert root["chorus.ok"] is True and root["chorus.strategy"] == "ensemble"
+    assert root["chorus.totals.cost_usd"] == float(totals["cost_usd"]) == 0.002
+    assert root["chorus.totals.calls"] == totals["calls"] == 3
+    assert root["chorus.session_id"] == result.structured_content["session_id"]
+
+
+async def test_a_failed_tool_call_span_is_an_error_whose_output_says_why(
+    server_config: ChorusConfig, clients: dict[str, ScriptedClient]
+) -> None:
+    register_secret(SECRET)
+    clients["strong"] = ScriptedClient(
+        "strong", AuthenticationFailed("strong", f"HTTP 401: key {SECRET} refused")
+    )
+    result, _, call = await _call(
+        server_config, clients, "ensemble_vote", {"prompt": "Which?", "models": ["broken", "strong"]}
+    )
+
+    assert result.is_error
+    root = attributes(call)
+    assert call.status.status_code == StatusCode.ERROR
+    assert root["chorus.ok"] is False
+    assert root["output.value"] == root["chorus.error"] == result.structured_content["error"]
+    assert "refused" in root["chorus.error"] and SECRET not in str(root)
+
+
+async def test_a_refused_tool_call_is_an_error_span_with_its_arguments_as_input(
+    server_config: ChorusConfig, clients: dict[str, ScriptedClient]
+) -> None:
+    result, _, call = await _call(server_config, clients, "ensemble_vote", {"prompt": "   "})
+
+    assert result.is_error
+    root = attributes(call)
+    assert call.status.status_code == StatusCode.ERROR
+    assert root["chorus.ok"] is False and "prompt" in root["chorus.error"]
+    assert root["input.value"] == "   "
+
+
+async def test_without_content_capture_the_tool_call_span_keeps_status_and_totals_but_no_text(
+    server_config: ChorusConfig, clients: dict[str, ScriptedClient]
+) -> None:
+    config = server_config.model_copy(
+        update={"tracing": server_config.tracing.model_copy(update={"capture_content": False})}
+    )
+    try:
+        _, _, call = await _call(config, clients, "ensemble_vote", {"prompt": "Which? A) x B) y C) z"})
+    finally:
+        set_capture_content(True)
+
+    root = attributes(call)
+    assert call.status.status_code == StatusCode.OK
+    assert "input.value" not in root and "output.value" not in root
+    assert root["chorus.totals.cost_usd"] == 0.002
+
+
 async def test_a_failed_model_and_its_fallback_show_in_the_trace(
     server_config: ChorusConfig, clients: dict[str, ScriptedClient]
 ) -> None:
@@ -118,7 +188,7 @@ async def test_a_failed_model_and_its_fallback_show_in_the_trace(
 
     assert not result.is_error
     assert tree(spans, call, by_name=True) == [
-        "tools/call ensemble_vote [-]",
+        "tools/call ensemble_vote [TOOL]",
         "  chorus ensemble [AGENT]",
         "    member-1 [CHAIN]",
         "      fallback decision [CHAIN]",
@@ -140,7 +210,7 @@ async def test_cascade_ask_shows_each_tier_and_its_confidence_decision(
     _, spans, call = await _call(server_config, clients, "cascade_ask", {"prompt": "What is 2+2?"})
 
     assert tree(spans, call) == [
-        "tools/call cascade_ask [-]",
+        "tools/call cascade_ask [TOOL]",
         "  chorus cascade [AGENT]",
         "    tier-1 [CHAIN]",
         "      llm cheap [LLM]",
@@ -161,7 +231,7 @@ async def test_route_specialist_shows_the_route_decision_before_the_specialist(
     )
 
     assert tree(spans, call) == [
-        "tools/call route_specialist [-]",
+        "tools/call route_specialist [TOOL]",
         "  chorus route [AGENT]",
         "    route decision [CHAIN]",
         "    code [CHAIN]",
@@ -178,7 +248,7 @@ async def test_run_pipeline_shows_every_stage_refinement_and_review(
     _, spans, call = await _call(server_config, clients, "run_pipeline", {"input": "a sorter"})
 
     assert tree(spans, call) == [
-        "tools/call run_pipeline [-]",
+        "tools/call run_pipeline [TOOL]",
         "  chorus pipeline [AGENT]",
         "    plan [CHAIN]",
         "      llm strong [LLM]",
