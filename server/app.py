@@ -44,7 +44,11 @@ def build_server(config: ChorusConfig, factory: ClientFactory | None = None) -> 
     # Every client sits behind the response cache, inside the instrumentation: a hit is still an LLM
     # span and a usage record (a hit, not a call), wherever the call is made.
     cache = open_response_cache(config.cache, config.sessions)
-    state = build_state(config, instrument(with_cache(clients, cache, usage), usage), cache=cache)
+    # The spans show `max_tokens` as sent, after the output-token cap inside them.
+    calls = instrument(
+        with_cache(clients, cache, usage), usage, max_output_tokens=config.limits.max_output_tokens
+    )
+    state = build_state(config, calls, cache=cache)
     # A read-only or corrupt store file stops the start-up here, naming the file and the fix.
     state.sessions.open_now()
     if cache is not None:

@@ -8,6 +8,7 @@ only attached while `capture_content()` is true (config `tracing.capture_content
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 from openinference.semconv.trace import (
     MessageAttributes,
@@ -39,6 +40,7 @@ CHAIN = OpenInferenceSpanKindValues.CHAIN.value
 AGENT = OpenInferenceSpanKindValues.AGENT.value
 TOOL = OpenInferenceSpanKindValues.TOOL.value
 
+_MILLION = Decimal(1_000_000)
 MAX_TEXT = 32_000
 """Longest text put on one attribute; longer text is cut (collectors reject huge spans)."""
 
@@ -103,14 +105,29 @@ def bare_model(model_id: str) -> str:
     return model_id.split("/", 1)[1] if "/" in model_id else model_id
 
 
+def output_capped(request: CompletionRequest, limit: int | None) -> CompletionRequest:
+    """`request` as a client capped at `limit` output tokens sends it (the cap's rule, `server.http.limits`:
+    `max_tokens` at most `limit`, and `limit` when unset)."""
+    if limit is None or (request.max_tokens is not None and request.max_tokens <= limit):
+        return request
+    return request.model_copy(update={"max_tokens": limit})
+
+
 def invocation_parameters(request: CompletionRequest) -> str:
+    """The settings the call was made with, as JSON: temperature, max_tokens, seed, time-out, logprobs and
+    structured output as the request sends them. (Chorus has no reasoning-effort setting to show; an
+    OpenAI reasoning model's client sends `max_tokens` as `max_completion_tokens` and leaves out a
+    temperature other than 1, which the span does not follow.)"""
     params: dict[str, object] = {
         "max_tokens": request.max_tokens,
         "temperature": request.temperature,
+        "seed": request.seed,
         "timeout_s": None if request.timeout_s is None else round(request.timeout_s, 3),
     }
     if request.logprobs:
         params["logprobs"] = True
+    if request.response_schema is not None:
+        params["response_format"] = "json_schema"
     return json.dumps({k: v for k, v in params.items() if v is not None}, sort_keys=True)
 
 
@@ -138,13 +155,18 @@ def llm_request(alias: str, model_id: str, request: CompletionRequest) -> Attrib
     return attributes
 
 
-def llm_response(completion: Completion) -> Attributes:
-    """An LLM span's attributes from the answer: model, tokens, cost, latency, text."""
+def llm_response(completion: Completion, rates_per_mtok: tuple[Decimal, Decimal] | None = None) -> Attributes:
+    """An LLM span's attributes from the answer: tokens, cost, latency, text.
+
+    `llm.model_name` stays the configured model (set before the call): it is what Chorus prices the call
+    by, and what Phoenix prices the span by; the name the provider answered under is
+    `llm.response.model_name`. `rates_per_mtok` (the model's prompt and completion prices) splits the cost
+    into `llm.cost.prompt` and `llm.cost.completion` when they add up to the call's cost exactly."""
     attributes: Attributes = {
-        SpanAttributes.LLM_MODEL_NAME: bare_model(completion.model),
         SpanAttributes.LLM_RESPONSE_MODEL_NAME: bare_model(completion.model),
         "chorus.latency_s": round(completion.latency_s, 4),
-        "chorus.call.status": "ok",
+        "chorus.call.status": "cached" if completion.cached else "ok",
+        "chorus.cached": completion.cached,
         "chorus.cost_known": completion.cost_usd is not None,
     }
     if completion.cached:
@@ -152,16 +174,8 @@ def llm_response(completion: Completion) -> Attributes:
         # (`chorus.cache*`, set by the caching client) say what the hit saved.
         attributes[SpanAttributes.LLM_COST_TOTAL] = 0.0
         attributes["chorus.cost_usd"] = 0.0
-    elif completion.prompt_tokens is not None:
-        attributes[SpanAttributes.LLM_TOKEN_COUNT_PROMPT] = completion.prompt_tokens
-    if completion.completion_tokens is not None and not completion.cached:
-        attributes[SpanAttributes.LLM_TOKEN_COUNT_COMPLETION] = completion.completion_tokens
-    if completion.total_tokens is not None and not completion.cached:
-        attributes[SpanAttributes.LLM_TOKEN_COUNT_TOTAL] = completion.total_tokens
-    if completion.cost_usd is not None and not completion.cached:
-        # Unknown stays absent (with chorus.cost_known=false): never a made-up 0.
-        attributes["chorus.cost_usd"] = float(completion.cost_usd)
-        attributes[SpanAttributes.LLM_COST_TOTAL] = float(completion.cost_usd)
+    else:
+        attributes.update(_tokens_and_cost(completion, rates_per_mtok))
     if completion.finish_reason is not None:
         attributes[SpanAttributes.LLM_FINISH_REASON] = completion.finish_reason
     if capture_content():
@@ -169,6 +183,29 @@ def llm_response(completion: Completion) -> Attributes:
         attributes[f"{prefix}.{MessageAttributes.MESSAGE_ROLE}"] = "assistant"
         attributes[f"{prefix}.{MessageAttributes.MESSAGE_CONTENT}"] = text(completion.text)
         attributes.update(io_value(SpanAttributes.OUTPUT_VALUE, completion.text))
+    return attributes
+
+
+def _tokens_and_cost(completion: Completion, rates_per_mtok: tuple[Decimal, Decimal] | None) -> Attributes:
+    attributes: Attributes = {}
+    prompt, answer = completion.prompt_tokens, completion.completion_tokens
+    if prompt is not None:
+        attributes[SpanAttributes.LLM_TOKEN_COUNT_PROMPT] = prompt
+    if answer is not None:
+        attributes[SpanAttributes.LLM_TOKEN_COUNT_COMPLETION] = answer
+    if completion.total_tokens is not None:
+        attributes[SpanAttributes.LLM_TOKEN_COUNT_TOTAL] = completion.total_tokens
+    cost = completion.cost_usd
+    if cost is None:
+        return attributes  # unknown stays absent (with chorus.cost_known=false): never a made-up 0
+    attributes["chorus.cost_usd"] = float(cost)
+    attributes[SpanAttributes.LLM_COST_TOTAL] = float(cost)
+    if rates_per_mtok is not None and prompt is not None and answer is not None:
+        prompt_cost = prompt * rates_per_mtok[0] / _MILLION
+        answer_cost = answer * rates_per_mtok[1] / _MILLION
+        if prompt_cost + answer_cost == cost:  # not when a long-context tier priced the call
+            attributes[SpanAttributes.LLM_COST_PROMPT] = float(prompt_cost)
+            attributes[SpanAttributes.LLM_COST_COMPLETION] = float(answer_cost)
     return attributes
 
 

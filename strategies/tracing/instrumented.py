@@ -20,6 +20,7 @@ from chorus_mcp.strategies.models.catalog import ClientFactory, ModelEntry
 from chorus_mcp.strategies.models.client import ModelClient
 from chorus_mcp.strategies.models.wrappers import ClientWrapper, wrap
 from chorus_mcp.strategies.tracing import attributes as attrs
+from chorus_mcp.strategies.tracing.prices import per_mtok
 from chorus_mcp.strategies.tracing.spans import current_frame, current_session, tracer
 from chorus_mcp.strategies.tracing.usage import UsageLedger
 
@@ -27,16 +28,24 @@ log = logging.getLogger("chorus.calls")
 
 
 class InstrumentedClient(ClientWrapper):
-    def __init__(self, inner: ModelClient, entry: ModelEntry, usage: UsageLedger | None = None) -> None:
+    def __init__(
+        self,
+        inner: ModelClient,
+        entry: ModelEntry,
+        usage: UsageLedger | None = None,
+        max_output_tokens: int | None = None,
+    ) -> None:
         super().__init__(inner)
         self._entry = entry
         self._usage = usage
+        self._max_output_tokens = max_output_tokens
+        """The server's output-token cap, applied by a wrapper inside this one (`server.http.limits`)."""
 
     async def complete(self, request: CompletionRequest) -> Completion:
         answered = False
         try:
             with tracer().start_as_current_span(
-                f"llm {self.name}",
+                span_name(self.name),
                 kind=SpanKind.CLIENT,
                 record_exception=False,
                 set_status_on_exception=False,
@@ -53,7 +62,8 @@ class InstrumentedClient(ClientWrapper):
     async def _call(self, request: CompletionRequest, span: Span) -> Completion:
         recording = span.is_recording()
         if recording:
-            span.set_attributes(attrs.llm_request(self.name, self._entry.model, request))
+            sent = attrs.output_capped(request, self._max_output_tokens)
+            span.set_attributes(attrs.llm_request(self.name, self._entry.model, sent))
         deadline = anyio.current_effective_deadline()  # the call's time-out, or the run's deadline
         try:
             completion = await self.inner.complete(request)
@@ -78,19 +88,31 @@ class InstrumentedClient(ClientWrapper):
             self._record(status, None)
             if recording:
                 span.set_attribute("chorus.call.status", status)
-                if status != "cancelled":
+                if status == "cancelled":
+                    # Not an error (an early-stopped ensemble, a deadline), and not an answer: said in the
+                    # name, so the trace tree shows it, and in `chorus.call.status`, to filter on.
+                    span.update_name(f"{span_name(self.name)} (cancelled)")
+                    span.set_attribute("chorus.cancelled", True)
+                else:
                     span.set_attribute("error.type", type(exc).__qualname__)
                     span.set_status(Status(StatusCode.ERROR, status))
             raise
         self._record("ok", completion)
         if recording:
-            span.set_attributes(attrs.llm_response(completion))
+            span.set_attributes(attrs.llm_response(completion, per_mtok(self._entry)))
+            if completion.cached:
+                span.update_name(f"{span_name(self.name)} (cached)")
             span.set_status(Status(StatusCode.OK))
         return completion
 
     def _record(self, status: str, completion: Completion | None) -> None:
         if self._usage is not None:
             self._usage.record(self.name, self._entry.model, status, completion, current_session())
+
+
+def span_name(alias: str) -> str:
+    """`llm <alias>`; a cancelled call's span adds ` (cancelled)`, a cache hit's ` (cached)`."""
+    return f"llm {alias}"
 
 
 def _interrupted(exc: BaseException, deadline: float) -> str:
@@ -103,16 +125,24 @@ def _interrupted(exc: BaseException, deadline: float) -> str:
 
 
 def instrumented(
-    client: ModelClient, entry: ModelEntry, usage: UsageLedger | None = None
+    client: ModelClient,
+    entry: ModelEntry,
+    usage: UsageLedger | None = None,
+    max_output_tokens: int | None = None,
 ) -> InstrumentedClient:
-    """`client` wrapped, keeping the optional capabilities the core checks for (warm-up, cost estimate)."""
-    return wrap(InstrumentedClient, client, entry, usage)
+    """`client` wrapped, keeping the optional capabilities the core checks for (warm-up, cost estimate).
+
+    `max_output_tokens`: the output-token cap `client` applies inside, so the span shows `max_tokens` as
+    sent."""
+    return wrap(InstrumentedClient, client, entry, usage, max_output_tokens)
 
 
-def instrument(factory: ClientFactory, usage: UsageLedger | None = None) -> ClientFactory:
+def instrument(
+    factory: ClientFactory, usage: UsageLedger | None = None, *, max_output_tokens: int | None = None
+) -> ClientFactory:
     """A factory whose clients are `factory`'s, instrumented."""
 
     def build(alias: str, entry: ModelEntry) -> ModelClient:
-        return instrumented(factory(alias, entry), entry, usage)
+        return instrumented(factory(alias, entry), entry, usage, max_output_tokens)
 
     return build

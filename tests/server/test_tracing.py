@@ -87,7 +87,7 @@ async def test_ensemble_vote_is_one_trace_under_the_mcp_tools_call_span(
         "    member-2 [CHAIN]",
         "      llm mid [LLM]",
         "    member-3 [CHAIN]",
-        "      llm strong [LLM]",
+        "      llm strong (cancelled) [LLM]",
         "    vote decision [CHAIN]",
     ]
     # Nothing else in the trace but, when the client propagates its context, the client's own span.
@@ -100,7 +100,12 @@ async def test_ensemble_vote_is_one_trace_under_the_mcp_tools_call_span(
     assert attributes(root)["chorus.totals.calls"] == 3
     assert attributes(root)["chorus.totals.cost_usd"] == 0.002
     # Early stop: the third member was cancelled once two agreed, and the vote says so.
-    assert attributes(one(spans, "llm strong"))["chorus.call.status"] == "cancelled"
+    cancelled = one(spans, "llm strong (cancelled)")
+    assert (
+        attributes(cancelled)["chorus.call.status"] == "cancelled"
+        and attributes(cancelled)["chorus.cancelled"]
+    )
+    assert cancelled.status.status_code == StatusCode.UNSET  # not an error, not an answer
     assert attributes(one(spans, "vote decision"))["chorus.vote.early_stop"] is True
     assert attributes(one(spans, "llm cheap"))["llm.token_count.total"] == 14
 
@@ -172,6 +177,62 @@ async def test_without_content_capture_the_tool_call_span_keeps_status_and_total
     assert call.status.status_code == StatusCode.OK
     assert "input.value" not in root and "output.value" not in root
     assert root["chorus.totals.cost_usd"] == 0.002
+
+
+async def test_an_llm_spans_invocation_parameters_are_the_settings_the_provider_was_sent(
+    server_config: ChorusConfig, clients: dict[str, ScriptedClient]
+) -> None:
+    from chorus_mcp.config.loader import parse_config
+
+    config = parse_config(
+        """
+models: {coder: {model: fake/coder}}
+allow_unlisted_models: false
+strategies:
+  ensemble:
+    kind: ensemble
+    early_stop: false
+    members:
+      - {kind: model, model: coder, max_tokens: 4000, temperature: 0.3}
+      - {kind: model, model: coder, max_tokens: 4000, temperature: 0.3}
+limits: {max_output_tokens: 100}
+""",
+        env={},
+    )
+    _, spans, _ = await _call(config, clients, "ensemble_vote", {"prompt": "Which? A) x B) y"})
+
+    # One model in two seats: the second is sampled with a seed of its own (self-consistency).
+    sent = {r.seed: r for r in clients["coder"].requests}
+    assert sorted(sent, key=str) == [1, None]
+    for span in [s for s in spans if s.name == "llm coder"]:
+        params = json.loads(attributes(span)["llm.invocation_parameters"])
+        request = sent[params.get("seed")]
+        assert params == {
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+            **({"seed": request.seed} if request.seed is not None else {}),
+            "timeout_s": pytest.approx(request.timeout_s, abs=0.01),
+        }
+        assert params["max_tokens"] == 100 and params["temperature"] == 0.3  # the server's cap, as sent
+
+
+async def test_a_cache_hit_is_marked_in_its_spans_name_and_attributes_and_prices_nothing(
+    server_config: ChorusConfig, clients: dict[str, ScriptedClient]
+) -> None:
+    server = build_server(server_config, _factory(*clients.values()))
+    with captured_spans() as exporter:
+        async with Client(server) as client:
+            for _ in range(2):
+                await client.call_tool("route_specialist", {"prompt": "Write python to add"})
+    spans = list(exporter.get_finished_spans())
+
+    sent, hit = one(spans, "llm coder"), one(spans, "llm coder (cached)")
+    assert attributes(sent)["chorus.call.status"] == "ok" and attributes(sent)["chorus.cached"] is False
+    found = attributes(hit)
+    assert found["chorus.call.status"] == "cached" and found["chorus.cached"] is True
+    assert found["chorus.cache"] == "hit" and hit.status.status_code == StatusCode.OK
+    assert not any(key.startswith("llm.token_count") for key in found)  # nothing sent: nothing to price
+    assert len(clients["coder"].requests) == 1
 
 
 async def test_a_failed_model_and_its_fallback_show_in_the_trace(
@@ -260,7 +321,7 @@ async def test_run_pipeline_shows_every_stage_refinement_and_review(
         "    code#2 [CHAIN]",
         "      llm coder [LLM]",
         "    review#2 [CHAIN]",
-        "      llm strong [LLM]",
+        "      llm strong (cached) [LLM]",  # the same review of the same code: the cache answers
         "    review decision [CHAIN]",
     ]
     assert [attributes(s)["chorus.review.iteration"] for s in spans if s.name == "review decision"] == [1, 2]

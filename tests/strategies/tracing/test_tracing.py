@@ -97,7 +97,7 @@ async def test_an_early_stopped_ensemble_is_one_trace_with_its_cancelled_member_
         "  member-2 [CHAIN]",
         "    llm b [LLM]",
         "  member-3 [CHAIN]",
-        "    llm c [LLM]",
+        "    llm c (cancelled) [LLM]",
         "  vote decision [CHAIN]",
     ]
     assert {s.context.trace_id for s in spans} == {root.context.trace_id}
@@ -124,8 +124,8 @@ async def test_an_early_stopped_ensemble_is_one_trace_with_its_cancelled_member_
     # The member cut off by the early stop: cancelled, not an error, on its step and on its call.
     cut = one(spans, "member-3")
     assert attributes(cut)["chorus.status"] == "cancelled" and cut.status.status_code == StatusCode.UNSET
-    llm_c = one(spans, "llm c")
-    assert attributes(llm_c)["chorus.call.status"] == "cancelled"
+    llm_c = one(spans, "llm c (cancelled)")
+    assert attributes(llm_c)["chorus.call.status"] == "cancelled" and attributes(llm_c)["chorus.cancelled"]
     assert llm_c.status.status_code == StatusCode.UNSET and "llm.token_count.total" not in attributes(llm_c)
     vote = attributes(one(spans, "vote decision"))
     assert vote == {
@@ -158,7 +158,9 @@ async def test_an_llm_span_carries_the_openinference_attributes_phoenix_reads() 
     assert params["max_tokens"] == 50 and params["temperature"] == 0.2 and params["timeout_s"] > 0
     assert found == {
         "openinference.span.kind": "LLM",
-        "llm.model_name": "fast",  # what answered, as the provider named it (the fake says its alias)
+        # The configured model (what Chorus and Phoenix price the call by); what answered, as the provider
+        # named it, is the response's (the fake says its alias).
+        "llm.model_name": "gpt-4.1-mini",
         "llm.request.model_name": "gpt-4.1-mini",
         "llm.response.model_name": "fast",
         "llm.provider": "openai",
@@ -182,6 +184,7 @@ async def test_an_llm_span_carries_the_openinference_attributes_phoenix_reads() 
         "chorus.cost_usd": 0.00042,
         "chorus.cost_known": True,
         "chorus.call.status": "ok",
+        "chorus.cached": False,
         "chorus.latency_s": 0.0,
     }
     assert llm.status.status_code == StatusCode.OK
@@ -560,3 +563,26 @@ def test_spans_nest_under_the_current_span_so_the_mcp_servers_span_is_the_parent
 
     spans, outer = anyio.run(main)
     assert [s.name for s in children(spans, outer)] == ["chorus model"]
+
+
+@pytest.mark.parametrize(
+    ("cost", "split"),
+    [(Decimal("0.001"), (0.0005, 0.0005)), (Decimal("0.002"), None)],
+    ids=["the list price", "a long-context tier's price"],
+)
+async def test_an_llm_spans_cost_is_split_into_prompt_and_completion_when_the_rates_add_up_to_it(
+    cost: Decimal, split: tuple[float, float] | None
+) -> None:
+    entry = ModelEntry(model="openai/m", input_cost_per_mtok=Decimal(50), output_cost_per_mtok=Decimal(125))
+    client = instrumented(ScriptedClient("m", "Jupiter is the largest.", cost_usd=cost), entry)
+
+    with captured_spans() as exporter:
+        await client.complete(CompletionRequest.of(QUESTION))
+
+    found = attributes(one(list(exporter.get_finished_spans()), "llm m"))
+    assert found["llm.cost.total"] == float(cost)
+    assert (found["llm.token_count.prompt"], found["llm.token_count.completion"]) == (10, 4)
+    if split is None:  # 10 x 50 + 4 x 125 per million is not what this call cost: no split is made up
+        assert "llm.cost.prompt" not in found and "llm.cost.completion" not in found
+    else:
+        assert (found["llm.cost.prompt"], found["llm.cost.completion"]) == split
