@@ -26,8 +26,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("chorus")
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
-READY_NOTE_S = 60.0
-"""After this long without Phoenix up, `--phoenix` says it is still starting."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -226,13 +224,14 @@ def _stop_phoenix(phoenix: LocalPhoenix) -> None:
 
 
 def _with_local_phoenix(config: ChorusConfig) -> tuple[ChorusConfig, LocalPhoenix]:
-    """Start a local Phoenix, send the traces to it, say where its UI is (on stderr, when it is up)."""
+    """Start a local Phoenix, send the traces to it once it has Chorus's model prices, and say on stderr
+    how its start goes and where its UI is."""
     import atexit
-    import threading
 
     from chorus_mcp.server.app import version
     from chorus_mcp.server.mcp.telemetry import setup_tracing
-    from chorus_mcp.server.ops.phoenix import default_working_dir, start_local_phoenix
+    from chorus_mcp.server.ops.phoenix import PROGRESS_S, default_working_dir, start_local_phoenix
+    from chorus_mcp.strategies.tracing.prices import span_prices
 
     phoenix = start_local_phoenix(config.tracing.phoenix_port, default_working_dir())
     tracing = config.tracing.model_copy(update={"enabled": True, "endpoint": phoenix.url})
@@ -242,23 +241,19 @@ def _with_local_phoenix(config: ChorusConfig) -> tuple[ChorusConfig, LocalPhoeni
     atexit.register(phoenix.give_up_waiting)
     project = tracing.project
     if phoenix.process is None:
-        print(
-            f"chorus-mcp: tracing to the Phoenix already running at {phoenix.url} (project {project!r})",
-            file=sys.stderr,
-        )
+        _say(f"tracing to the Phoenix already running at {phoenix.url} (project {project!r})")
     else:
-        print(f"chorus-mcp: starting Phoenix at {phoenix.url} (log: {phoenix.log_path})", file=sys.stderr)
-
-        def announce() -> None:
-            if not phoenix.ready(READY_NOTE_S):
-                print(f"chorus-mcp: Phoenix is still starting (log: {phoenix.log_path})", file=sys.stderr)
-            if phoenix.ready(float("inf")):
-                print(f"chorus-mcp: Phoenix is up: open {phoenix.url} (project {project!r})", file=sys.stderr)
-            elif phoenix.process is not None and phoenix.process.poll() is not None:
-                print(f"chorus-mcp: Phoenix exited; see {phoenix.log_path}", file=sys.stderr)
-
-        threading.Thread(target=announce, name="chorus-phoenix-announce", daemon=True).start()
+        _say(
+            f"starting Phoenix at {phoenix.url} (project {project!r}; log: {phoenix.log_path}). "
+            "It takes 20 s to a few minutes, longest the first time and on a busy machine: "
+            f"progress every {PROGRESS_S:.0f} s. The server is up meanwhile; its traces wait for Phoenix."
+        )
+    phoenix.prepare(span_prices(config.models), _say)
     return config.model_copy(update={"tracing": tracing}), phoenix
+
+
+def _say(message: str) -> None:
+    print(f"chorus-mcp: {message}", file=sys.stderr, flush=True)
 
 
 def _config_schema(_args: argparse.Namespace) -> int:

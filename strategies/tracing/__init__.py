@@ -9,6 +9,7 @@
 
 Modules: `settings` (the `tracing:` config section), `attributes` (what goes on a span), `spans` (the
 runner's spans), `instrumented` (the client wrapper), `usage` (cost and tokens by model and session),
+`prices` (each model's price, named as its spans name it, for a collector that prices spans itself),
 `export` (the SDK and OTLP exporter, only loaded when export is on).
 """
 
