@@ -5,12 +5,15 @@ keep a server's stderr) and `text` (`time LEVEL logger: message key=value ...`, 
 picks text when stderr is a terminal. Every line passes through `strategies.core.errors.redact` after it is
 rendered, so a key in a message, an argument, an extra field or a traceback is removed all the same.
 Records made inside a span carry its `trace_id` and `span_id`, to find the trace a line belongs to.
+Terminal colour codes are no part of a line in either rendering: uvicorn's records carry a coloured copy of
+their message (`color_message`), which is dropped, and escape sequences in any message are removed.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 from typing import IO, Literal
@@ -25,14 +28,21 @@ _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "message",
     "asctime",
     "taskName",
+    "color_message",  # uvicorn's coloured copy of the message
 }
+_ESCAPES = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+"""ANSI escape sequences (colours, cursor moves)."""
 _QUIET = {"httpx": logging.WARNING, "httpcore": logging.WARNING, "LiteLLM": logging.WARNING}
 """Loggers that talk too much at INFO (every HTTP request)."""
 
 
 def extras(record: logging.LogRecord) -> dict[str, object]:
     """The structured fields a record was given (`extra=`), plus the current span's ids."""
-    fields = {k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")}
+    fields = {
+        k: _plain(v) if isinstance(v, str) else v
+        for k, v in vars(record).items()
+        if k not in _STANDARD and not k.startswith("_")
+    }
     context = trace.get_current_span().get_span_context()
     if context.is_valid:
         fields.setdefault("trace_id", format(context.trace_id, "032x"))
@@ -46,7 +56,7 @@ class JsonFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": _plain(record.getMessage()),
         }
         entry.update(extras(record))
         if record.exc_info:
@@ -59,13 +69,17 @@ class TextFormatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
+        line = _plain(super().format(record))
         fields = extras(record)
         if fields:
             tail = " ".join(f"{k}={_shown(v)}" for k, v in fields.items())
             head, newline, rest = line.partition("\n")  # keep a traceback below the line
             line = f"{head} {tail}{newline}{rest}"
         return redact(line)
+
+
+def _plain(text: str) -> str:
+    return _ESCAPES.sub("", text)
 
 
 def _shown(value: object) -> str:
