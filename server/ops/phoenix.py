@@ -174,9 +174,9 @@ def _give_prices(url: str, prices: SpanPrices) -> PriceReport | None:
     log.info(
         "Phoenix prices models as Chorus does",
         extra={
-            "created": len(report.created),
-            "updated": len(report.updated),
-            "unchanged": len(report.unchanged),
+            "models_created": len(report.created),
+            "models_updated": len(report.updated),
+            "models_unchanged": len(report.unchanged),
         },
     )
     return report
