@@ -46,7 +46,9 @@ def clients() -> dict[str, ScriptedClient]:
     return {
         "cheap": ScriptedClient("cheap", "The answer is (B)."),
         "mid": ScriptedClient("mid", "B"),
-        "strong": ScriptedClient("strong", "The answer is C.", delay_s=0.3),
+        "strong": ScriptedClient(
+            "strong", "The answer is C.", delay_s=1.0
+        ),  # cut by the early stop, even on a loaded machine,
         "coder": ScriptedClient("coder", "def f(): pass"),
         "broken": ScriptedClient("broken", AuthenticationFailed("broken", f"HTTP 401: key {SECRET} refused")),
     }
