@@ -261,7 +261,8 @@ async def test_the_llm_span_says_whether_the_cache_answered() -> None:
         await run_model(ModelStep(model="a"), PROMPT, ctx, "ask")
         with bypassing():
             await run_model(ModelStep(model="a"), PROMPT, ctx, "ask")
-    llm = [dict(s.attributes or {}) for s in spans.get_finished_spans() if s.name == "llm a"]
+    # A hit's span is "llm a (cached)".
+    llm = [dict(s.attributes or {}) for s in spans.get_finished_spans() if s.name.startswith("llm a")]
     assert [a.get("chorus.cache") for a in llm] == ["miss", "hit", "bypass"]
     hit = llm[1]
     assert hit["chorus.cost_usd"] == 0.0 and hit["chorus.cache.saved_cost_usd"] == 0.002
