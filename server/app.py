@@ -16,6 +16,8 @@ from chorus_mcp.server.http.principals import PrincipalScope
 from chorus_mcp.server.http.quotas import ToolCallQuota
 from chorus_mcp.server.mcp.arguments import check_tool_arguments
 from chorus_mcp.server.mcp.footprint import compact_tools
+from chorus_mcp.server.mcp.icons import SERVER_ICONS, add_icons
+from chorus_mcp.server.mcp.prompts import register_prompts
 from chorus_mcp.server.mcp.resources import register_resources
 from chorus_mcp.server.mcp.session_tools import register_session_tools
 from chorus_mcp.server.mcp.state import ChorusState, build_state, default_client_factory
@@ -73,6 +75,7 @@ def build_server(config: ChorusConfig, factory: ClientFactory | None = None) -> 
         "chorus",
         instructions=INSTRUCTIONS,
         version=version(),
+        icons=SERVER_ICONS,
         lifespan=lifespan,
         log_level=config.log_level,
         **auth_options(config),
@@ -85,9 +88,11 @@ def build_server(config: ChorusConfig, factory: ClientFactory | None = None) -> 
     server.middleware.append(PrincipalScope(state.principals))
     server.middleware.append(ToolCallSpans())  # outside the checks below: a refused call is shown too
     check_tool_arguments(server, config)  # before the guard: its refusals are the ones callers see
+    register_prompts(server, state)
     server.middleware.append(ToolCallQuota(state.quotas))
     guard_tool_calls(server, config)
     server.middleware.append(handshake)
+    add_icons(server)
     compact_tools(server)  # last: every tool's published schema, whoever registered it
     return server
 

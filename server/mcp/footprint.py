@@ -15,7 +15,7 @@ minus that weight (~2,300 tokens):
 
 Nothing here changes what a tool accepts or returns: a schema only gets looser, never stricter, and the
 SDK client checks every structured result against it in the tests. `tests/server/mcp/test_footprint.py`
-keeps the whole `tools/list` result under its token budget.
+keeps the `tools/list` result a model reads (icons apart) under its token budget.
 """
 
 from __future__ import annotations

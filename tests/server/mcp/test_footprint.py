@@ -11,6 +11,7 @@ from mcp.types import TextContent
 from chorus_mcp.config.loader import load_config, parse_config
 from chorus_mcp.server.app import build_server
 from chorus_mcp.server.mcp.footprint import TOOLS_LIST_BUDGET
+from chorus_mcp.server.mcp.icons import ICONS_BUDGET, without_icons
 from chorus_mcp.strategies.models.testing import ScriptedClient
 from tests.tokens import tokens, wire_tokens
 
@@ -55,7 +56,7 @@ def _rotated(words: int) -> str:
     return " ".join(split[words:] + split[:words])
 
 
-async def test_the_whole_tools_list_stays_within_its_token_budget() -> None:
+async def test_the_tools_list_a_model_reads_stays_within_its_token_budget_and_icons_within_theirs() -> None:
     server = build_server(load_config(None), lambda alias, entry: ScriptedClient(alias, "ok"))
 
     async with Client(server) as client:
@@ -63,7 +64,11 @@ async def test_the_whole_tools_list_stays_within_its_token_budget() -> None:
 
     names = {tool.name for tool in listed.tools}
     assert {"ensemble_vote", "cascade_ask", "route_specialist", "run_pipeline"} <= names
-    assert wire_tokens(listed) <= TOOLS_LIST_BUDGET
+    assert all(tool.icons for tool in listed.tools)
+    # Everything but the icons (which clients only display) is what goes into the model's context.
+    read = wire_tokens(without_icons(listed))
+    assert read <= TOOLS_LIST_BUDGET
+    assert wire_tokens(listed) - read <= ICONS_BUDGET
 
 
 async def _ensemble_result(arguments: dict[str, Any], *, repeat: bool = False) -> Any:
