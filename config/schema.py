@@ -27,6 +27,9 @@ class Defaults(_Section):
     time-out (many clients give up at 60 s). At most `limits.max_deadline_s`, the one upper bound."""
     max_cost_usd: Decimal | None = Field(default=None, ge=0)
     """Cost cap per tool call; None means no cap."""
+    progress_every_s: float = Field(default=3.0, gt=0, le=60)
+    """The longest a call stays silent when the client asked for progress: a notification then says what
+    it is waiting on (clients that reset their time-out on progress keep a long call alive)."""
     ensemble: str = "ensemble"
     """The named strategy `ensemble_vote` runs when the call names no models."""
     cascade: str = "cascade"

@@ -10,6 +10,7 @@ import anyio
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, InputRequiredResult
 
+from chorus_mcp.server.mcp.progress import CallProgress
 from chorus_mcp.server.mcp.rendering import render
 from chorus_mcp.server.mcp.sampling_context import run_with_client_model
 from chorus_mcp.server.mcp.shareable import scrub_result
@@ -18,7 +19,7 @@ from chorus_mcp.server.mcp.state import ChorusState
 from chorus_mcp.strategies.cache.scope import bypassing
 from chorus_mcp.strategies.core.completion import CompletionRequest
 from chorus_mcp.strategies.core.errors import UserInputError
-from chorus_mcp.strategies.core.result import CallRecord, NoteDecision, StrategyResult, compute_totals
+from chorus_mcp.strategies.core.result import NoteDecision, StrategyResult, compute_totals
 from chorus_mcp.strategies.core.spec import Step
 from chorus_mcp.strategies.engine.context import Budget, RunContext
 from chorus_mcp.strategies.engine.context_passing import ActiveSession, bound
@@ -117,20 +118,14 @@ async def execute(
                 message = f"cost capped at ${session_left}: what is left of the session's ${session_cap}"
                 budget_note = NoteDecision(stage="session", message=message)
         mode = context or state.config.sessions.context.mode
-        done = 0
-
-        async def progress(record: CallRecord) -> None:
-            nonlocal done
-            done += 1
-            total = float(max(expected_calls, done)) if expected_calls else None
-            await ctx.report_progress(done, total, f"{record.model} {record.status} ({record.stage})")
-
+        progress = CallProgress(ctx, expected_calls, every_s=defaults.progress_every_s)
         run = RunContext.starting_now(
             state.catalog,
             deadline_s or defaults.deadline_s,
             strategies=state.config.strategies,
             budget=Budget(max_cost_usd=cap, parent=parent),
-            progress=progress,
+            progress=progress.finished,
+            in_flight=progress.in_flight,
             guard=state.guard,
         )
 
@@ -148,7 +143,8 @@ async def execute(
             return result
 
         with bypassing(not cache):  # `cache: false`: every model call of this run skips the response cache
-            outcome = await run_with_client_model(ctx, run, step, work)
+            async with progress.beating():
+                outcome = await run_with_client_model(ctx, run, step, work)
         if isinstance(outcome, InputRequiredResult):
             # The client's own model must answer first (MCP sampling, 2026-07-28): the client calls again.
             return outcome

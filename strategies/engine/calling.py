@@ -170,7 +170,8 @@ async def _attempt_model(
             started = anyio.current_time()
             # Redacted again here, whatever the client (the provider paths already did): a result, a
             # session and a span are made from this completion only.
-            completion = (await call_once(ctx, model, reservation.request, stage)).redacted()
+            with ctx.in_flight.call(model, stage):
+                completion = (await call_once(ctx, model, reservation.request, stage)).redacted()
         except BudgetExceeded as exc:
             breaker.abandon()
             # The budget cannot pay for a provider call, but a cached answer costs nothing.

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -83,6 +84,30 @@ class Budget:
 
 
 @dataclass
+class CallsInFlight:
+    """The model calls of a run started and not yet ended, with their stages: what it is waiting on now
+    (the server says so in its progress notifications while a long call goes on)."""
+
+    _calls: dict[int, tuple[str, str]] = field(default_factory=dict)
+    _started: int = 0
+
+    @contextmanager
+    def call(self, model: str, stage: str) -> Iterator[None]:
+        """While a call to `model` for `stage` is under way (however it ends, cancelled included)."""
+        self._started += 1
+        key = self._started
+        self._calls[key] = (model, stage)
+        try:
+            yield
+        finally:
+            del self._calls[key]
+
+    def now(self) -> list[tuple[str, str]]:
+        """(model, stage) of every call under way, in the order they started."""
+        return list(self._calls.values())
+
+
+@dataclass
 class RunContext:
     catalog: ModelCatalog
     deadline: float
@@ -93,6 +118,8 @@ class RunContext:
     progress: ProgressSink | None = None
     guard: CallGuard = field(default_factory=CallGuard)
     """Retries, circuit breakers and concurrency caps; the server shares one across all runs."""
+    in_flight: CallsInFlight = field(default_factory=CallsInFlight)
+    """The run's model calls under way (shared by its children)."""
     depth: int = 0
     """Nesting depth of named-strategy references, to stop a strategy that refers to itself."""
     step_runner: StepRunner | None = None
