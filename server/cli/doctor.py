@@ -91,6 +91,8 @@ def run_doctor(args: argparse.Namespace) -> int:
         print(embedded)
     print()
     print(render_strategies(steered))
+    for line in sampling_notes(statuses, steered):
+        print(line)
     answering = [
         alias
         for alias, status in statuses.items()
@@ -105,6 +107,45 @@ def run_doctor(args: argparse.Namespace) -> int:
     for line in how_to_enable(statuses):
         print(f"  - {line}")
     return 1
+
+
+SAMPLING_DEPRECATED = (
+    "MCP sampling (how a `client` model asks the calling client's own model) is deprecated in protocol "
+    "2026-07-28: it answers only in clients that still offer it; elsewhere its fallbacks answer"
+)
+
+
+def sampling_notes(statuses: Mapping[str, ModelStatus], config: ChorusConfig) -> list[str]:
+    """What relies on MCP sampling here, and that it is deprecated (nothing when no model samples)."""
+    sampled = {alias for alias, status in statuses.items() if status.source == "client"}
+    if not sampled:
+        return []
+    lines = ["", f"note: {', '.join(sorted(sampled))}: {SAMPLING_DEPRECATED}."]
+    seating = [name for name, step in config.strategies.items() if sampled & set(_seated(step))]
+    if seating:
+        lines.append(
+            f"  here {', '.join(seating)} give{'s' if len(seating) == 1 else ''} it a seat; another key, "
+            "Ollama or the embedded model (the `local` extra) would take it"
+        )
+    return lines
+
+
+def _seated(step: object) -> list[str]:
+    """The models a spec asks first (members, tiers, stages, judges, classifiers; not fallbacks)."""
+    from pydantic import BaseModel
+
+    from chorus_mcp.strategies.core.spec import ModelStep
+
+    if isinstance(step, ModelStep):
+        return [step.model]
+    found: list[str] = []
+    if isinstance(step, BaseModel):
+        for key, value in step.__dict__.items():
+            if key in ("judge", "classifier") and isinstance(value, str):
+                found.append(value)
+            for item in value if isinstance(value, list) else [value]:
+                found.extend(_seated(item) if isinstance(item, BaseModel) else [])
+    return found
 
 
 def render_models(statuses: Mapping[str, ModelStatus], probes: Mapping[str, Probe]) -> str:

@@ -169,3 +169,22 @@ def test_the_inspector_reads_a_session_as_a_resource(target: list[str]) -> None:
         t["uriTemplate"] == "session://{session_id}{?before,limit}"
         for t in _json(listed)["resourceTemplates"]
     )
+
+
+def test_the_inspector_lists_the_workflow_prompts_and_gets_one(target: list[str]) -> None:
+    listed = inspector(*target, "--method", "prompts/list")
+    assert listed.returncode == 0, _errors(listed.stderr)
+    names = {prompt["name"] for prompt in _json(listed)["prompts"]}
+    assert names == {"ask_ensemble", "second_opinion", "code_review", "debate"}
+    done = inspector(
+        *target,
+        "--method",
+        "prompts/get",
+        "--prompt-name",
+        "ask_ensemble",
+        "--prompt-args",
+        "question=A or B?",
+    )
+    assert done.returncode == 0, _errors(done.stderr)
+    text = _json(done)["messages"][0]["content"]["text"]
+    assert "`ensemble_vote`" in text and '"prompt": "A or B?"' in text

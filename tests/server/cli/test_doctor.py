@@ -193,3 +193,31 @@ async def test_list_models_and_doctor_agree_on_what_is_usable(
     assert "nothing answers at 127.0.0.1:9" in models["dead-server"]["missing"]
     assert models["embedded"]["missing"] == "its weights are not installed"
     assert models["embedded"]["source"] == "embedded"
+
+
+def test_it_says_the_client_seat_relies_on_sampling_deprecated_in_2026_07_28_and_which_strategies_use_it(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        availability, "probe_endpoint", lambda url: availability.Endpoint(None, "nothing answers")
+    )
+    main(["doctor", "--no-probe"])
+    bare = capsys.readouterr().out
+    assert "note: client: MCP sampling" in bare and "deprecated in protocol 2026-07-28" in bare
+    assert "here ensemble, synthesis, cascade, route, pipeline give it a seat" in bare
+
+    # With one hosted key, only the ensembles seat the client's model (to keep members distinct); the
+    # rest use it at most as a fallback.
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789abcdef")
+    main(["doctor", "--no-probe"])
+    keyed = capsys.readouterr().out
+    assert "deprecated in protocol 2026-07-28" in keyed and "here ensemble, synthesis give it a seat" in keyed
+
+
+def test_a_config_without_a_sampling_model_gets_no_sampling_note(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOSTED_KEY", "sk-test-0123456789abcdef")
+    config = _write(tmp_path, {"models": {"hosted": {"model": "openai/gpt-x", "api_key_env": "HOSTED_KEY"}}})
+    main(["doctor", "--config", config, "--no-probe"])
+    assert "note:" not in capsys.readouterr().out
