@@ -8,6 +8,7 @@ from typing import Any
 
 import anyio
 from mcp.server.mcpserver import MCPServer
+from mcp.server.subscriptions import InMemorySubscriptionBus
 
 from chorus_mcp.config.schema import ChorusConfig
 from chorus_mcp.server.http.auth import auth_options
@@ -22,6 +23,7 @@ from chorus_mcp.server.mcp.resources import register_resources
 from chorus_mcp.server.mcp.session_tools import register_session_tools
 from chorus_mcp.server.mcp.state import ChorusState, build_state, default_client_factory
 from chorus_mcp.server.mcp.telemetry import ToolCallSpans, register_usage_resources, setup_tracing
+from chorus_mcp.server.mcp.subscriptions import SessionUpdates
 from chorus_mcp.server.mcp.tools import register_tools
 from chorus_mcp.server.mcp.usage_scope import ScopedUsage
 from chorus_mcp.server.mcp.warmup import WARM_UP_AT_MOST_S, Handshake
@@ -71,11 +73,13 @@ def build_server(config: ChorusConfig, factory: ClientFactory | None = None) -> 
             if trace_export.installed():  # send the last spans before the process goes
                 await anyio.to_thread.run_sync(trace_export.flush)
 
+    bus = InMemorySubscriptionBus()  # subscriptions/listen (2026-07-28): sessions' resources/updated
     server: MCPServer[ChorusState] = MCPServer(
         "chorus",
         instructions=INSTRUCTIONS,
         version=version(),
         icons=SERVER_ICONS,
+        subscriptions=bus,
         lifespan=lifespan,
         log_level=config.log_level,
         **auth_options(config),
@@ -92,6 +96,7 @@ def build_server(config: ChorusConfig, factory: ClientFactory | None = None) -> 
     server.middleware.append(ToolCallQuota(state.quotas))
     guard_tool_calls(server, config)
     server.middleware.append(handshake)
+    server.middleware.append(SessionUpdates(bus))
     add_icons(server)
     compact_tools(server)  # last: every tool's published schema, whoever registered it
     return server
