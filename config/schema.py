@@ -37,6 +37,20 @@ class Defaults(_Section):
     pipeline: str = "pipeline"
 
 
+class TaskSettings(_Section):
+    """Long calls as tasks (the MCP extension `io.modelcontextprotocol/tasks`, protocol 2026-07-28): the
+    call returns a task at once, and the client polls it for the result, however long the run takes."""
+
+    enabled: bool = True
+    after_deadline_s: float = Field(default=50.0, ge=0)
+    """An orchestration call from a client that declares the extension runs as a task when its deadline
+    is above this (clients often cut a call off at 60 s); 0: every such call."""
+    ttl_s: float = Field(default=24 * 3600.0, gt=0)
+    """How long a task and its result are kept after it was created."""
+    poll_interval_s: float = Field(default=2.0, gt=0)
+    """How often a client is asked to poll a working task."""
+
+
 class HttpSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8765, ge=0, le=65535)
@@ -203,6 +217,7 @@ class ChorusConfig(_Section):
     """Let tool calls name provider model ids that are not configured aliases (e.g. `openai/gpt-4o`).
     An opt-in: such a call spends credit on a model the operator did not choose."""
     http: HttpSettings = Field(default_factory=HttpSettings)
+    tasks: TaskSettings = Field(default_factory=TaskSettings)
     reliability: ReliabilitySettings = Field(default_factory=ReliabilitySettings)
     sessions: SessionSettings = Field(default_factory=SessionSettings)
     """Where conversations are kept (SQLite by default, Redis for replicas), their caps, and how their

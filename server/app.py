@@ -24,12 +24,14 @@ from chorus_mcp.server.mcp.session_tools import register_session_tools
 from chorus_mcp.server.mcp.state import ChorusState, build_state, default_client_factory
 from chorus_mcp.server.mcp.telemetry import ToolCallSpans, register_usage_resources, setup_tracing
 from chorus_mcp.server.mcp.subscriptions import SessionUpdates
+from chorus_mcp.server.mcp.tasks import TaskRunner, TasksExtension
 from chorus_mcp.server.mcp.tools import register_tools
 from chorus_mcp.server.mcp.usage_scope import ScopedUsage
 from chorus_mcp.server.mcp.warmup import WARM_UP_AT_MOST_S, Handshake
 from chorus_mcp.strategies.cache.client import with_cache
 from chorus_mcp.strategies.cache.response_cache import open_response_cache
 from chorus_mcp.strategies.models.catalog import ClientFactory
+from chorus_mcp.strategies.sessions.tasks import open_task_store
 from chorus_mcp.strategies.tracing import export as trace_export
 from chorus_mcp.strategies.tracing import instrument
 
@@ -58,6 +60,7 @@ def build_server(config: ChorusConfig, factory: ClientFactory | None = None) -> 
     if cache is not None:
         cache.store.open_now()
 
+    tasks = TaskRunner(config, open_task_store(config.sessions))  # long calls as MCP tasks
     handshake = Handshake()  # the warm-up starts once the client has listed the tools
 
     @asynccontextmanager
@@ -67,7 +70,7 @@ def build_server(config: ChorusConfig, factory: ClientFactory | None = None) -> 
 
             warm_up(config.models.values(), after=handshake.done, wait_at_most_s=WARM_UP_AT_MOST_S)
         try:
-            async with state.running():
+            async with state.running(), tasks.running():
                 yield state
         finally:
             if trace_export.installed():  # send the last spans before the process goes
@@ -80,6 +83,7 @@ def build_server(config: ChorusConfig, factory: ClientFactory | None = None) -> 
         version=version(),
         icons=SERVER_ICONS,
         subscriptions=bus,
+        extensions=[TasksExtension(tasks)],
         lifespan=lifespan,
         log_level=config.log_level,
         **auth_options(config),

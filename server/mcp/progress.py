@@ -12,6 +12,9 @@ stage) and how many calls are done:
 Only when the client asked for progress (a `progressToken` in the request's `_meta`): without one the
 SDK would drop every notification anyway, and no heartbeat task is started.
 
+A call run as a task (server/mcp/tasks.py) sends no progress notifications (the tasks extension forbids
+them): its messages become the task's status message instead (`reporting_to`).
+
 Progress values only grow, as the protocol requires: `done` after each finished call, and in between a
 fraction that approaches the next whole number (`done + n/(n+1)` for the n-th heartbeat).
 """
@@ -19,8 +22,9 @@ fraction that approaches the next whole number (`done + n/(n+1)` for the n-th he
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import anyio
@@ -28,6 +32,19 @@ from mcp.server.mcpserver import Context
 
 from chorus_mcp.strategies.core.result import CallRecord
 from chorus_mcp.strategies.engine.context import CallsInFlight
+
+StatusSink = Callable[[str], None]
+_status_sink: ContextVar[StatusSink | None] = ContextVar("chorus_status_sink", default=None)
+
+
+@contextmanager
+def reporting_to(sink: StatusSink) -> Iterator[None]:
+    """While a call runs as a task: its progress messages go to `sink`, none to the client."""
+    token = _status_sink.set(sink)
+    try:
+        yield
+    finally:
+        _status_sink.reset(token)
 
 
 class CallProgress:
@@ -44,9 +61,10 @@ class CallProgress:
         self._started = anyio.current_time()
         self._last_sent = self._started
         self._lock = anyio.Lock()  # values leave in the order they were computed, so they only grow
+        self._sink = _status_sink.get()
         meta = ctx.request_context.meta or {}
-        self.wanted = meta.get("progress_token") is not None
-        """The client sent a progress token: anything else would be dropped."""
+        self.wanted = self._sink is None and meta.get("progress_token") is not None
+        """The client sent a progress token (and the call is not a task): anything else would be dropped."""
 
     async def finished(self, record: CallRecord) -> None:
         async with self._lock:
@@ -54,7 +72,11 @@ class CallProgress:
             self._beats = 0
             message = f"{record.model} {record.status} ({record.stage})"
             waiting = self._waiting()
-            await self._send(float(self._done), f"{message}; {waiting}" if waiting else message)
+            message = f"{message}; {waiting}" if waiting else message
+            if self._sink is not None:
+                self._sink(message)
+                return
+            await self._send(float(self._done), message)
 
     @asynccontextmanager
     async def beating(self) -> AsyncIterator[None]:
