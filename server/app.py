@@ -60,7 +60,9 @@ def build_server(config: ChorusConfig, factory: ClientFactory | None = None) -> 
     if cache is not None:
         cache.store.open_now()
 
-    tasks = TaskRunner(config, open_task_store(config.sessions))  # long calls as MCP tasks
+    bus = InMemorySubscriptionBus()  # subscriptions/listen (2026-07-28): sessions' resources/updated
+    updates = SessionUpdates(bus)
+    tasks = TaskRunner(config, open_task_store(config.sessions), updates.published)  # long calls as tasks
     handshake = Handshake()  # the warm-up starts once the client has listed the tools
 
     @asynccontextmanager
@@ -76,7 +78,6 @@ def build_server(config: ChorusConfig, factory: ClientFactory | None = None) -> 
             if trace_export.installed():  # send the last spans before the process goes
                 await anyio.to_thread.run_sync(trace_export.flush)
 
-    bus = InMemorySubscriptionBus()  # subscriptions/listen (2026-07-28): sessions' resources/updated
     server: MCPServer[ChorusState] = MCPServer(
         "chorus",
         instructions=INSTRUCTIONS,
@@ -100,7 +101,7 @@ def build_server(config: ChorusConfig, factory: ClientFactory | None = None) -> 
     server.middleware.append(ToolCallQuota(state.quotas))
     guard_tool_calls(server, config)
     server.middleware.append(handshake)
-    server.middleware.append(SessionUpdates(bus))
+    server.middleware.append(updates)
     add_icons(server)
     compact_tools(server)  # last: every tool's published schema, whoever registered it
     return server

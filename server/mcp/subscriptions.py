@@ -37,11 +37,15 @@ class SessionUpdates:
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         result = await call_next(ctx)
         if ctx.method == "tools/call":
-            session_id = _session_of(result)
-            if session_id is not None:
-                for uri in session_uris(session_id):
-                    await self.bus.publish(ResourceUpdated(uri=uri))
+            await self.published(result)
         return result
+
+    async def published(self, result: object) -> None:
+        """Publish the updates for the session `result` names, if any (a task's result, when it ends)."""
+        session_id = _session_of(result)
+        if session_id is not None:
+            for uri in session_uris(session_id):
+                await self.bus.publish(ResourceUpdated(uri=uri))
 
 
 def _session_of(result: object) -> str | None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -74,8 +74,15 @@ class TaskIdParams(RequestParams):
 class TaskRunner:
     """Runs tool calls as tasks in the server's lifetime, and answers for them."""
 
-    def __init__(self, config: ChorusConfig, store: TaskStore) -> None:
+    def __init__(
+        self,
+        config: ChorusConfig,
+        store: TaskStore,
+        on_result: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
+    ) -> None:
+        """`on_result`: told of every finished task's tool result (the session updates are published)."""
         self.settings = config.tasks
+        self._on_result = on_result
         self._default_deadline_s = config.defaults.deadline_s
         self.store = store
         self._tg: TaskGroup | None = None
@@ -147,6 +154,8 @@ class TaskRunner:
                     finally:
                         tg.cancel_scope.cancel()
                 _settle(record, outcome)
+                if self._on_result is not None and record.result is not None:
+                    await self._on_result(record.result)
             if scope.cancelled_caught:
                 record.status, record.status_message = "cancelled", "cancelled at the client's request"
         except MCPError as exc:

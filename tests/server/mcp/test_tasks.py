@@ -161,3 +161,17 @@ async def test_a_task_is_its_creators_another_principal_is_told_there_is_none(tm
                 assert caught.value.error.code == -32602
                 with pytest.raises(MCPError, match="no task"):
                     await cancel_task(bob.session, handle.task_id)
+
+
+async def test_a_listening_client_hears_when_a_task_lands_its_turn(tmp_path: Path) -> None:
+    from mcp.client.subscriptions import ResourceUpdated
+
+    tasks = TasksClient()
+    async with Client(_server(_config(tmp_path)), extensions=[tasks]) as client:
+        session_id = ((await client.call_tool("start_session", {})).structured_content or {})["session_id"]
+        async with client.listen(resource_subscriptions=[f"session://{session_id}"]) as stream:
+            result = await client.call_tool("ensemble_vote", {**LONG, "session_id": session_id})
+            with anyio.fail_after(30):
+                event = await stream.__anext__()
+    assert tasks.handles and not result.is_error
+    assert isinstance(event, ResourceUpdated) and event.uri == f"session://{session_id}"
