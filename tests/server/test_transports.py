@@ -105,7 +105,8 @@ async def test_progress_notifications_arrive_over_http(scripted: FakeOpenAI, htt
         # The three answers differ ("b", "neither", "c"), so no early stop: every member finishes and reports.
         arguments = {"prompt": "A) B) C)?", "extract": "text"}
         await client.call_tool("ensemble_vote", arguments, progress_callback=on_progress)
-    assert seen == [1, 2, 3]
+    # One whole number per finished call; a heartbeat (a fraction between them) may come on a slow machine.
+    assert [value for value in seen if value == int(value)] == [1, 2, 3]
 
 
 def test_a_broken_config_stops_start_up_with_the_file_and_field(tmp_path: Path) -> None:
