@@ -49,6 +49,9 @@ class TaskSettings(_Section):
     """How long a task and its result are kept after it was created."""
     poll_interval_s: float = Field(default=2.0, gt=0)
     """How often a client is asked to poll a working task."""
+    max_running: int = Field(default=8, ge=1)
+    """Tasks running at once, over all clients. Past it a call runs as an ordinary one, held to the
+    HTTP limits on requests in progress (a task's run outlives its request, so those do not count it)."""
 
 
 class HttpSettings(_Section):

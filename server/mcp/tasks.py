@@ -106,6 +106,8 @@ class TaskRunner:
         """Whether this call runs as a task (the server decides; the client only says it can)."""
         if not self.settings.enabled or self._tg is None or params.name not in ORCHESTRATION_TOOLS:
             return False
+        if len(self._live) >= self.settings.max_running:
+            return False  # an ordinary call instead, which the limits on requests in progress do count
         if ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS:
             return False
         capabilities = ctx.session.client_capabilities

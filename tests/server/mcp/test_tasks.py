@@ -175,3 +175,14 @@ async def test_a_listening_client_hears_when_a_task_lands_its_turn(tmp_path: Pat
                 event = await stream.__anext__()
     assert tasks.handles and not result.is_error
     assert isinstance(event, ResourceUpdated) and event.uri == f"session://{session_id}"
+
+
+async def test_past_the_cap_on_running_tasks_a_long_call_is_an_ordinary_one(tmp_path: Path) -> None:
+    async with Client(
+        _server(_config(tmp_path, max_running=1), delay_s=1.0), extensions=[TasksClient()]
+    ) as client:
+        first = await client.session.call_tool("ensemble_vote", LONG, allow_claimed=True)
+        second = await client.session.call_tool("ensemble_vote", LONG, allow_claimed=True)
+        assert isinstance(first, TaskHandle)
+        assert not isinstance(second, TaskHandle) and (second.structured_content or {})["answer"] == "B"
+        assert (await poll(client.session, first.task_id)).status == "completed"
