@@ -29,7 +29,6 @@ from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
-from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.extension import Extension, MethodBinding
 from mcp.server.mcpserver.server import require_client_extension
@@ -42,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from chorus_mcp.config.schema import ChorusConfig
 from chorus_mcp.server.mcp.progress import reporting_to
 from chorus_mcp.server.mcp.tools import ORCHESTRATION_TOOLS
+from chorus_mcp.strategies.sessions.ownership import current_principal
 from chorus_mcp.strategies.sessions.tasks import TERMINAL, TaskRecord, TaskStore
 
 log = logging.getLogger("chorus.tasks")
@@ -54,16 +54,9 @@ STALE_S = 6 * REFRESH_S
 
 
 def principal_of() -> str:
-    """Who is calling: the authenticated client over HTTP with auth (its token's name or OAuth client),
-    `local` otherwise (stdio, loopback HTTP without auth: the one user of this server).
-
-    The seam for the tenancy work: when the server names principals itself (server/http/auth.py), this
-    is where tasks take it from.
-    """
-    token = get_access_token()
-    if token is None:
-        return "local"
-    return f"client:{token.subject or token.client_id}"
+    """Who is calling: the request's principal (server/http/principals.py sets it for every request: a
+    bearer token's name, an OAuth subject, or the local user over stdio and unauthenticated loopback)."""
+    return current_principal().id
 
 
 class TaskIdParams(RequestParams):
