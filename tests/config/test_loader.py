@@ -119,7 +119,7 @@ def test_a_strategy_naming_an_unconfigured_model_alias_is_rejected() -> None:
         (
             {"CHORUS__DEFAULTS__DEADLNE_S": "3"},
             "CHORUS__DEFAULTS__DEADLNE_S (defaults.deadlne_s): not a known key; "
-            "expected one of cascade, deadline_s, ensemble, max_cost_usd, pipeline, route",
+            "expected one of cascade, deadline_s, ensemble, max_cost_usd, pipeline, progress_every_s, route",
         ),
         (
             {"CHORUS__STRATEGIES__VOTE__AGGREGATION": "loudest"},
