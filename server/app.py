@@ -22,9 +22,9 @@ from chorus_mcp.server.mcp.prompts import register_prompts
 from chorus_mcp.server.mcp.resources import register_resources
 from chorus_mcp.server.mcp.session_tools import register_session_tools
 from chorus_mcp.server.mcp.state import ChorusState, build_state, default_client_factory
-from chorus_mcp.server.mcp.telemetry import ToolCallSpans, register_usage_resources, setup_tracing
 from chorus_mcp.server.mcp.subscriptions import SessionUpdates
 from chorus_mcp.server.mcp.tasks import TaskRunner, TasksExtension
+from chorus_mcp.server.mcp.telemetry import ToolCallSpans, register_usage_resources, setup_tracing
 from chorus_mcp.server.mcp.tools import register_tools
 from chorus_mcp.server.mcp.usage_scope import ScopedUsage
 from chorus_mcp.server.mcp.warmup import WARM_UP_AT_MOST_S, Handshake
