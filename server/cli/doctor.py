@@ -120,32 +120,18 @@ def sampling_notes(statuses: Mapping[str, ModelStatus], config: ChorusConfig) ->
     sampled = {alias for alias, status in statuses.items() if status.source == "client"}
     if not sampled:
         return []
+    from chorus_mcp.strategies.core.spec import models_in
+
     lines = ["", f"note: {', '.join(sorted(sampled))}: {SAMPLING_DEPRECATED}."]
-    seating = [name for name, step in config.strategies.items() if sampled & set(_seated(step))]
+    # Fallbacks are left out: a strategy whose `client` is only a fallback does not give it a seat.
+    seated = {name: set(models_in(step, fallbacks=False)) for name, step in config.strategies.items()}
+    seating = [name for name, models in seated.items() if sampled & models]
     if seating:
         lines.append(
             f"  here {', '.join(seating)} give{'s' if len(seating) == 1 else ''} it a seat; another key, "
             "Ollama or the embedded model (the `local` extra) would take it"
         )
     return lines
-
-
-def _seated(step: object) -> list[str]:
-    """The models a spec asks first (members, tiers, stages, judges, classifiers; not fallbacks)."""
-    from pydantic import BaseModel
-
-    from chorus_mcp.strategies.core.spec import ModelStep
-
-    if isinstance(step, ModelStep):
-        return [step.model]
-    found: list[str] = []
-    if isinstance(step, BaseModel):
-        for key, value in step.__dict__.items():
-            if key in ("judge", "classifier") and isinstance(value, str):
-                found.append(value)
-            for item in value if isinstance(value, list) else [value]:
-                found.extend(_seated(item) if isinstance(item, BaseModel) else [])
-    return found
 
 
 def render_models(statuses: Mapping[str, ModelStatus], probes: Mapping[str, Probe]) -> str:

@@ -337,13 +337,14 @@ for _model in (EnsembleSpec, CascadeSpec, Route, RouteSpec, Stage, Refine, Pipel
     _model.model_rebuild()
 
 
-def models_in(step: object) -> list[str]:
+def models_in(step: object, *, fallbacks: bool = True) -> list[str]:
     """Model names a spec mentions at any depth (members, tiers, judges, classifiers, fallbacks).
 
-    Named-strategy references are not followed: each named strategy is checked on its own.
+    `fallbacks=False` gives only the models a spec asks first. Named-strategy references are not
+    followed: each named strategy is checked on its own.
     """
     if isinstance(step, ModelStep):
-        return [step.model, *step.fallbacks]
+        return [step.model, *step.fallbacks] if fallbacks else [step.model]
     found: list[str] = []
     if isinstance(step, BaseModel):
         for key, value in step.__dict__.items():
@@ -351,5 +352,5 @@ def models_in(step: object) -> list[str]:
                 found.append(value)
             for item in value if isinstance(value, list) else [value]:
                 if isinstance(item, BaseModel):
-                    found.extend(models_in(item))
+                    found.extend(models_in(item, fallbacks=fallbacks))
     return found
