@@ -10,11 +10,9 @@ import os
 import subprocess
 import sys
 import textwrap
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 from mcp import Client
@@ -28,7 +26,7 @@ from chorus_mcp.server.ops.logs import setup_logging
 from chorus_mcp.strategies.core.errors import AuthenticationFailed, register_secret
 from chorus_mcp.strategies.models.testing import ScriptedClient
 from chorus_mcp.strategies.tracing.attributes import set_capture_content
-from tests.tracing_support import attributes, captured_spans, one, tree
+from tests.tracing_support import attributes, captured_spans, one, otlp_collector, tree
 
 pytestmark = pytest.mark.anyio
 
@@ -487,35 +485,10 @@ def test_tracing_off_by_default_installs_no_provider_exporter_or_thread(tmp_path
     }
 
 
-class _Collector(BaseHTTPRequestHandler):
-    """An OTLP/HTTP receiver: keeps each request body POSTed to /v1/traces."""
-
-    bodies: ClassVar[list[bytes]] = []
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        if self.path == "/v1/traces":
-            type(self).bodies.append(body)
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
 def collector() -> Iterator[tuple[str, list[bytes]]]:
-    bodies: list[bytes] = []
-    handler = type("Collector", (_Collector,), {"bodies": bodies})
-    server = HTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", bodies
-    finally:
-        server.shutdown()
-        server.server_close()
+    with otlp_collector() as received:
+        yield received
 
 
 def test_with_an_endpoint_spans_are_exported_over_otlp_http_as_one_trace_per_tool_call(

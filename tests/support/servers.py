@@ -141,6 +141,25 @@ def run_chorus(*args: str, env: dict[str, str], timeout: float = 120) -> subproc
     )
 
 
+def run_chorus_into_a_closed_pipe(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run `chorus-mcp <args>` with stdout a pipe whose reader has already gone (`... | head` after head
+    exits): every write is refused, so there is no race with a reader. stderr is captured."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        return subprocess.run(
+            chorus_command(*args),
+            stdout=write,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(write)
+
+
 def stdio_server(config: Path, env: dict[str, str], *flags: str) -> StdioServerParameters:
     """`chorus-mcp serve --config <config>` over stdio, for an MCP client to start."""
     command = chorus_command("serve", "--config", str(config), *flags)

@@ -7,10 +7,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +18,7 @@ from chorus_mcp.server.cli.ask import in_flags, render_result, tool_for
 from chorus_mcp.strategies.models.availability import check_models
 from tests.fake_openai import FakeOpenAI
 from tests.support.servers import fake_provider_config, free_port, run_chorus, server_env, write_config
+from tests.tracing_support import otlp_collector
 
 SECRET = "sk-chorus-ask-0123456789abcdef"
 
@@ -344,33 +342,6 @@ def test_a_cached_call_is_marked_in_the_table_and_the_total_counts_calls_and_hit
     row = next(line for line in lines if line.startswith("a "))
     assert "ok, cached" in row and "saved $0.000010" in row
     assert next(line for line in lines if line.startswith("total")).split()[1:5] == ["2", "calls", "+", "1"]
-
-
-@contextmanager
-def otlp_collector() -> Iterator[tuple[str, list[bytes]]]:
-    """An OTLP/HTTP receiver on loopback: the bodies POSTed to /v1/traces."""
-    bodies: list[bytes] = []
-
-    class Receiver(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            if self.path == "/v1/traces":
-                bodies.append(body)
-            self.send_response(200)
-            self.send_header("Content-Type", "application/x-protobuf")
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Receiver)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", bodies
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.mark.slow

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,7 +13,7 @@ from chorus_mcp.server.cli.main import main
 from chorus_mcp.strategies.cache.store import CacheEntry
 from chorus_mcp.strategies.cache.stores.sqlite import SqliteCacheStore
 from chorus_mcp.strategies.core.completion import Completion
-from tests.support.servers import chorus_command, server_env
+from tests.support.servers import run_chorus_into_a_closed_pipe, server_env
 
 
 def _config(tmp_path: Path, *, enabled: bool = True) -> tuple[str, Path]:
@@ -97,18 +95,7 @@ def test_stats_into_a_pipe_whose_reader_has_gone_ends_quietly(tmp_path: Path) ->
     # before the first byte is written, so the write is refused every time (no race with the reader).
     config, cache_file = _config(tmp_path)
     _fill(cache_file)
-    read, write = os.pipe()
-    os.close(read)
-    try:
-        done = subprocess.run(
-            chorus_command("cache", "stats", "--json", "--config", config),
-            stdout=write,
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            env=server_env("unused"),
-            text=True,
-            timeout=120,
-        )
-    finally:
-        os.close(write)
+    done = run_chorus_into_a_closed_pipe(
+        "cache", "stats", "--json", "--config", config, env=server_env("unused")
+    )
     assert done.stderr == "" and done.returncode == 141

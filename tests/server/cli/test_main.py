@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.support.servers import chorus_command, run_chorus, server_env, write_config
+from tests.support.servers import run_chorus, run_chorus_into_a_closed_pipe, server_env, write_config
 
 
 @pytest.mark.parametrize("flag", [True, False], ids=["--port", "http.port"])
@@ -32,18 +30,5 @@ def test_a_busy_port_is_refused_plainly_before_any_serving_line(tmp_path: Path, 
 
 def test_output_into_a_pipe_whose_reader_has_gone_ends_quietly() -> None:
     # `chorus-mcp config schema | head`; the reader is gone before the first write: no race with it.
-    read, write = os.pipe()
-    os.close(read)
-    try:
-        done = subprocess.run(
-            chorus_command("config", "schema"),
-            stdout=write,
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            env=server_env("unused"),
-            text=True,
-            timeout=120,
-        )
-    finally:
-        os.close(write)
+    done = run_chorus_into_a_closed_pipe("config", "schema", env=server_env("unused"))
     assert done.stderr == "" and done.returncode == 141  # as a command ended by SIGPIPE
