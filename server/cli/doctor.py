@@ -85,6 +85,8 @@ def run_doctor(args: argparse.Namespace) -> int:
         print("  (from CHORUS_CONFIG)")
     print()
     print(render_models(statuses, probes))
+    print()
+    print(render_facts(config))
     embedded = render_embedded(statuses)
     if embedded:
         print()
@@ -154,6 +156,35 @@ def render_models(statuses: Mapping[str, ModelStatus], probes: Mapping[str, Prob
         "  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3])) + "  " + row[3]
         for row in rows
     )
+
+
+def render_facts(config: ChorusConfig) -> str:
+    """What each model can do and costs (`catalog.capabilities`), and which model map says so."""
+    from chorus_mcp.strategies.models.catalog import capabilities, map_version_text
+
+    windows = config.sessions.context.windows
+    rows = [("model", "context", "output", "supports", "USD/Mtok in/out", "from")]
+    for alias, entry in config.models.items():
+        facts = capabilities(entry, window=windows.get(alias))
+        listed = facts.listing()
+        prices = listed.get("usd_per_mtok", {})
+        rows.append(
+            (
+                alias,
+                f"{facts.context_window:,}" if facts.context_window else "?",
+                f"{facts.max_output:,}" if facts.max_output else "?",
+                (", ".join(facts.supports) or "text only") if "supports" in listed else "?",
+                "/".join(f"{prices[side]:g}" if side in prices else "?" for side in ("in", "out")),
+                facts.provenance(),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    lines = [f"what the models can do, by {map_version_text() or 'no model map (litellm is not installed)'}:"]
+    lines += [
+        "  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:5])) + "  " + row[5]
+        for row in rows
+    ]
+    return "\n".join(lines)
 
 
 def render_embedded(statuses: Mapping[str, ModelStatus]) -> str:

@@ -86,6 +86,7 @@ def build_state(
         config.models,
         factory or default_client_factory(),
         allow_unlisted=config.allow_unlisted_models,
+        windows=config.sessions.context.windows,
     )
     settings = config.sessions
     sessions = open_session_store(settings)

@@ -32,6 +32,7 @@ from chorus_mcp.strategies.core.spec import (
     Step,
 )
 from chorus_mcp.strategies.models.availability import check_models
+from chorus_mcp.strategies.models.catalog import map_version_text
 from chorus_mcp.strategies.sessions.session import ContextMode
 
 # Bounds set by the operator (`limits:` in config) are not written here: `server.mcp.arguments` publishes
@@ -237,7 +238,8 @@ def register_tools(server: MCPServer[Any]) -> None:
     def list_models(ctx: Context[Any, Any]) -> dict[str, Any]:
         """Configured model aliases, their provider ids, and whether each is usable now."""
         state = state_of(ctx)
-        # The same check as `chorus-mcp doctor` and start-up steering (sync tools run in a worker thread).
+        # The same check as `chorus-mcp doctor` and start-up steering (sync tools run in a worker thread,
+        # so reading litellm's model map the first time, ~0.1 s, does not hold up the event loop).
         statuses = check_models(state.config.models)
         models = {}
         for alias, entry in sorted(state.config.models.items()):
@@ -249,8 +251,13 @@ def register_tools(server: MCPServer[Any]) -> None:
                 **({"missing": status.detail} if not status.usable else {}),
                 **({"fallbacks": entry.fallbacks} if entry.fallbacks else {}),
                 **({"tags": entry.tags} if entry.tags else {}),
+                **state.catalog.capabilities(alias).listing(),
             }
-        return {"models": models, "unlisted_provider_ids_allowed": state.config.allow_unlisted_models}
+        return {
+            "models": models,
+            "model_map": map_version_text() or "litellm is not installed: no model map",
+            "unlisted_provider_ids_allowed": state.config.allow_unlisted_models,
+        }
 
     @server.tool(annotations=_READ_ONLY)
     def list_strategies(ctx: Context[Any, Any]) -> dict[str, Any]:

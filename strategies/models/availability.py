@@ -51,7 +51,7 @@ from chorus_mcp.strategies.core.spec import (
     RouteSpec,
     Step,
 )
-from chorus_mcp.strategies.models.catalog import ModelEntry
+from chorus_mcp.strategies.models.catalog import ModelEntry, capabilities
 from chorus_mcp.strategies.models.client import ModelClient
 from chorus_mcp.strategies.models.sampling import is_sampling_model
 
@@ -433,11 +433,6 @@ def warm_up(
 
 
 def known_context_window(entry: ModelEntry) -> int | None:
-    """The model's prompt-token window from litellm's bundled model map (no litellm import), if listed."""
-    try:
-        from chorus_mcp.strategies.models.providers.pricing import model_prices
-    except ImportError:
-        return None
-    info = model_prices(entry.model) or {}
-    window = info.get("max_input_tokens") or info.get("max_tokens")
-    return window if isinstance(window, int) and window > 0 else None
+    """The model's prompt-token window (`catalog.capabilities`: the config, the embedded runtime, else
+    litellm's bundled model map, read without importing litellm), if known."""
+    return capabilities(entry).context_window

@@ -46,13 +46,13 @@ import anyio.to_thread
 from chorus_mcp.strategies.core.completion import Completion, CompletionRequest, TokenLogprob
 from chorus_mcp.strategies.core.errors import ContextWindowExceeded, ModelError, ProviderServerError
 from chorus_mcp.strategies.models import weights
-from chorus_mcp.strategies.models.catalog import ModelEntry
+from chorus_mcp.strategies.models.catalog import EMBEDDED_CONTEXT_TOKENS, ModelEntry
 
 PREFIX = "local/"
 DEFAULT_MODEL = f"{PREFIX}{weights.DEFAULT}"
 RUNTIME = "xllamacpp"
 EXTRA_HINT = "install the 'local' extra (`uv sync --extra local` or `pip install 'chorus-mcp[local]'`)"
-CONTEXT_TOKENS = 4096
+CONTEXT_TOKENS = EMBEDDED_CONTEXT_TOKENS
 """Context window of each sequence (prompt + answer)."""
 SLOTS = 3
 """Sequences one model serves at once: the three seats of the default ensemble, batched."""

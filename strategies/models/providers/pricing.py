@@ -1,11 +1,10 @@
 """What a call cost: the entry's own price overrides, else litellm's bundled price map — read as JSON.
 
 The price map is `model_prices_and_context_window_backup.json`, shipped inside the litellm package
-(the same file litellm itself reads with `LITELLM_LOCAL_MODEL_COST_MAP=True`). Reading it with `json`
-takes ~0.1 s once; importing litellm to ask it takes 3-20 s. So neither client path imports litellm to
-price a call, and both price every call with this one function: the fast OpenAI-compatible path and
-the litellm path return the same `cost_usd` by construction. The file is located with
-`importlib.util.find_spec`, which does not import the package.
+(the same file litellm itself reads with `LITELLM_LOCAL_MODEL_COST_MAP=True`; `models.model_map` reads
+it). Reading it with `json` takes ~0.1 s once; importing litellm to ask it takes 3-20 s. So neither
+client path imports litellm to price a call, and both price every call with this one function: the fast
+OpenAI-compatible path and the litellm path return the same `cost_usd` by construction.
 
 Prices follow litellm's rules for what a chat completion reports (prompt and completion tokens):
 the per-token rates, and an `*_above_<N>k_tokens` tier when the prompt is longer than N thousand
@@ -21,19 +20,18 @@ carry a JSON-schema `response_format` (litellm decides the same way, from the sa
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import re
-import threading
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from chorus_mcp.strategies.core.completion import CompletionRequest
+from chorus_mcp.strategies.models import model_map
 from chorus_mcp.strategies.models.catalog import ModelEntry
 
-PRICE_MAP_FILE = "model_prices_and_context_window_backup.json"
+PRICE_MAP_FILE = model_map.MAP_FILE
 _MILLION = Decimal(1_000_000)
 _LOWERCASE_PER_TOKEN = 3
 """For the pre-call bound: words average ~4.5 letters a token; 3 lowercase letters a token errs high."""
@@ -44,46 +42,20 @@ _ASCII = bytes(range(128))
 _NON_ASCII = bytes(range(128, 256))
 _SPACE_RUN = re.compile(rb"  +")
 
-_prices: dict[str, Any] | None = None
-_lock = threading.Lock()
-
 
 def price_map_path() -> Path | None:
     """Where litellm's bundled price map is, without importing litellm (None if litellm is not installed)."""
-    spec = importlib.util.find_spec("litellm")
-    if spec is None or spec.origin is None:
-        return None
-    path = Path(spec.origin).parent / PRICE_MAP_FILE
-    return path if path.is_file() else None
+    return model_map.map_path()
 
 
 def load_prices() -> dict[str, Any]:
     """The price map, read once (blocking, ~0.1 s); an empty map if it cannot be read."""
-    global _prices
-    if _prices is None:
-        with _lock:
-            if _prices is None:
-                path = price_map_path()
-                try:
-                    loaded = json.loads(path.read_bytes()) if path is not None else {}
-                except (OSError, ValueError):
-                    loaded = {}
-                _prices = loaded if isinstance(loaded, dict) else {}
-    return _prices
+    return model_map.load_map()
 
 
 def model_prices(model: str) -> dict[str, Any] | None:
     """The price-map entry for a litellm model id, or None when the map does not know the model."""
-    prices = load_prices()
-    found = prices.get(model)
-    if isinstance(found, dict):
-        return found
-    provider, _, bare = model.partition("/")
-    if bare:
-        found = prices.get(bare)
-        if isinstance(found, dict) and found.get("litellm_provider") == provider:
-            return found
-    return None
+    return model_map.lookup(model)
 
 
 def supports_response_schema(model: str) -> bool:

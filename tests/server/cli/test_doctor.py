@@ -181,7 +181,8 @@ async def test_list_models_and_doctor_agree_on_what_is_usable(
     )
     monkeypatch.delenv("CHORUS_TEST_UNSET_KEY", raising=False)
     main(["doctor", "--config", path, "--no-probe"])
-    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.startswith("  ")}
+    statuses = capsys.readouterr().out.split("what the models can do")[0]  # the first table
+    rows = {line.split()[0]: line for line in statuses.splitlines() if line.startswith("  ")}
     async with Client(build_server(load_config(path), lambda alias, entry: None)) as client:
         listed = (await client.call_tool("list_models", {})).structured_content
     assert listed is not None
@@ -221,3 +222,27 @@ def test_a_config_without_a_sampling_model_gets_no_sampling_note(
     config = _write(tmp_path, {"models": {"hosted": {"model": "openai/gpt-x", "api_key_env": "HOSTED_KEY"}}})
     main(["doctor", "--config", config, "--no-probe"])
     assert "note:" not in capsys.readouterr().out
+
+
+def test_doctor_shows_what_each_model_can_do_and_which_model_map_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from chorus_mcp.strategies.models.catalog import map_version_text
+
+    config = _write(
+        tmp_path,
+        {
+            "models": {
+                "mini": {"model": "openai/gpt-4o-mini", "output_cost_per_mtok": 2},
+                "house": {"model": "openai/house-model", "api_base": "http://127.0.0.1:9/v1"},
+            }
+        },
+    )
+    main(["doctor", "--config", config, "--no-probe"])
+    out = capsys.readouterr().out
+    assert f"what the models can do, by {map_version_text()}:" in out
+    facts = out.split("what the models can do")[1].split("\n\n")[0]
+    rows = {line.split()[0]: line for line in facts.splitlines() if line.startswith("  ")}
+    assert rows["mini"].split()[1:5] == ["128,000", "16,384", "vision,", "tools"]
+    assert "0.15/2" in rows["mini"] and rows["mini"].endswith("model map; config: price")
+    assert rows["house"].split()[1:] == ["?", "?", "?", "?/?", "unknown", "to", "the", "map"]

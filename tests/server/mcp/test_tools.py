@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,7 +12,10 @@ from mcp.types import TextContent
 from chorus_mcp.config.schema import ChorusConfig
 from chorus_mcp.server.app import build_server
 from chorus_mcp.strategies.core.errors import ModelTimeout, ProviderServerError
+from chorus_mcp.strategies.models.catalog import map_version_text
 from chorus_mcp.strategies.models.testing import ScriptedClient
+from tests.fake_openai import FakeOpenAI
+from tests.support.servers import KEY_ENV, fake_provider_config, server_env, stdio_server, write_config
 
 pytestmark = pytest.mark.anyio
 
@@ -271,6 +275,48 @@ async def test_list_models_says_which_are_usable_and_why_not(
     models = result.structured_content["models"]
     assert models["cheap"]["usable"] is False and "CHORUS_TEST_MISSING_KEY" in models["cheap"]["missing"]
     assert models["mid"]["usable"] is True
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", MODES)
+async def test_list_models_shows_each_models_facts_and_their_source_over_stdio(
+    tmp_path: Path, mode: str
+) -> None:
+    with FakeOpenAI() as fake:
+        settings = fake_provider_config(fake)
+        settings["models"] |= {
+            # A model litellm's map knows, served by the fake, with the config's output price.
+            "mapped": {
+                "model": "openai/gpt-4o-mini",
+                "api_base": fake.base_url,
+                "api_key_env": KEY_ENV,
+                "output_cost_per_mtok": 2,
+            },
+            "embedded": {"model": "local/qwen2.5-coder-0.5b", "max_output_tokens": 256},
+        }
+        config = write_config(tmp_path / "chorus.yaml", settings)
+        async with Client(stdio_server(config, server_env("sk-test")), mode=mode) as client:  # type: ignore[arg-type]
+            result = await client.call_tool("list_models", {})
+    assert result.structured_content is not None
+    listed = result.structured_content
+    assert listed["model_map"] == map_version_text()
+    models = listed["models"]
+    assert models["mapped"] | {"usable": None} == {
+        "model": "openai/gpt-4o-mini",
+        "usable": None,
+        "source": "local server",
+        "context_window": 128000,
+        "max_output": 16384,
+        "supports": ["vision", "tools"],
+        "usd_per_mtok": {"in": 0.15, "out": 2.0},
+        "facts_from": "model map; config: price",
+    }
+    assert models["alpha"]["facts_from"] == "config: price; unknown to the map"
+    assert "context_window" not in models["alpha"] and "supports" not in models["alpha"]
+    assert models["alpha"]["usd_per_mtok"] == {"in": 1.0, "out": 2.0}  # the test config prices it
+    assert models["embedded"]["context_window"] == 4096
+    assert models["embedded"]["supports"] == []
+    assert models["embedded"]["facts_from"] == "embedded model; config: max_output"
 
 
 async def test_session_resources_are_listed_and_readable(
