@@ -17,8 +17,8 @@ REPO = Path(__file__).resolve().parents[3]
 def test_importing_the_provider_package_imports_neither_litellm_nor_the_price_map() -> None:
     code = (
         "import sys, chorus_mcp.strategies.models.providers, "
-        "chorus_mcp.strategies.models.providers.pricing as p; "
-        "print('litellm' in sys.modules, 'openai' in sys.modules, p._prices is None)"
+        "chorus_mcp.strategies.models.providers.pricing, chorus_mcp.strategies.models.model_map as m; "
+        "print('litellm' in sys.modules, 'openai' in sys.modules, m._loaded is None)"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True
