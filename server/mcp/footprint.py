@@ -10,8 +10,9 @@ minus that weight (~2,300 tokens):
   (`null` is still accepted: the server validates arguments with the original pydantic model);
 - output schemas: `$defs` inlined; no titles, descriptions or defaults; nullable fields as their type
   (results are sent without `null` values). The root lists every field; a nested object (a call record,
-  a decision, the totals) lists only its required fields and those with a fixed set of values (a
-  call's `status`, a decision's `kind`), and allows the rest — every field is in each result anyway.
+  a decision, the totals) is published as an object, fields unlisted: all four orchestration tools
+  repeat this schema, and listing a call record's and a decision's fields cost ~90 tokens a tool for
+  what every result shows anyway. `StrategyResult` (strategies/core/result.py) is the full contract.
 
 Nothing here changes what a tool accepts or returns: a schema only gets looser, never stricter, and the
 SDK client checks every structured result against it in the tests. `tests/server/mcp/test_footprint.py`
@@ -98,17 +99,18 @@ class _Compactor:
                 # Bare types (a Decimal is a number or a string): one `type` list.
                 return self.node({**rest, "type": [option["type"] for option in kept]}, level, refs)
             if "discriminator" in node:
+                if self.output and level > 0:
+                    return {"type": "object"}
                 return self.tagged_union(kept, level, refs)
             node = {**rest, "anyOf": kept}
         compacted: dict[str, Any] = {}
         for key, value in node.items():
             if key in _DROPPED or key == "$defs" or (key == "description" and self.output):
                 continue
+            if self.output and level > 0 and key in ("properties", "required", "additionalProperties"):
+                continue  # a nested object is published as an object: its fields are in every result
             if key == "properties" and isinstance(value, dict):
                 fields = {name: self.node(sub, level + 1, refs) for name, sub in value.items()}
-                if self.output and level > 0:
-                    required = set(node.get("required", []))
-                    fields = {name: sub for name, sub in fields.items() if name in required or _fixed(sub)}
                 if fields or not self.output:  # an input schema keeps `properties: {}` (clients expect it)
                     compacted[key] = fields
             else:
@@ -131,8 +133,3 @@ class _Compactor:
             "properties": {"kind": {"enum": kinds}, **shared},
             "required": ["kind", *(required or [])],
         }
-
-
-def _fixed(schema: Any) -> bool:
-    """A field with a fixed set of values (an enum or a constant)."""
-    return isinstance(schema, dict) and ("enum" in schema or "const" in schema)

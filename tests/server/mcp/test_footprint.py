@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import jsonschema
 import pytest
 from mcp import Client
 from mcp.types import TextContent
 
 from chorus_mcp.config.loader import load_config, parse_config
 from chorus_mcp.server.app import build_server
-from chorus_mcp.server.mcp.footprint import TOOLS_LIST_BUDGET
+from chorus_mcp.server.mcp.footprint import TOOLS_LIST_BUDGET, output_schema_of
 from chorus_mcp.server.mcp.icons import ICONS_BUDGET, without_icons
+from chorus_mcp.strategies.core.result import StrategyResult
 from chorus_mcp.strategies.models.testing import ScriptedClient
 from tests.tokens import tokens, wire_tokens
 
@@ -142,3 +144,29 @@ async def test_detail_full_returns_every_answer_whole() -> None:
     assert data is not None
     assert all(len(call["answer"].split()) >= 100 for call in data["calls"])
     assert wire_tokens(result) > RESULT_BUDGET
+
+
+async def test_the_output_schema_lists_every_result_field_and_publishes_nested_records_as_objects() -> None:
+    server = build_server(load_config(None), lambda alias, entry: ScriptedClient(alias, "ok"))
+    async with Client(server) as client:
+        listed = {tool.name: tool for tool in (await client.list_tools()).tools}
+    schema = listed["ensemble_vote"].output_schema
+    assert schema is not None
+    assert set(StrategyResult.model_fields) == set(schema["properties"])
+    # Call records, decisions and totals are objects whose fields every result shows: listing them in a
+    # schema four tools repeat would cost the model's context more than it tells it.
+    assert schema["properties"]["calls"] == {"type": "array", "items": {"type": "object"}}
+    assert schema["properties"]["decisions"] == {"type": "array", "items": {"type": "object"}}
+    assert schema["properties"]["totals"] == {"type": "object"}
+
+
+async def test_a_full_result_with_every_kind_of_record_validates_against_the_published_output_schema() -> (
+    None
+):
+    result = await _ensemble_result({"detail": "full"})
+    schema = output_schema_of(StrategyResult)
+
+    assert result.structured_content is not None and result.structured_content["decisions"]
+    jsonschema.validate(result.structured_content, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**result.structured_content, "calls": ["not a record"]}, schema)
