@@ -4,7 +4,9 @@ It is a real HTTP server (starlette app, uvicorn in a background thread, 127.0.0
 so real clients — litellm, the openai SDK, httpx — talk to it over real sockets, from sync and async
 code alike. Nothing leaves the machine.
 
-Serves ``POST /v1/chat/completions`` (``stream: false`` only) and ``GET /v1/models``.
+Serves ``POST /v1/chat/completions`` and ``GET /v1/models``. With ``stream: true`` an answer comes as
+server-sent events the way OpenAI sends them: a chunk per word (a word is a token here), a last chunk with
+the finish reason, a usage chunk when ``stream_options.include_usage`` asks for one, then ``[DONE]``.
 
 Scripting, per model name (the ``model`` field of the request body, e.g. ``gpt-a`` when litellm is
 given ``openai/gpt-a``)::
@@ -21,12 +23,15 @@ given ``openai/gpt-a``)::
     fake.script("gpt-g", "long answer", honour_max_tokens=True)   # cut to max_tokens, as providers do
     fake.script("gpt-h", Fault.ignores_max_tokens(200))           # 200 tokens, whatever max_tokens says
     fake.script("gpt-i", Fault.echoes_authorization())            # a 200 answer quoting the API key
+    fake.script("gpt-j", Fault.ignores_max_tokens(200), chunk_latency_s=0.01)  # streamed slowly
 
 A model with no script (and no ``"*"`` script) gets OpenAI's 404 ``model_not_found``.
 
 Every request is recorded (``fake.requests``, ``fake.requests_for(model)``, ``fake.last_request``)
 with its model, messages, parsed body, lower-cased headers and raw bytes, so tests can assert on
-what was sent — and that no secret was.
+what was sent — and that no secret was. A streamed answer's record also says how many content chunks
+went out and whether the stream ran to its end (``request.stream``): a client that cut it off and
+closed the connection leaves it short.
 
 Use it through the ``fake_openai`` pytest fixture (one server per test session, reset before each
 test), or directly: ``with FakeOpenAI() as fake: ...``, or as its own process for benchmarks:
@@ -37,6 +42,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import socket
 import threading
 import time
@@ -48,7 +54,7 @@ import anyio
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
@@ -210,6 +216,16 @@ class Fault:
         )
 
 
+@dataclass
+class StreamLog:
+    """What a streamed answer sent before it ended (or before the client went away)."""
+
+    content_chunks: int = 0
+    """Chunks with answer text that were written to the connection."""
+    completed: bool = False
+    """True once `[DONE]` went out; False when the client closed the connection first."""
+
+
 @dataclass(frozen=True)
 class RecordedRequest:
     """One request the fake received."""
@@ -222,6 +238,8 @@ class RecordedRequest:
     """Lower-cased header names."""
     raw: bytes
     """The body exactly as received."""
+    stream: StreamLog | None = None
+    """For a streamed answer (`stream: true`): what went out of it."""
 
     @property
     def last_user(self) -> str:
@@ -262,6 +280,11 @@ class Script:
     do; by default the fake answers in full whatever `max_tokens` says."""
     response_model: str | None = None
     """The `model` field of the response (providers often answer with a dated id); None echoes the request."""
+    chunk_latency_s: float = 0.0
+    """When streaming: the delay before each content chunk (so that a client cutting the stream off is
+    seen doing so before the whole answer went out)."""
+    words_per_chunk: int = 1
+    """When streaming: words (tokens) in each content chunk; a provider may batch several."""
     calls: int = 0
 
     def take(self) -> Reply:
@@ -430,14 +453,44 @@ class FakeOpenAI:
             )
         # A function reply runs outside the lock: it is test code and may be slow or script the fake.
         reply = taken(recorded) if callable(taken) else taken
-        if body.get("stream"):
-            reply = Fault.bad_request("The fake OpenAI server does not stream; send stream: false.")
         if script is not None and script.latency_s > 0 and not await self._wait(request, script.latency_s):
             return Response(status_code=499)
         if isinstance(reply, str):
             text, script_ = _within_max_tokens(recorded, reply, script)
-            return JSONResponse(_completion(recorded, text, script_))
-        return await self._fault(request, recorded, reply, script)
+            response: Response = JSONResponse(_completion(recorded, text, script_))
+        else:
+            response = await self._fault(request, recorded, reply, script)
+        if body.get("stream") and isinstance(response, JSONResponse) and response.status_code == 200:
+            return self._streamed(recorded, json.loads(response.body), script)
+        return response
+
+    def _streamed(self, recorded: RecordedRequest, answer: dict[str, Any], script: Script | None) -> Response:
+        """`answer` (a whole chat.completion body) sent as OpenAI streams it; the record's `stream` log says
+        how far it got."""
+        log = StreamLog()
+        with self._lock:  # the record is frozen: swap in a copy that carries the log
+            index = next(i for i, r in enumerate(self._requests) if r is recorded)
+            self._requests[index] = replace(recorded, stream=log)
+        per_chunk = max(1, script.words_per_chunk if script else 1)
+        delay = script.chunk_latency_s if script else 0.0
+        options = recorded.body.get("stream_options") or {}
+
+        async def events() -> Any:
+            for chunk in _chunks(answer, per_chunk):
+                if chunk["choices"] and chunk["choices"][0]["delta"].get("content"):
+                    if delay > 0:  # a client that goes away cancels this generator (starlette watches)
+                        await anyio.sleep(delay)
+                    if self._stopping.is_set():
+                        return
+                    log.content_chunks += 1
+                yield f"data: {json.dumps(chunk)}\n\n".encode()
+            if options.get("include_usage") and "usage" in answer:
+                usage = {**_chunk_frame(answer), "choices": [], "usage": answer["usage"]}
+                yield f"data: {json.dumps(usage)}\n\n".encode()
+            yield b"data: [DONE]\n\n"
+            log.completed = True
+
+        return StreamingResponse(events(), media_type="text/event-stream")
 
     def _take_one_shot(self, model: str) -> Fault | None:
         for shot in self._one_shots:
@@ -466,9 +519,18 @@ class FakeOpenAI:
         if fault.kind == "hang":
             await self._wait(request, None)
             return Response(status_code=499)
+        streamed = bool(recorded.body.get("stream"))
         if fault.kind == "reset":
-            return _HalfBodyResponse(json.dumps(_completion(recorded, "cut off", script)).encode())
+            whole = _completion(recorded, "cut off", script)
+            if streamed:  # the role and a first word ("cut"), then the connection closes mid-stream
+                first = b"".join(f"data: {json.dumps(c)}\n\n".encode() for c in list(_chunks(whole, 1))[:2])
+                return _HalfBodyResponse(first * 2, media_type="text/event-stream")  # sends `first` only
+            return _HalfBodyResponse(json.dumps(whole).encode())
         if fault.kind == "malformed_json":
+            if streamed:
+                return Response(
+                    b'data: {"id": "chatcmpl-fake", "choices": [{"del\n\n', media_type="text/event-stream"
+                )
             return Response(b'{"id": "chatcmpl-fake", "choices": [{"mess', media_type="application/json")
         if fault.kind == "ignores_max_tokens":
             words = " ".join(["word"] * fault.tokens)
@@ -499,19 +561,69 @@ def _error(fault: Fault, key: str = "sk-...****") -> Response:
 class _HalfBodyResponse(Response):
     """Promises the whole body in Content-Length, sends half, returns: uvicorn then drops the connection."""
 
-    def __init__(self, full: bytes) -> None:
-        super().__init__(status_code=200, media_type="application/json")
+    def __init__(self, full: bytes, media_type: str = "application/json") -> None:
+        super().__init__(status_code=200, media_type=media_type)
         self._full = full
+        self._type = media_type
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         full = self._full
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(full)).encode())]
+        headers = [(b"content-type", self._type.encode()), (b"content-length", str(len(full)).encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": full[: len(full) // 2], "more_body": True})
 
 
 def _words(text: str) -> int:
     return len(text.split())
+
+
+_WORD = re.compile(r"\s*\S+|\s+$")
+
+
+def _chunk_frame(answer: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": answer.get("id"),
+        "object": "chat.completion.chunk",
+        "created": answer.get("created"),
+        "model": answer.get("model"),
+        "system_fingerprint": answer.get("system_fingerprint"),
+    }
+
+
+def _chunks(answer: dict[str, Any], words_per_chunk: int) -> Any:
+    """The chunks that stream `answer`: the role, its text `words_per_chunk` words at a time (with their
+    logprobs), then the finish reason. A completion without choices streams chunks without choices."""
+    frame = _chunk_frame(answer)
+    if not answer["choices"]:
+        yield {**frame, "choices": []}
+        return
+    choice = answer["choices"][0]
+    content = choice["message"]["content"]
+    yield {
+        **frame,
+        "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}],
+    }
+    words = _WORD.findall(content) if content else []
+    logprobs = (choice.get("logprobs") or {}).get("content") or []
+    if content is None:
+        yield {**frame, "choices": [{"index": 0, "delta": {"content": None}, "finish_reason": None}]}
+    for start in range(0, len(words), words_per_chunk):
+        delta = {"content": "".join(words[start : start + words_per_chunk])}
+        part: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": None}
+        if choice.get("logprobs") is not None:
+            part["logprobs"] = {"content": logprobs[start : start + words_per_chunk], "refusal": None}
+        yield {**frame, "choices": [part]}
+    if (
+        len(logprobs) > len(words) and choice.get("logprobs") is not None
+    ):  # scripted logprobs beyond the words
+        rest = {
+            "index": 0,
+            "delta": {},
+            "logprobs": {"content": logprobs[len(words) :]},
+            "finish_reason": None,
+        }
+        yield {**frame, "choices": [rest]}
+    yield {**frame, "choices": [{"index": 0, "delta": {}, "finish_reason": choice["finish_reason"]}]}
 
 
 def _within_max_tokens(

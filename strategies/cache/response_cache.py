@@ -122,9 +122,10 @@ class ResponseCache:
         return Lookup("hit", key=key, hit=hit)
 
     async def save(self, lookup: Lookup, completion: Completion) -> None:
-        """Store the provider's answer to a call that qualified."""
+        """Store the provider's answer to a call that qualified. An answer cut off at its reservation is not
+        kept: where it stops is an accident of that call's budget, not what the model answers."""
         key = lookup.key
-        if key is None or completion.cached:
+        if key is None or completion.cached or completion.truncated:
             return
         entry = CacheEntry(
             key=key.key,

@@ -40,6 +40,12 @@ class CompletionRequest(BaseModel):
     `response_format`) only to models that litellm's model map says support it; every other client
     ignores it, so a prompt asking for the same shape in words must stand beside it. A `title` in the
     schema names it to the provider. Part of the response-cache key."""
+    enforce_max_tokens: bool = False
+    """Do not trust the provider to stop at `max_tokens`: stream the answer, count its tokens as they
+    arrive, and cut it off (closing the connection) once it goes past `max_tokens`. Set under a cost cap
+    (`engine.reservations`), where `max_tokens` is what the call reserved; clients that cannot stream
+    leave it to the provider. Not part of the response-cache key: it changes what may be spent, not the
+    answer an honest provider gives."""
 
     @classmethod
     def of(cls, prompt: str, *, system: str | None = None, **settings: Any) -> CompletionRequest:
@@ -75,6 +81,11 @@ class Completion(BaseModel):
     """On a semantic cache hit: cosine similarity between this prompt and the cached one (exact hit: None)."""
     saved_cost_usd: Decimal | None = None
     """On a cache hit: what the original call cost, now saved (None when its price was unknown)."""
+    truncated: str | None = None
+    """Set when the answer was cut off as it streamed because the provider went past the `max_tokens` it
+    was sent (`CompletionRequest.enforce_max_tokens`): what was kept and why. The text is what arrived
+    before the cut, and the tokens and cost are what arrived (prompt tokens estimated: a stream cut off
+    carries no usage)."""
 
     def redacted(self) -> Completion:
         """This completion with every secret `redact` knows removed from what the provider wrote: the

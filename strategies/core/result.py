@@ -37,6 +37,9 @@ class CallRecord(BaseModel):
     """On a semantic cache hit: how similar the cached prompt was (cosine)."""
     saved_cost_usd: Decimal | None = None
     """On a cache hit: what the original call cost."""
+    truncated: str | None = None
+    """Set when the answer was cut off at the call's reservation (the provider went past `max_tokens`):
+    `answer` is what arrived before the cut."""
 
 
 class AnswerGroup(BaseModel):

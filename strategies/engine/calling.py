@@ -5,8 +5,10 @@ For each model of the chain (`chain_of`), in order, until one answers:
 1. its circuit breaker is asked first: an open circuit skips the model at once (`skipped`, no call);
 2. the client is warmed up (a first import is not the provider's fault, so it is outside the time-out);
 3. the budget is checked (`reservations`): the call's worst-case cost (`CostEstimator`) is reserved
-   against the cap and its `max_tokens` set to match (lowered to fit what is left), or the model is
-   skipped (`skipped`, "budget: ...") and the next one — maybe cheaper — is tried;
+   against the cap and its `max_tokens` set to match (lowered to fit what is left, and enforced: the
+   answer is cut off there as it streams), or the model is skipped (`skipped`, "budget: ...") and the
+   next one — maybe cheaper — is tried; a call that fails or is cancelled mid-answer is charged for what
+   had arrived (`models.metering`);
 4. a slot of the provider's concurrency cap is taken (waiting is bounded by the run's deadline only);
 5. the call runs within the model's time-out, cut to what is left of the run's deadline;
 6. a failure worth retrying (time-out, 429, 5xx, connection, unusable response) is retried after a
@@ -48,6 +50,7 @@ from chorus_mcp.strategies.engine.context import RunContext
 from chorus_mcp.strategies.engine.reliability import counts_against_breaker, provider_key
 from chorus_mcp.strategies.engine.reservations import Reservation, full_request, reserve, settle
 from chorus_mcp.strategies.models.client import AnswersFromCache, WarmsUp
+from chorus_mcp.strategies.models.metering import SpendMeter, metering
 
 
 @dataclass
@@ -170,8 +173,13 @@ async def _attempt_model(
             started = anyio.current_time()
             # Redacted again here, whatever the client (the provider paths already did): a result, a
             # session and a span are made from this completion only.
-            with ctx.in_flight.call(model, stage):
-                completion = (await call_once(ctx, model, reservation.request, stage)).redacted()
+            with ctx.in_flight.call(model, stage), metering() as meter:
+                try:
+                    completion = (await call_once(ctx, model, reservation.request, stage)).redacted()
+                except BaseException:
+                    # A stream that broke off or was cancelled mid-answer has still cost what arrived.
+                    _charge_what_arrived(ctx, model, stage, meter, decisions)
+                    raise
         except BudgetExceeded as exc:
             breaker.abandon()
             # The budget cannot pay for a provider call, but a cached answer costs nothing.
@@ -218,6 +226,19 @@ async def _attempt_model(
         return completion
 
 
+def _charge_what_arrived(
+    ctx: RunContext, model: str, stage: str, meter: SpendMeter, decisions: list[Decision]
+) -> None:
+    if meter.spent_usd is None or meter.spent_usd <= 0:
+        return
+    ctx.budget.charge(meter.spent_usd)
+    message = (
+        f"budget: {model} stopped after sending {meter.output_tokens} output tokens: "
+        f"charged ${meter.spent_usd:.6f} for what arrived"
+    )
+    decisions.append(NoteDecision(stage=stage, message=message))
+
+
 async def _cached_answer(ctx: RunContext, model: str, request: CompletionRequest) -> Completion | None:
     """The cached answer to the call, asked as a capped call sends it (with the model's `max_tokens`) and
     as an uncapped one does (without): either costs nothing now."""
@@ -249,6 +270,7 @@ def record_ok(model: str, stage: str, completion: Completion) -> CallRecord:
         cached=completion.cached or None,
         similarity=completion.similarity,
         saved_cost_usd=completion.saved_cost_usd if completion.cached else None,
+        truncated=completion.truncated,
     )
 
 
@@ -310,6 +332,9 @@ async def run_model(step: ModelStep, request: CompletionRequest, ctx: RunContext
         result = StrategyResult(
             strategy="model", answer=outcome.text, ok=True, calls=calls, decisions=decisions
         )
+        if outcome.truncated is not None:
+            # An answer, but not all of it: say so wherever the result goes (strategies above pass it on).
+            result.partial, result.partial_reason = True, f"{model}'s answer was cut off at its reservation"
         return ModelOutcome(result=result, completion=outcome)
     error = f"no model answered: {_why_each_failed(calls)}"
     result = StrategyResult(

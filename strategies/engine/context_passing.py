@@ -25,15 +25,11 @@ stage asks `for_stage` for its request.
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import TypeVar, cast
 
 import anyio
 
@@ -45,6 +41,7 @@ from chorus_mcp.strategies.core.templates import latest_user_text, with_prompt
 from chorus_mcp.strategies.engine.calling import run_model
 from chorus_mcp.strategies.engine.context import RunContext
 from chorus_mcp.strategies.models.catalog import ModelEntry
+from chorus_mcp.strategies.models.tokenizer import load_encoding
 from chorus_mcp.strategies.sessions.session import (
     ContextMemo,
     ContextMode,
@@ -94,8 +91,6 @@ def no_window(_entry: ModelEntry) -> int | None:
 
 # -- an offline tokenizer --------------------------------------------------------------------------
 
-_encoding: Any = None
-_encoding_lock = threading.Lock()
 TOKENS_PER_MESSAGE = 3
 """OpenAI's chat overhead per message (role and separators), as litellm's counter adds it too."""
 
@@ -116,25 +111,6 @@ def offline_tokens(entry: ModelEntry, messages: Sequence[Message]) -> int:
         return approximate_tokens(entry, messages)
     per_message = [len(encoding.encode(m.content, disallowed_special=())) for m in messages]
     return sum(per_message) + TOKENS_PER_MESSAGE * len(messages) + 3
-
-
-def load_encoding() -> Any:
-    """tiktoken's `cl100k_base` from litellm's bundled copy (loaded once; None when unavailable)."""
-    global _encoding
-    if _encoding is None:
-        with _encoding_lock:
-            if _encoding is None:
-                spec = importlib.util.find_spec("litellm")
-                if spec is not None and spec.origin is not None:
-                    bundled = Path(spec.origin).parent / "litellm_core_utils" / "tokenizers"
-                    os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(bundled))
-                try:
-                    import tiktoken
-
-                    _encoding = tiktoken.get_encoding("cl100k_base")
-                except Exception:
-                    _encoding = False
-    return _encoding or None
 
 
 @dataclass

@@ -6,11 +6,19 @@ A cap is a bound only if the provider is told it. So under a cap every call of a
 `MIN_OUTPUT_TOKENS` of output (or its own smaller `max_tokens`) is not started, and the error says what
 it would cost and what is left.
 
-After the call, what it really cost is charged. A provider that answered with more tokens than it was
-asked for (or a prompt that cost more than estimated) is charged in full and the overshoot is noted in
-the result; the cap is then spent and refuses the next call, so a run overshoots its cap by at most the
-calls already in flight when that happened. A priced model whose provider reported no usage is charged
-its whole reservation: a bound must assume the worst of what it cannot see.
+A provider may ignore `max_tokens`. So the request also says `enforce_max_tokens`: the provider clients
+stream it and cut the answer off once its output tokens, counted as they arrive, go past `max_tokens`
+(`models.providers.streaming`), closing the connection. What arrived is kept, marked truncated, and
+charged; the result says so. A call thus spends at most its reservation (give or take the last chunk
+read, and the prompt's estimate, which errs high), so a run — parallel members and a session's concurrent
+calls included, which reserve from one budget — ends within its cap plus at most that much per call in
+flight. A call that fails or is cancelled mid-answer is charged for what had arrived (`models.metering`).
+
+After the call, what it really cost is charged. A provider whose answer cost more than its reservation
+all the same (its usage reports more than it sent, a prompt that cost more than estimated, a client that
+cannot stream) is charged in full and the overshoot is noted in the result; the cap is then spent and
+refuses the next call. A priced model whose provider reported no usage is charged its whole reservation:
+a bound must assume the worst of what it cannot see.
 
 A model whose price is unknown reserves nothing (it is allowed while the cap is not yet spent, and its
 request is left as it was); the result notes that the cap could not bound that call, so no result reads
@@ -68,7 +76,7 @@ def reserve(ctx: RunContext, model: str, request: CompletionRequest) -> Reservat
             raise BudgetExceeded(f"budget: the call could cost an unknown amount, ${left:.6f} is left")
         return Reservation(request, capped=True)
     if ctx.budget.reserve(estimate):
-        return Reservation(full, estimate, capped=True)
+        return Reservation(_enforced(full), estimate, capped=True)
     wanted = full.max_tokens or 0
     fewest = min(wanted, MIN_OUTPUT_TOKENS)
     fitted = _most_tokens_within(estimator, full, fewest, wanted, left)
@@ -86,7 +94,13 @@ def reserve(ctx: RunContext, model: str, request: CompletionRequest) -> Reservat
     note = (
         f"budget: {model} asked for at most {tokens} output tokens (not {wanted}) to fit the ${left:.6f} left"
     )
-    return Reservation(full.model_copy(update={"max_tokens": tokens}), amount, capped=True, note=note)
+    fitted_request = full.model_copy(update={"max_tokens": tokens, "enforce_max_tokens": True})
+    return Reservation(fitted_request, amount, capped=True, note=note)
+
+
+def _enforced(request: CompletionRequest) -> CompletionRequest:
+    """`request`, to be cut off at its `max_tokens` whatever the provider does (see the module docstring)."""
+    return request.model_copy(update={"enforce_max_tokens": True})
 
 
 def _most_tokens_within(
@@ -127,6 +141,10 @@ def settle(ctx: RunContext, model: str, reservation: Reservation, completion: Co
     ctx.budget.charge(cost)
     if cost is None and reservation.capped and not completion.cached:
         return f"budget: {model}'s price is unknown, so the cost cap could not bound this call"
+    if completion.truncated is not None:
+        return (
+            f"budget: {model}'s answer was {completion.truncated}; charged ${cost or 0:.6f} for what arrived"
+        )
     if cost is not None and reserved is not None and cost > reserved:
         asked, got = reservation.request.max_tokens, completion.completion_tokens
         excess = f"${cost - reserved:.6f} over its reservation of ${reserved:.6f}"

@@ -380,6 +380,8 @@ PRICE = {"input_cost_per_mtok": 1_000, "output_cost_per_mtok": 100_000, "max_out
 SESSION_CAP = Decimal(3)
 LONG_ANSWER = " ".join(["B"] * 200)
 """200 tokens ($20 of output): an honest provider cuts it to `max_tokens`, the adversary sends it all."""
+ONE_TOKEN = Decimal("0.1")
+"""The price of one output token: what the last chunk read before a cut-off may add to a reservation."""
 
 
 @dataclass(frozen=True)
@@ -432,6 +434,14 @@ def cap_config(fake: FakeOpenAI, cell: CapCell) -> dict[str, Any]:
     }
 
 
+def script_provider(fake: FakeOpenAI, provider: str) -> None:
+    if provider == "honest":
+        fake.script("*", LONG_ANSWER, honour_max_tokens=True)
+    else:
+        # Paced, so that the fake is still sending when the client cuts the stream off and goes away.
+        fake.script("*", Fault.ignores_max_tokens(200), chunk_latency_s=0.005)
+
+
 def _capped_arguments(tool: str, session_id: str, turn: int) -> dict[str, Any]:
     prompt = f"Question {turn}: which planet is largest? A) Mars B) Jupiter"  # a new prompt: no cache hit
     name = f"{tool}/capped"
@@ -443,14 +453,16 @@ def _capped_arguments(tool: str, session_id: str, turn: int) -> dict[str, Any]:
 CAP_CELLS = [CapCell(tool, provider) for provider in ("honest", "ignores-max-tokens") for tool in TOOLS]
 
 
+def _cut_off(request: RecordedRequest) -> bool:
+    """The client closed the stream before the fake had sent all 200 tokens."""
+    return request.stream is not None and not request.stream.completed and request.stream.content_chunks < 200
+
+
 @pytest.mark.parametrize("cell", CAP_CELLS, ids=[f"{c.tool}-{c.provider}" for c in CAP_CELLS])
 async def test_a_session_cap_bounds_every_tool_against_an_honest_and_an_adversarial_provider(
     fake_openai: FakeOpenAI, cell: CapCell
 ) -> None:
-    if cell.provider == "honest":
-        fake_openai.script("*", LONG_ANSWER, honour_max_tokens=True)
-    else:
-        fake_openai.script("*", Fault.ignores_max_tokens(200))
+    script_provider(fake_openai, cell.provider)
     server = build_server(parse_config(json.dumps(cap_config(fake_openai, cell)), env={}))
 
     async with Client(server) as client:
@@ -464,31 +476,39 @@ async def test_a_session_cap_bounds_every_tool_against_an_honest_and_an_adversar
         usage = json.loads(_text(await client.read_resource(f"session://{session_id}/usage")))
 
     spent = Decimal(usage["usage"]["cost_usd"])
-    # Every call told the provider what it reserved: at most the model's 20 tokens, fewer to fit the cap.
-    assert fake_openai.requests and all(0 < r.body["max_tokens"] <= 20 for r in fake_openai.requests)
+    requests = fake_openai.requests
+    # Every call told the provider what it reserved (at most the model's 20 tokens, fewer to fit the cap),
+    # and streamed its answer so that it could be cut off there.
+    assert requests and all(0 < r.body["max_tokens"] <= 20 and r.body["stream"] is True for r in requests)
+    assert spent <= SESSION_CAP, f"the session's ${SESSION_CAP} cap was overshot: ${spent}"
     if cell.provider == "honest":
-        assert spent <= SESSION_CAP, f"an honest provider overshot the cap: ${spent}"
+        assert all(r.stream is not None and r.stream.completed for r in requests)
         return
-    # The first call that reached the adversary was charged in full and recorded; nothing started after it.
+    # The adversary's stream was cut off at the reservation and the connection closed; what arrived (20
+    # tokens, and the chunk that went past them) was charged, kept, and said to be cut off.
+    assert all(_cut_off(r) for r in requests), [r.stream for r in requests]
     first, _ = results[0]
     data = first.structured_content or {}
-    totals = data["totals"]
-    assert totals["completion_tokens"] >= 200 and Decimal(totals["cost_usd"]) > Decimal(20)
-    notes = [d.get("message", "") for d in data.get("decisions", [])]
-    assert any(
-        n.startswith("budget: priced-") and "output tokens, 20 asked for: charged $20." in n for n in notes
+    truncated = [c for c in data["calls"] if c.get("truncated")]
+    assert truncated and all(
+        c["truncated"].startswith("cut off at its reservation of 20 output tokens") for c in truncated
     )
-    assert spent == Decimal(totals["cost_usd"]) > SESSION_CAP
+    assert all(c["answer"] for c in truncated) and data["totals"]["completion_tokens"] == 21 * len(truncated)
+    # Partial: cut off (a pipeline then also says its next stage found the budget spent).
+    assert data["partial"] is True and data["partial_reason"], data.get("partial_reason")
+    notes = [d.get("message", "") for d in data.get("decisions", [])]
+    assert any(n.startswith("budget: priced-") and "was cut off at its reservation" in n for n in notes)
+    # What is left cannot pay for another call: none reaches the provider.
     for later, sent in results[1:]:
-        assert later.is_error and sent == 0 and "budget of $3.0 is spent" in text_of(later), text_of(later)
+        assert later.is_error and sent == 0 and "so it was not started" in text_of(later), text_of(later)
 
 
-async def test_two_parallel_members_that_both_fit_are_the_most_an_adversary_can_overshoot_with(
+async def test_two_parallel_members_against_an_adversary_each_stop_at_their_reservation(
     fake_openai: FakeOpenAI,
 ) -> None:
-    """The bound's edge: calls already in flight when the cap is crossed are charged too, so an ensemble
-    whose members each fit overshoots by every member's excess — and still starts nothing afterwards."""
-    fake_openai.script("*", Fault.ignores_max_tokens(200))
+    """Parallel members each reserve from the one budget, and each is cut off at what it reserved, so an
+    ensemble whose members both fit stays within its cap — and then starts nothing more."""
+    script_provider(fake_openai, "ignores-max-tokens")
     cell = CapCell("ensemble_vote", "ignores-max-tokens")
     server = build_server(parse_config(json.dumps(cap_config(fake_openai, cell)), env={}))
 
@@ -498,10 +518,47 @@ async def test_two_parallel_members_that_both_fit_are_the_most_an_adversary_can_
         first = await client.call_tool("ensemble_vote", _capped_arguments("ensemble_vote", session_id, 0))
         sent = len(fake_openai.requests)
         second = await client.call_tool("ensemble_vote", _capped_arguments("ensemble_vote", session_id, 1))
+        usage = json.loads(_text(await client.read_resource(f"session://{session_id}/usage")))
 
-    calls = (first.structured_content or {})["calls"]
+    data = first.structured_content or {}
+    calls = data["calls"]
     assert sorted(c["status"] for c in calls) == ["ok", "ok"] and sent == 2
+    assert all(c["truncated"] for c in calls) and data["totals"]["completion_tokens"] == 42
+    assert all(_cut_off(r) for r in fake_openai.requests)
+    assert Decimal(usage["usage"]["cost_usd"]) <= 5
     assert second.is_error and len(fake_openai.requests) == sent
+
+
+async def test_concurrent_capped_calls_on_one_session_together_stay_within_its_cap(
+    fake_openai: FakeOpenAI,
+) -> None:
+    """Six tool calls at once on a $5 session, each wanting a ~$2.05 call of an adversary: each reserves
+    from the session's one budget before it starts, so at most two run, and together they stay within $5."""
+    script_provider(fake_openai, "ignores-max-tokens")
+    cell = CapCell("cascade_ask", "ignores-max-tokens")
+    config = cap_config(fake_openai, cell)
+    config["strategies"]["cascade_ask/capped"] = {"kind": "cascade", "tiers": ["priced-a"]}
+    server = build_server(parse_config(json.dumps(config), env={}))
+
+    async with Client(server) as client:
+        started = await client.call_tool("start_session", {"max_cost_usd": 5})
+        session_id = (started.structured_content or {})["session_id"]
+        results: list[CallToolResult] = []
+
+        async def ask(turn: int) -> None:
+            results.append(
+                await client.call_tool("cascade_ask", _capped_arguments("cascade_ask", session_id, turn))
+            )
+
+        async with anyio.create_task_group() as tasks:
+            for turn in range(6):
+                tasks.start_soon(ask, turn)
+        usage = json.loads(_text(await client.read_resource(f"session://{session_id}/usage")))
+
+    answered = [r for r in results if not r.is_error]
+    assert 1 <= len(answered) <= 2 and len(fake_openai.requests) == len(answered)
+    assert all(_cut_off(r) for r in fake_openai.requests)
+    assert Decimal(usage["usage"]["cost_usd"]) <= 5
 
 
 def _text(contents: Any) -> str:

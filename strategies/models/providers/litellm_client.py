@@ -62,7 +62,7 @@ from chorus_mcp.strategies.core.errors import (
 )
 from chorus_mcp.strategies.models.catalog import ModelEntry
 from chorus_mcp.strategies.models.client import ModelClient
-from chorus_mcp.strategies.models.providers import translation
+from chorus_mcp.strategies.models.providers import streaming, translation
 from chorus_mcp.strategies.models.providers.pricing import estimate_cost_usd
 
 _OFFLINE_ENV = {
@@ -158,14 +158,23 @@ class LiteLLMClient:
         # deadline still cuts it short; the import finishes in the background for the next call.
         litellm = _litellm or await anyio.to_thread.run_sync(load_litellm, abandon_on_cancel=True)
         arguments = self._arguments(request)
+        streamed = streaming.streams(request)
+        if streamed:  # a capped call: streamed, and cut off at its reservation (see `streaming`)
+            arguments.update(stream=True, stream_options=streaming.STREAM_OPTIONS)
         started = time.perf_counter()
         try:
             response = await litellm.acompletion(**arguments)
+            if streamed:
+                answer = await _read_stream(
+                    self.name, response, streaming.StreamedAnswer(self.name, self.entry, request)
+                )
         except Exception as exc:
             if not _is_foreign(exc):
                 raise  # our own bug: let it surface as one, not as a provider failure
             raise translate_error(self.name, exc, self.entry, arguments["timeout"]) from _scrubbed(exc)
         latency_s = time.perf_counter() - started
+        if streamed:
+            return answer.completion(latency_s)
         return translation.to_completion(self.name, self.entry, response, latency_s)
 
     def _arguments(self, request: CompletionRequest) -> dict[str, Any]:
@@ -200,6 +209,42 @@ class LiteLLMClient:
         if response_format is not None:
             arguments["response_format"] = response_format
         return arguments
+
+
+async def _read_stream(name: str, stream: Any, answer: streaming.StreamedAnswer) -> streaming.StreamedAnswer:
+    """Feed `answer` litellm's chunks until the end or the cut, then close the stream (before the end,
+    that closes the connection)."""
+    try:
+        async for chunk in stream:
+            answer.chunks += 1
+            # litellm puts the id it was asked for in `model`; the provider's own is kept aside.
+            hidden = getattr(chunk, "_hidden_params", None) or {}
+            answer.add(chunk, model=hidden.get("provider_response_model"))
+            if answer.cut:
+                break
+    except Exception as exc:
+        # Chunks came, none with a choice, and no finish reason: litellm calls that a broken stream, but it
+        # is an answer without choices, as the fast path reads it (`completion` says so).
+        if not (answer.chunks and not answer.choices_seen and _STREAM_ENDED_EARLY.search(str(exc))):
+            raise
+    finally:
+        await stream.aclose()
+    if not _provider_reported_usage(stream):
+        answer.usage = None  # litellm counted it itself: not the provider's bill
+    return answer
+
+
+_STREAM_ENDED_EARLY = re.compile(r"Stream ended before a finish_reason")
+
+
+def _provider_reported_usage(stream: Any) -> bool:
+    """Whether a stream's usage came from the provider. When it sent none, litellm makes one up at the end
+    of the stream by counting the text itself; the chunks it kept (`chunks`, with the provider's usage
+    chunk among them) tell the two apart. True when they cannot be read."""
+    kept = getattr(stream, "chunks", None)
+    if not isinstance(kept, list):
+        return True
+    return any(getattr(chunk, "usage", None) is not None for chunk in kept)
 
 
 def litellm_client_factory(alias: str, entry: ModelEntry) -> ModelClient:

@@ -37,12 +37,14 @@ model with an `api_base` and no key anywhere is called without one (local server
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import time
 import urllib.request
 import weakref
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -51,7 +53,7 @@ import sniffio
 
 from chorus_mcp.strategies.core.completion import Completion, CompletionRequest
 from chorus_mcp.strategies.models.catalog import ModelEntry
-from chorus_mcp.strategies.models.providers import translation
+from chorus_mcp.strategies.models.providers import streaming, translation
 from chorus_mcp.strategies.models.providers.pricing import estimate_cost_usd
 
 if TYPE_CHECKING:
@@ -192,24 +194,55 @@ class OpenAICompatClient:
             headers["Authorization"] = f"Bearer {key}"
         elif not self.entry.api_base:
             raise translation.no_credentials(self.name, self.entry)
-        content = json.dumps(self.body(request)).encode()
+        body = self.body(request)
+        streamed = streaming.streams(request)
+        if streamed:  # a capped call: streamed, and cut off at its reservation (see `streaming`)
+            body.update(stream=True, stream_options=streaming.STREAM_OPTIONS)
+            headers["Accept"] = "text/event-stream"
+        content = json.dumps(body).encode()
         timeout_s = request.timeout_s or self.entry.timeout_s
         started = time.perf_counter()
-        try:
-            timeout = httpx.Timeout(timeout_s).as_dict()
-            request_ = httpx.Request("POST", self._url, content=content, headers=headers)
-            request_.extensions["timeout"] = timeout
+        request_ = httpx.Request("POST", self._url, content=content, headers=headers)
+        request_.extensions["timeout"] = httpx.Timeout(timeout_s).as_dict()
+        with self._translated(timeout_s):
+            if not streamed:
+                if self._proxied:
+                    response = await proxied_client().send(request_)
+                else:
+                    response = await shared_pool().send(request_)
+                return self._answer(response, time.perf_counter() - started)
             if self._proxied:
-                response = await proxied_client().send(request_)
+                response = await proxied_client().send(request_, stream=True)
             else:
-                response = await shared_pool().send(request_)
+                response = await shared_pool().handle_async_request(request_)
+                response.request = request_
+            try:
+                if response.status_code >= 400 or "event-stream" not in response.headers.get(
+                    "content-type", ""
+                ):
+                    await response.aread()  # an error, or a server that answers in one body anyway
+                    return self._answer(response, time.perf_counter() - started)
+                answer = streaming.StreamedAnswer(self.name, self.entry, request)
+                await streaming.read_events(self.name, response.aiter_bytes(), answer)
+            finally:
+                # Before the end of the body (the cut), this closes the connection: the provider stops.
+                await response.aclose()
+            return answer.completion(time.perf_counter() - started)
+
+    @contextlib.contextmanager
+    def _translated(self, timeout_s: float) -> Iterator[None]:
+        """httpx's transport errors as the project's (see `translation`)."""
+        try:
+            yield
         except httpx.TimeoutException as exc:
             raise translation.timed_out(self.name, timeout_s) from exc
         except (httpx.ConnectError, httpx.UnsupportedProtocol) as exc:
             raise translation.could_not_connect(self.name) from exc
         except httpx.TransportError as exc:
             raise translation.broke_off(self.name) from exc
-        latency_s = time.perf_counter() - started
+
+    def _answer(self, response: httpx.Response, latency_s: float) -> Completion:
+        """A whole (read) response: the provider's error, or its answer."""
         if response.status_code >= 400:
             error = httpx.HTTPStatusError(
                 f"HTTP {response.status_code} from {self.url}", request=response.request, response=response

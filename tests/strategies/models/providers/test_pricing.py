@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from chorus_mcp.strategies.core.completion import CompletionRequest
-from chorus_mcp.strategies.engine.context_passing import load_encoding
 from chorus_mcp.strategies.models.catalog import ModelEntry
 from chorus_mcp.strategies.models.providers.litellm_client import load_litellm
 from chorus_mcp.strategies.models.providers.pricing import (
@@ -21,6 +20,7 @@ from chorus_mcp.strategies.models.providers.pricing import (
     model_prices,
     prompt_token_bound,
 )
+from chorus_mcp.strategies.models.tokenizer import load_encoding
 from tests.tokens import tokens as o200k_tokens
 
 REPO = Path(__file__).resolve().parents[4]
