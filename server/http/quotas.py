@@ -3,8 +3,12 @@ flooding the server is refused while the others go on.
 
 - open transport sessions and requests per minute: counted by the HTTP gate (`server.http.auth`);
 - tool calls in progress: `ToolCallQuota` (server middleware, so stdio counts too);
-- USD per day: `Quotas.usd_left` lowers a call's cost cap to what the client has left today, and
-  `Quotas.charge` adds what the call cost (`server.mcp.execution`).
+- USD per day: a shared budget per client, like a session's. `Quotas.usd_left` lowers a tool call's cost
+  cap to what the client has left today (neither spent nor held by its calls in progress), and every model
+  call of the run holds its reservation against the day before it starts (`DailyAllowance`, the run
+  budget's `allowance`; atomic in Redis) and settles what it cost when it ends. So a client's calls at
+  once, on one replica or several, cannot together pass its day, while another client's day is its own.
+  `Quotas.charge` adds what a run cost outside model calls (an embedding), at its end.
 
 Counts live in Redis when sessions do (every replica counts the same), in this process otherwise
 (`strategies.sessions.stores.quotas`). A client is its principal (`server.http.principals`); an
@@ -27,7 +31,7 @@ from mcp.server.streamable_http_manager import DEFAULT_SESSION_IDLE_TIMEOUT
 from mcp.types import CallToolResult, TextContent
 
 from chorus_mcp.config.schema import ClientQuotas
-from chorus_mcp.strategies.core.errors import ChorusError, UserInputError
+from chorus_mcp.strategies.core.errors import BudgetExceeded, ChorusError, UserInputError
 from chorus_mcp.strategies.sessions.ownership import Principal, current_principal
 from chorus_mcp.strategies.sessions.stores.quotas import QuotaStore
 
@@ -70,18 +74,31 @@ class Quotas:
     # -- spending ---------------------------------------------------------------------------------
 
     async def usd_left(self, principal: Principal) -> Decimal | None:
-        """What `principal` may still spend today; None when there is no daily cap. `UserInputError`
-        when nothing is left."""
+        """What `principal` may still spend today, neither spent nor held by its calls in progress; None
+        when there is no daily cap. `UserInputError` when nothing is left."""
         cap = self.settings.max_usd_per_day
         if cap is None:
             return None
-        left = cap - await self.store.spent_today(bucket("usd", principal.id))
+        key = bucket("usd", principal.id)
+        spent = await self.store.spent_today(key)
+        held = await self.store.held_today(key)
+        left = cap - spent - held
         if left <= 0:
+            if spent < cap:
+                raise UserInputError(
+                    f"client {principal.id!r} may spend ${cap} today (limits.per_client.max_usd_per_day) "
+                    "and what is left of it is held by its other calls in progress; retry when they finish"
+                )
             raise UserInputError(
                 f"client {principal.id!r} has spent its ${cap} for today "
                 "(limits.per_client.max_usd_per_day); it resets at 00:00 UTC"
             )
         return left
+
+    def allowance(self, principal: Principal) -> DailyAllowance | None:
+        """The client's day as a run's shared allowance (None when there is no daily cap)."""
+        cap = self.settings.max_usd_per_day
+        return None if cap is None else DailyAllowance(self.store, principal, cap)
 
     async def charge(self, principal: Principal, usd: Decimal) -> None:
         """Add what a finished call cost. Never fails the call: its answer is already paid for."""
@@ -134,6 +151,44 @@ class Quotas:
 
     async def session_closed(self, client: str, session_id: str) -> None:
         await self.store.release_lease(bucket("sessions", client), session_id)
+
+
+class DailyAllowance:
+    """One client's USD per day as a run's shared allowance (`strategies.engine.context.SharedAllowance`):
+    each model call holds its reservation against the day in the quota store, atomically, and settles
+    what it cost."""
+
+    def __init__(self, store: QuotaStore, principal: Principal, cap: Decimal) -> None:
+        self._store = store
+        self._principal = principal
+        self._cap = cap
+        self._bucket = bucket("usd", principal.id)
+        self.settled_usd = Decimal(0)
+        """What the run's model calls have added to the day so far."""
+
+    async def hold(self, model: str, amount_usd: Decimal, ttl_s: float) -> str:
+        name = uuid.uuid4().hex
+        try:
+            taken = await self._store.hold_today(self._bucket, name, amount_usd, self._cap, ttl_s)
+        except ChorusError as exc:  # a spending cap that cannot be checked is not treated as no cap
+            raise BudgetExceeded(f"budget: {model} was not started: {exc.message}") from exc
+        if not taken:
+            raise BudgetExceeded(
+                f"budget: {model} could cost up to ${amount_usd:.6f}, more than client {self._principal.id!r} "
+                f"has left of its ${self._cap} for today once its other calls in progress are counted "
+                "(limits.per_client.max_usd_per_day), so it was not started"
+            )
+        return name
+
+    async def settle(self, hold: str, cost_usd: Decimal) -> None:
+        try:
+            await self._store.settle_today(self._bucket, hold, cost_usd)
+        except ChorusError as exc:  # the hold expires by itself; the cost is added at the run's end
+            log.warning(
+                "a call's cost could not be added to client %r's day: %s", self._principal.id, exc.message
+            )
+            return
+        self.settled_usd += cost_usd
 
 
 def _refusal(message: str) -> CallToolResult:

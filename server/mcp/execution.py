@@ -97,6 +97,7 @@ async def execute(
         cap = defaults.max_cost_usd if max_cost_usd is None else Decimal(str(max_cost_usd))
         budget_note: NoteDecision | None = None
         day_left = await state.quotas.usd_left(principal)
+        allowance = state.quotas.allowance(principal)  # the day, shared with the client's other calls
         if day_left is not None and (cap is None or day_left < cap):
             cap = day_left
             daily = state.quotas.settings.max_usd_per_day
@@ -123,7 +124,7 @@ async def execute(
             state.catalog,
             deadline_s or defaults.deadline_s,
             strategies=state.config.strategies,
-            budget=Budget(max_cost_usd=cap, parent=parent),
+            budget=Budget(max_cost_usd=cap, parent=parent, allowance=allowance),
             progress=progress.finished,
             in_flight=progress.in_flight,
             guard=state.guard,
@@ -151,7 +152,8 @@ async def execute(
         result = outcome
         result.session_id = session_id
         usage = usage_of(result)
-        await state.quotas.charge(principal, usage.cost_usd)
+        # Model calls settled their cost into the day as they ended; what else the run cost comes now.
+        await state.quotas.charge(principal, usage.cost_usd - (allowance.settled_usd if allowance else 0))
         try:
             if created:
                 # Failed attempts are not history (see below), but their cost is charged to the session.

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import cast
 
 import anyio
@@ -48,7 +49,15 @@ from chorus_mcp.strategies.core.result import (
 from chorus_mcp.strategies.core.spec import ModelStep
 from chorus_mcp.strategies.engine.context import RunContext
 from chorus_mcp.strategies.engine.reliability import counts_against_breaker, provider_key
-from chorus_mcp.strategies.engine.reservations import Reservation, full_request, reserve, settle
+from chorus_mcp.strategies.engine.reservations import (
+    Reservation,
+    charged_usd,
+    full_request,
+    hold_shared,
+    reserve,
+    settle,
+    settle_shared,
+)
 from chorus_mcp.strategies.models.client import AnswersFromCache, WarmsUp
 from chorus_mcp.strategies.models.metering import SpendMeter, metering
 
@@ -166,10 +175,12 @@ async def _attempt_model(
             await _keep(ctx, calls, record_error(model, stage, skipped, None))
             return skipped
         reservation: Reservation | None = None
+        hold: str | None = None
         started = anyio.current_time()
         try:
             await warm_up(ctx, model)  # the estimate may need the client's tokenizer
             reservation = reserve(ctx, model, request)
+            hold = await hold_shared(ctx, model, reservation)
             started = anyio.current_time()
             # Redacted again here, whatever the client (the provider paths already did): a result, a
             # session and a span are made from this completion only.
@@ -178,7 +189,8 @@ async def _attempt_model(
                     completion = (await call_once(ctx, model, reservation.request, stage)).redacted()
                 except BaseException:
                     # A stream that broke off or was cancelled mid-answer has still cost what arrived.
-                    _charge_what_arrived(ctx, model, stage, meter, decisions)
+                    arrived = _charge_what_arrived(ctx, model, stage, meter, decisions)
+                    await settle_shared(ctx, hold, arrived)
                     raise
         except BudgetExceeded as exc:
             breaker.abandon()
@@ -218,6 +230,7 @@ async def _attempt_model(
         for note in (reservation.note, settle(ctx, model, reservation, completion)):
             if note is not None:
                 decisions.append(NoteDecision(stage=stage, message=note))
+        await settle_shared(ctx, hold, charged_usd(reservation, completion))
         breaker.success()
         record = record_ok(model, stage, completion)
         if attempt > 0:
@@ -228,15 +241,17 @@ async def _attempt_model(
 
 def _charge_what_arrived(
     ctx: RunContext, model: str, stage: str, meter: SpendMeter, decisions: list[Decision]
-) -> None:
+) -> Decimal | None:
+    """Charge what a call that did not finish had received (its meter); returns the amount."""
     if meter.spent_usd is None or meter.spent_usd <= 0:
-        return
+        return None
     ctx.budget.charge(meter.spent_usd)
     message = (
         f"budget: {model} stopped after sending {meter.output_tokens} output tokens: "
         f"charged ${meter.spent_usd:.6f} for what arrived"
     )
     decisions.append(NoteDecision(stage=stage, message=message))
+    return meter.spent_usd
 
 
 async def _cached_answer(ctx: RunContext, model: str, request: CompletionRequest) -> Completion | None:

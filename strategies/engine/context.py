@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 
@@ -22,6 +22,20 @@ ProgressSink = Callable[[CallRecord], Awaitable[None]]
 """Told about every model call as it finishes (the server turns this into MCP progress)."""
 StepRunner = Callable[["Step", CompletionRequest, "RunContext", str], Awaitable[StrategyResult]]
 """Runs any step in a context under a stage label: the runner's `run_step`."""
+
+
+class SharedAllowance(Protocol):
+    """Spending shared with other runs, maybe in other processes: a model call holds its worst case here
+    before it starts and settles what it cost when it ends, so calls at once cannot together pass it."""
+
+    async def hold(self, model: str, amount_usd: Decimal, ttl_s: float) -> str:
+        """Hold `amount_usd` for a call about to start; returns the hold's name. `BudgetExceeded` (saying
+        why) when it does not fit."""
+        ...
+
+    async def settle(self, hold: str, cost_usd: Decimal) -> None:
+        """Give back the hold and count what the call cost; never fails the call."""
+        ...
 
 
 @dataclass
@@ -42,6 +56,9 @@ class Budget:
     reserved_usd: Decimal = Decimal(0)
     """Worst-case cost of the calls in flight."""
     parent: Budget | None = None
+    allowance: SharedAllowance | None = None
+    """A limit beyond this process that each model call also holds its reservation against before it
+    starts (a client's USD per day, counted in Redis across replicas); see `engine.reservations`."""
 
     def allows(self, estimate_usd: Decimal | None = None) -> bool:
         if self.parent is not None and not self.parent.allows(estimate_usd):

@@ -20,6 +20,11 @@ cannot stream) is charged in full and the overshoot is noted in the result; the 
 refuses the next call. A priced model whose provider reported no usage is charged its whole reservation:
 a bound must assume the worst of what it cannot see.
 
+A run may also have a shared allowance (`Budget.allowance`: a client's USD per day, counted in Redis so that
+every replica sees the same): each call holds its reservation there too before it starts (`hold_shared`)
+and settles what it was charged when it ends (`settle_shared`), so a client's calls at once, on any
+replica, cannot together pass it. A call that does not fit is refused the same way as by the cap.
+
 A model whose price is unknown reserves nothing (it is allowed while the cap is not yet spent, and its
 request is left as it was); the result notes that the cap could not bound that call, so no result reads
 as within the cap when its cost is not known.
@@ -30,10 +35,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+import anyio
+
 from chorus_mcp.strategies.core.completion import Completion, CompletionRequest
 from chorus_mcp.strategies.core.errors import BudgetExceeded
 from chorus_mcp.strategies.engine.context import RunContext
 from chorus_mcp.strategies.models.client import CostEstimator
+
+HOLD_GRACE_S = 60.0
+"""How long past the run's deadline a shared hold lives if it is never settled (a crashed replica)."""
 
 MIN_OUTPUT_TOKENS = 64
 """The fewest output tokens a call is started with when the cap cannot pay for all it wants: below this
@@ -154,3 +164,37 @@ def settle(ctx: RunContext, model: str, reservation: Reservation, completion: Co
             )
         return f"budget: {model} cost ${cost:.6f}, {excess}: charged in full"
     return None
+
+
+def charged_usd(reservation: Reservation, completion: Completion) -> Decimal:
+    """What `settle` charges for `completion`: its cost, or the whole reservation when a priced call's
+    provider reported no usage; 0 when the price is unknown or the answer came from the cache."""
+    if completion.cost_usd is not None:
+        return completion.cost_usd
+    if reservation.amount_usd is not None and not completion.cached:
+        return reservation.amount_usd
+    return Decimal(0)
+
+
+async def hold_shared(ctx: RunContext, model: str, reservation: Reservation) -> str | None:
+    """Hold the call's reservation against the run's shared allowance (None when there is none, or the
+    call is not capped). When it does not fit, the reservation is given back and `BudgetExceeded` says
+    why, so the call is not started."""
+    allowance = ctx.budget.allowance
+    if allowance is None or not reservation.capped:
+        return None
+    amount = reservation.amount_usd or Decimal(0)
+    try:
+        return await allowance.hold(model, amount, ctx.time_left() + HOLD_GRACE_S)
+    except BudgetExceeded:
+        ctx.budget.release(reservation.amount_usd)
+        raise
+
+
+async def settle_shared(ctx: RunContext, hold: str | None, charged: Decimal | None) -> None:
+    """Settle a shared hold with what the call was charged (shielded: a cancelled call settles too)."""
+    allowance = ctx.budget.allowance
+    if hold is None or allowance is None:
+        return
+    with anyio.CancelScope(shield=True):
+        await allowance.settle(hold, charged or Decimal(0))

@@ -7,7 +7,11 @@ Three kinds of count, each under a *bucket* (one client and one quota):
   expiry, so one a crashed replica never released stops counting by itself.
 - a rate: requests in the current minute (a fixed window; a burst across a minute's edge may reach
   twice the rate, which is what a one-line Redis count can promise).
-- spending: USD per UTC day, kept in integer pico-dollars.
+- spending: USD per UTC day, kept in integer pico-dollars: what was spent, and what the calls in progress
+  hold. A model call holds its worst case (`hold_today`) before it starts, if spent + held + it stays
+  within the day's cap, and settles what it cost when it ends (`settle_today`); so a client's calls at
+  once — on any replica — cannot together pass the cap that each would respect alone. A hold has an
+  expiry: one a crashed replica never settled stops counting by itself.
 """
 
 from __future__ import annotations
@@ -21,6 +25,10 @@ from typing import Protocol
 import anyio
 
 PICO = Decimal(10) ** 12
+
+
+def to_pico(usd: Decimal) -> int:
+    return int((usd * PICO).to_integral_value())
 
 
 def utc_day(now: float) -> str:
@@ -44,7 +52,20 @@ class QuotaStore(Protocol):
 
     async def spent_today(self, bucket: str) -> Decimal: ...
 
+    async def held_today(self, bucket: str) -> Decimal:
+        """What the live holds of `bucket` add up to (today's and yesterday's not yet settled)."""
+        ...
+
     async def spend_today(self, bucket: str, usd: Decimal) -> None: ...
+
+    async def hold_today(self, bucket: str, hold: str, usd: Decimal, cap: Decimal, ttl_s: float) -> bool:
+        """Hold `usd` under the name `hold` if today's spending, the live holds and it stay within `cap`;
+        False (nothing held) otherwise."""
+        ...
+
+    async def settle_today(self, bucket: str, hold: str, usd: Decimal) -> None:
+        """Drop the hold and add what the call cost (`usd`) to today's spending."""
+        ...
 
     async def aclose(self) -> None: ...
 
@@ -59,6 +80,8 @@ class MemoryQuotaStore:
         """bucket → (minute, requests in it)"""
         self._spent: dict[str, tuple[str, int]] = {}
         """bucket → (UTC day, pico-dollars spent on it)"""
+        self._holds: dict[str, dict[str, tuple[int, float]]] = {}
+        """bucket → hold → (pico-dollars, expiry)"""
         self._lock = anyio.Lock()
 
     def _live(self, bucket: str) -> dict[str, float]:
@@ -106,13 +129,39 @@ class MemoryQuotaStore:
         return Decimal(pico) / PICO if day == utc_day(self._clock()) else Decimal(0)
 
     async def spend_today(self, bucket: str, usd: Decimal) -> None:
-        today = utc_day(self._clock())
         async with self._lock:
-            day, pico = self._spent.get(bucket, (today, 0))
-            self._spent[bucket] = (
-                today,
-                (pico if day == today else 0) + int((usd * PICO).to_integral_value()),
-            )
+            self._add_spent(bucket, usd)
+
+    def _add_spent(self, bucket: str, usd: Decimal) -> None:
+        today = utc_day(self._clock())
+        day, pico = self._spent.get(bucket, (today, 0))
+        self._spent[bucket] = (today, (pico if day == today else 0) + to_pico(usd))
+
+    def _live_holds(self, bucket: str) -> dict[str, tuple[int, float]]:
+        now = self._clock()
+        holds = self._holds.setdefault(bucket, {})
+        for name in [name for name, (_, expiry) in holds.items() if expiry <= now]:
+            del holds[name]
+        return holds
+
+    async def held_today(self, bucket: str) -> Decimal:
+        async with self._lock:
+            return Decimal(sum(pico for pico, _ in self._live_holds(bucket).values())) / PICO
+
+    async def hold_today(self, bucket: str, hold: str, usd: Decimal, cap: Decimal, ttl_s: float) -> bool:
+        async with self._lock:
+            holds = self._live_holds(bucket)
+            spent = to_pico(await self.spent_today(bucket))
+            if spent + sum(pico for pico, _ in holds.values()) + to_pico(usd) > to_pico(cap):
+                return False
+            holds[hold] = (to_pico(usd), self._clock() + ttl_s)
+            return True
+
+    async def settle_today(self, bucket: str, hold: str, usd: Decimal) -> None:
+        async with self._lock:
+            self._holds.get(bucket, {}).pop(hold, None)
+            if usd > 0:
+                self._add_spent(bucket, usd)
 
     async def aclose(self) -> None:
         return None

@@ -5,9 +5,12 @@ Keys (`{p}` is `sessions.key_prefix` + `quota:`):
     {p}lease:{bucket}          zset    lease → expiry (epoch s); expired ones are dropped before counting
     {p}rate:{bucket}:{minute}  string  requests in that minute; expires after two minutes
     {p}usd:{bucket}:{day}      string  pico-dollars spent that UTC day; expires after two days
+    {p}hold:{bucket}           hash    hold → pico-dollars held by a call in progress
+    {p}holdexp:{bucket}        zset    hold → expiry (epoch s); expired holds are dropped before counting
 
 A lease is taken by one script (drop expired, count, add), so two replicas can never both take the last
-one.
+one; a spending hold likewise (drop expired, add spent and held, compare with the cap, hold), and it is
+settled by one script too (drop the hold, add the cost), so no replica ever sees a call in neither.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from decimal import Decimal
 import redis.asyncio as aioredis
 
 from chorus_mcp.strategies.sessions.session import SessionStoreError
-from chorus_mcp.strategies.sessions.stores.quotas import PICO, utc_day
+from chorus_mcp.strategies.sessions.stores.quotas import PICO, to_pico, utc_day
 from chorus_mcp.strategies.sessions.stores.redis import redis_errors_as
 
 _TAKE = """
@@ -42,6 +45,42 @@ return 1
 """
 
 
+_DROP_EXPIRED_HOLDS = """
+local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', ARGV[1])
+for _, name in ipairs(expired) do redis.call('HDEL', KEYS[2], name) end
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[1])
+local held = 0
+for _, pico in ipairs(redis.call('HVALS', KEYS[2])) do held = held + tonumber(pico) end
+"""
+
+_HELD = _DROP_EXPIRED_HOLDS + "return tostring(held)"
+
+# Pico-dollars pass Lua's doubles exactly up to 2^53 (~$9,000): comparisons of larger sums lose precision
+# in the last pico-dollars only.
+_HOLD = (
+    _DROP_EXPIRED_HOLDS
+    + """
+local spent = tonumber(redis.call('GET', KEYS[1]) or '0')
+if spent + held + tonumber(ARGV[3]) > tonumber(ARGV[4]) then return 0 end
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+redis.call('ZADD', KEYS[3], ARGV[5], ARGV[2])
+redis.call('EXPIRE', KEYS[2], 172800)
+redis.call('EXPIRE', KEYS[3], 172800)
+return 1
+"""
+)
+
+_SETTLE = """
+redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+if tonumber(ARGV[2]) > 0 then
+  redis.call('INCRBY', KEYS[1], ARGV[2])
+  redis.call('EXPIRE', KEYS[1], 172800)
+end
+return 1
+"""
+
+
 class RedisQuotaStore:
     def __init__(
         self,
@@ -56,6 +95,9 @@ class RedisQuotaStore:
         self._clock = clock
         self._take = self._redis.register_script(_TAKE)
         self._renew = self._redis.register_script(_RENEW)
+        self._held = self._redis.register_script(_HELD)
+        self._hold = self._redis.register_script(_HOLD)
+        self._settle = self._redis.register_script(_SETTLE)
 
     def _lease_key(self, bucket: str) -> str:
         return f"{self._prefix}lease:{bucket}"
@@ -98,9 +140,28 @@ class RedisQuotaStore:
     async def spend_today(self, bucket: str, usd: Decimal) -> None:
         key = self._usd_key(bucket)
         async with _translated(), self._redis.pipeline(transaction=True) as pipe:
-            pipe.incrby(key, int((usd * PICO).to_integral_value()))
+            pipe.incrby(key, to_pico(usd))
             pipe.expire(key, 2 * 24 * 3600)
             await pipe.execute()
+
+    def _hold_keys(self, bucket: str) -> list[str]:
+        return [self._usd_key(bucket), f"{self._prefix}hold:{bucket}", f"{self._prefix}holdexp:{bucket}"]
+
+    async def held_today(self, bucket: str) -> Decimal:
+        async with _translated():
+            held = await self._held(keys=self._hold_keys(bucket), args=[repr(self._clock())])
+        return Decimal(int(float(held))) / PICO
+
+    async def hold_today(self, bucket: str, hold: str, usd: Decimal, cap: Decimal, ttl_s: float) -> bool:
+        now = self._clock()
+        args: list[str | int] = [repr(now), hold, to_pico(usd), to_pico(cap), repr(now + ttl_s)]
+        async with _translated():
+            taken = await self._hold(keys=self._hold_keys(bucket), args=args)
+        return int(taken) == 1
+
+    async def settle_today(self, bucket: str, hold: str, usd: Decimal) -> None:
+        async with _translated():
+            await self._settle(keys=self._hold_keys(bucket), args=[hold, max(0, to_pico(usd))])
 
     async def aclose(self) -> None:
         await self._redis.aclose()

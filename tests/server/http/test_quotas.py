@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import anyio
 import httpx
 import pytest
 
-from tests.fake_openai import FakeOpenAI
+from tests.fake_openai import FakeOpenAI, Fault
 from tests.server.http.test_tenancy import (
     TOKENS,
     ask,
@@ -23,6 +24,7 @@ from tests.server.http.test_tenancy import (
     tenancy_env,
     text,
 )
+from tests.strategies.sessions.stores.backends import delete_prefix, fresh_prefix, redis_url_or_skip
 from tests.support.servers import INITIALIZE, MCP_HEADERS, http_server, write_config
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -155,3 +157,62 @@ async def test_a_quota_store_that_cannot_be_reached_refuses_the_call_with_the_re
 
     assert result.is_error
     assert "quota store (Redis)" in text(result) and dead not in text(result)
+
+
+async def test_one_clients_concurrent_calls_on_two_replicas_together_stay_within_its_day(
+    fake: FakeOpenAI, tmp_path: Path
+) -> None:
+    """The day is one budget per client, held in Redis: each model call holds its worst case there before
+    it starts. Alice sends four calls at once, two to each replica, to a provider that ignores max_tokens
+    (each call, cut off at its reservation, costs ~$0.0021 of her $0.005): at most two can start, the others
+    are refused naming the quota, and together they stay within the day. Bob, meanwhile, is served."""
+    url = redis_url_or_skip()
+    prefix = fresh_prefix()
+    # Slow to begin and paced, so that all four are in progress at once; 2000 tokens whatever is asked.
+    fake.script(
+        "beta", Fault.ignores_max_tokens(2000), latency_s=2, words_per_chunk=10, chunk_latency_s=0.005
+    )
+    fake.script("alpha", "A")
+    config = tenancy_config(fake, tmp_path)
+    config["sessions"] = {"store": "redis", "key_prefix": prefix}
+    config["limits"] = {"per_client": {"max_usd_per_day": 0.005}}
+    path = write_config(tmp_path / "replicas.yaml", config)
+    env = tenancy_env(CHORUS_REDIS_URL=url)
+    try:
+        with (
+            http_server(tmp_path, env, config=path, flags=("--stateless",), never_logged=PROVIDER_KEY) as one,
+            http_server(tmp_path, env, config=path, flags=("--stateless",), never_logged=PROVIDER_KEY) as two,
+        ):
+            async with (
+                connected(one.url, "alice") as alice_one,
+                connected(two.url, "alice") as alice_two,
+                connected(two.url, "bob") as bob,
+            ):
+                results: list[Any] = []
+
+                async def spend(client: Any, prompt: str) -> None:
+                    results.append(await ask(client, prompt, cache=False))
+
+                async with anyio.create_task_group() as tasks:
+                    for number, client in enumerate([alice_one, alice_two, alice_one, alice_two]):
+                        tasks.start_soon(spend, client, f"alice spends, call {number}")
+                    with anyio.fail_after(60):
+                        while not fake.requests_for("beta"):  # noqa: ASYNC110 - the fake records from its thread
+                            await anyio.sleep(0.05)
+                    bobs = await bob.call_tool(
+                        "cascade_ask", {"prompt": "bob spends", "tiers": ["alpha"], "cache": False}
+                    )
+    finally:
+        delete_prefix(url, prefix)
+
+    answered = [structured(r) for r in results if not r.is_error]
+    refused = [text(r) for r in results if r.is_error]
+    # Two fit whole; a third may start with fewer tokens if it asks after the first two hold theirs.
+    assert 1 <= len(answered) <= 3 and len(refused) == 4 - len(answered), refused
+    assert len(fake.requests_for("beta")) == len(answered)  # a refused call never reached the provider
+    spent = sum(Decimal(str(a["totals"]["cost_usd"])) for a in answered)
+    # Within the day, give or take the chunk each cut-off read past its reservation (10 tokens, $0.00002).
+    assert spent <= Decimal("0.005") + len(answered) * Decimal("0.00002"), spent
+    assert all(any(c.get("truncated") for c in a["calls"]) for a in answered)  # each cut at its reservation
+    assert all("client 'alice'" in r and "limits.per_client.max_usd_per_day" in r for r in refused), refused
+    assert structured(bobs)["answer"] == "A"

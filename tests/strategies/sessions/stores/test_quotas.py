@@ -101,3 +101,33 @@ async def test_spending_adds_up_per_day_and_starts_again_the_next(make: MakeStor
     assert await two.spent_today("usd:b") == 0
     clock.now += 24 * 3600
     assert await one.spent_today("usd:a") == 0
+
+
+async def test_holds_on_a_day_are_shared_by_every_store_and_refused_past_its_cap(make: MakeStore) -> None:
+    clock = Clock()
+    one, two = make(clock), make(clock)
+    cap = Decimal("1.00")
+    await one.spend_today("usd:a", Decimal("0.20"))
+
+    assert await one.hold_today("usd:a", "h1", Decimal("0.40"), cap, 60)
+    assert await two.hold_today("usd:a", "h2", Decimal("0.40"), cap, 60)  # 0.20 + 0.80: exactly the cap
+    assert not await one.hold_today("usd:a", "h3", Decimal("0.000001"), cap, 60)
+    assert await two.hold_today("usd:b", "h3", Decimal("1.00"), cap, 60)  # another client's day is its own
+    assert await one.held_today("usd:a") == Decimal("0.80")
+
+    await two.settle_today("usd:a", "h1", Decimal("0.05"))  # what the call really cost
+    assert await one.spent_today("usd:a") == Decimal("0.25")
+    assert await two.held_today("usd:a") == Decimal("0.40")
+    assert await one.hold_today("usd:a", "h4", Decimal("0.35"), cap, 60)
+    assert not await one.hold_today("usd:a", "h5", Decimal("0.01"), cap, 60)
+
+
+async def test_a_hold_nobody_settles_expires(make: MakeStore) -> None:
+    clock = Clock()
+    store = make(clock)
+    assert await store.hold_today("usd:a", "crashed", Decimal("1.00"), Decimal("1.00"), 30)
+    assert not await store.hold_today("usd:a", "next", Decimal("0.50"), Decimal("1.00"), 30)
+    clock.now += 31
+
+    assert await store.held_today("usd:a") == 0
+    assert await store.hold_today("usd:a", "next", Decimal("0.50"), Decimal("1.00"), 30)
