@@ -174,8 +174,9 @@ class DailyAllowance:
             raise BudgetExceeded(f"budget: {model} was not started: {exc.message}") from exc
         if not taken:
             raise BudgetExceeded(
-                f"budget: {model} could cost up to ${amount_usd:.6f}, more than client {self._principal.id!r} "
-                f"has left of its ${self._cap} for today once its other calls in progress are counted "
+                f"budget: {model} could cost up to ${amount_usd:.6f}, more than client "
+                f"{self._principal.id!r} has left of its ${self._cap} for today once its other calls in "
+                "progress are counted "
                 "(limits.per_client.max_usd_per_day), so it was not started"
             )
         return name
