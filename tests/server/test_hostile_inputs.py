@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,7 @@ models:
   leaky: {model: fake/leaky}
   echoer: {model: fake/echoer}
   unpriced: {model: fake/unpriced}
+  greedy: {model: fake/greedy, max_output_tokens: 100}
   hidden: {model: fake/hidden}
 allow_unlisted_models: false
 cache: {enabled: false}  # one server for every case, and cases check what reached the models
@@ -76,7 +78,7 @@ strategies:
     refine: {stage: code, prompt: "Fix {issues} in {code}", max_iterations: 1}
 defaults: {deadline_s: 10}
 limits:
-  allowed_models: [cheap, mid, strong, coder, reviewer, router, leaky, echoer, unpriced]
+  allowed_models: [cheap, mid, strong, coder, reviewer, router, leaky, echoer, unpriced, greedy]
   max_members: 4
   max_prompt_chars: 5000
   max_pipeline_iterations: 2
@@ -106,6 +108,14 @@ def _router(request: CompletionRequest) -> str:
     return text.split("ANSWER:", 1)[1].split("\n", 1)[0].split("</request>", 1)[0]
 
 
+@dataclass
+class Greedy(ScriptedClient):
+    """A priced model ($0.001 a call plus $0.001 an output token) that costs more than it was told it may."""
+
+    def estimate_cost_usd(self, request: CompletionRequest) -> Decimal:
+        return Decimal("0.001") * (1 + (request.max_tokens or 100))
+
+
 def make_clients() -> dict[str, ScriptedClient]:
     return {
         "cheap": ScriptedClient("cheap", "The answer is (B).\nConfidence: 95%"),
@@ -123,6 +133,8 @@ def make_clients() -> dict[str, ScriptedClient]:
         # A provider answering (HTTP 200) with the key it was sent: the answer must reach no one unredacted.
         "echoer": ScriptedClient("echoer", f"B. You sent: Authorization: Bearer {SECRET} and {SECRET}"),
         "unpriced": ScriptedClient("unpriced", "B\nConfidence: 95%", cost_usd=None),
+        # Priced, and billing $0.60 whatever its max_tokens: a provider that cannot be cut off in time.
+        "greedy": Greedy("greedy", "B\nConfidence: 95%", cost_usd=Decimal("0.6")),
         "hidden": ScriptedClient("hidden", "HIDDEN"),
     }
 
@@ -184,6 +196,17 @@ def _unbounded_noted(result: CallToolResult, clients: dict[str, ScriptedClient])
     """A capped call to a model of unknown price answers, and says the cap could not bound it."""
     notes = [d.get("message", "") for d in (result.structured_content or {}).get("decisions", [])]
     assert any("price is unknown, so the cost cap could not bound" in n for n in notes), notes
+
+
+def _enforced_and_charged(result: CallToolResult, clients: dict[str, ScriptedClient]) -> None:
+    """A capped call of a priced model is sent its reservation to enforce (`max_tokens`, cut off there when
+    streamed); one that costs more all the same is charged in full, and the result says by how much."""
+    sent = clients["greedy"].requests[-1]
+    assert sent.enforce_max_tokens and sent.max_tokens is not None and sent.max_tokens <= 100
+    data = result.structured_content or {}
+    assert Decimal(data["totals"]["cost_usd"]) == Decimal("0.6"), data["totals"]
+    notes = [d.get("message", "") for d in data.get("decisions", [])]
+    assert any(n.startswith("budget: greedy cost $0.6") and "over its reservation" in n for n in notes), notes
 
 
 ASK = "ensemble_vote"
@@ -327,6 +350,13 @@ CASES: list[Case] = [
         {"prompt": "q", "max_cost_usd": 0.5, "tiers": ["unpriced"]},
         OK,
         _unbounded_noted,
+    ),
+    Case(
+        "cost-cap-against-a-model-that-costs-more-than-asked",
+        "cascade_ask",
+        {"prompt": "q", "max_cost_usd": 0.5, "tiers": ["greedy"], "detail": "full"},
+        OK,
+        _enforced_and_charged,
     ),
     Case(
         "provider-answer-echoes-the-key", "cascade_ask", {"prompt": "q", "tiers": ["echoer"]}, OK, _redacted
