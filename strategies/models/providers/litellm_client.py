@@ -7,7 +7,9 @@ waiting for it. Models whose provider speaks OpenAI's protocol skip litellm alto
 
 A request's `seed` goes as litellm's `seed` (dropped for providers without one), and its
 `response_schema` as a strict `json_schema` `response_format` only when litellm's model map says the
-model supports one (`translation.response_format`, the same rule as the fast path).
+model supports one (`translation.response_format`, the same rule as the fast path). A capped call
+(`enforce_max_tokens`) is streamed and cut off at its reservation, as on the fast path (`streaming`); the
+usage litellm makes up when a provider streams none is dropped, so both paths report the same.
 
 Everything litellm raises is translated here, once, into `strategies.core.errors`, in the same words as the
 fast path (`translation` has the table). litellm hides the facts under its own exception classes, so

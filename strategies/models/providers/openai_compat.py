@@ -28,7 +28,11 @@ What is sent, as litellm sends it for `openai/` and `openrouter/` models:
   carries a `response_schema` and litellm's model map says the model supports one
   (`translation.response_format`); never to a model the map does not know, such as most models behind
   an `api_base`, since a server that rejects an unknown parameter would fail the call;
-- to OpenRouter, `usage: {include: true}`, so the answer reports its token usage.
+- to OpenRouter, `usage: {include: true}`, so the answer reports its token usage;
+- for a capped call (`enforce_max_tokens`), `stream: true` with `stream_options: {include_usage: true}`:
+  the answer is read as it streams and cut off at its reservation (`streaming`), the connection closed;
+  a stream read to its end leaves its connection in the pool. A server that answers in one body anyway
+  is read as an unstreamed answer.
 
 The key is read from the entry's `api_key_env` (else the provider's usual variable, `OPENAI_API_KEY`
 or `OPENROUTER_API_KEY`), registered for redaction, and sent only in the `Authorization` header. A

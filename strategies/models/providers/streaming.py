@@ -25,6 +25,7 @@ into one chunk) is cut off too, its bytes counted as the worst case (`pricing.pr
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -119,10 +120,15 @@ class StreamedAnswer:
             meter.output_tokens = self.output_tokens + self.unread_tokens
             meter.spent_usd = self.spent_usd()
 
+    @functools.cached_property
+    def prompt_tokens(self) -> int:
+        """The prompt's over-estimate (`pricing.estimate_prompt_tokens`), counted once: a long prompt takes
+        milliseconds, and the meter prices what has arrived at every chunk."""
+        return estimate_prompt_tokens(self.request)
+
     def spent_usd(self) -> Decimal | None:
         """What has arrived, priced: the prompt's over-estimate plus the output received."""
-        received = self.output_tokens + self.unread_tokens
-        return cost_of(self.entry, estimate_prompt_tokens(self.request), received)
+        return cost_of(self.entry, self.prompt_tokens, self.output_tokens + self.unread_tokens)
 
     def completion(self, latency_s: float) -> Completion:
         """The answer as a `Completion` (`MalformedResponse` when it holds no answer, as unstreamed)."""
@@ -143,7 +149,7 @@ class StreamedAnswer:
         )
         if text is None or not text.strip():
             raise MalformedResponse(self.name, f"no text before the answer was {reason}")
-        prompt_tokens = estimate_prompt_tokens(self.request)
+        prompt_tokens = self.prompt_tokens
         completion = translation.to_completion(self.name, self.entry, body, latency_s)
         return completion.model_copy(
             update={
@@ -160,16 +166,27 @@ async def read_events(name: str, body: AsyncIterator[bytes], answer: StreamedAns
     """Feed `answer` the server-sent events of `body` until `[DONE]`, the end of the body, or the cut.
     `MalformedResponse` for an event that is not JSON."""
     buffer = b""
+    done = False
     async for part in body:
+        if done:
+            # Read to the end of the body (the chunked encoding's last chunk), so that the connection
+            # goes back to the pool instead of being closed; a body that goes on is cut off after all.
+            buffer += part
+            if len(buffer) > MAX_EVENT_BYTES:
+                return
+            continue
         buffer += part.replace(b"\r\n", b"\n")
         while b"\n\n" in buffer:
             event, buffer = buffer.split(b"\n\n", 1)
             if not _take(name, event, answer):
-                return
-        if len(buffer) > MAX_EVENT_BYTES:
+                if answer.cut:
+                    return
+                done, buffer = True, b""
+                break
+        if not done and len(buffer) > MAX_EVENT_BYTES:
             answer.too_large(buffer)
             return
-    if buffer.strip():
+    if not done and buffer.strip():
         _take(name, buffer, answer)
 
 

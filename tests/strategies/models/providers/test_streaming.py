@@ -14,6 +14,8 @@ from chorus_mcp.strategies.core.completion import CompletionRequest
 from chorus_mcp.strategies.core.errors import ProviderUnavailable
 from chorus_mcp.strategies.models.catalog import ModelEntry
 from chorus_mcp.strategies.models.metering import metering
+from chorus_mcp.strategies.models.providers import OpenAICompatClient
+from chorus_mcp.strategies.models.providers.openai_compat import close_shared_pool, shared_pool
 from chorus_mcp.strategies.models.providers.pricing import cost_of, estimate_prompt_tokens
 from tests.fake_openai import FakeOpenAI, Fault
 from tests.strategies.models.providers.test_clients import (
@@ -167,3 +169,18 @@ async def test_an_uncapped_request_is_not_streamed(make: Make, fake_openai: Fake
     completion = await make("gpt-a").complete(CompletionRequest.of("Capital of France?", max_tokens=20))
 
     assert completion.text == "Paris" and "stream" not in fake_openai.last_request.body
+
+
+async def test_a_stream_read_to_its_end_leaves_its_connection_for_the_next_call_and_a_cut_one_closes_it(
+    fake_openai: FakeOpenAI,
+) -> None:
+    await close_shared_pool()
+    fake_openai.script("honest", "one two three")
+    fake_openai.script("adversary", Fault.ignores_max_tokens(200), chunk_latency_s=0.005)
+
+    await build(OpenAICompatClient, fake_openai, "honest", **PRICE).complete(capped())
+    kept = shared_pool().idle_connections()
+    cut = await build(OpenAICompatClient, fake_openai, "adversary", **PRICE).complete(capped())
+
+    assert kept == 1
+    assert cut.truncated is not None and shared_pool().idle_connections() == 0  # reused, then closed
