@@ -108,5 +108,38 @@ async def main() -> None:
             print("```json\n" + json.dumps(result.structured_content, indent=2) + "\n```\n")
 
 
+async def model_facts_and_reasoning_effort() -> None:
+    """`list_models` with each model's facts from litellm's model map, then one call with a reasoning effort:
+    sent to the members that reason, said in the record of the one that does not."""
+    # Every member answers (no early stop), so each record shows what it was sent.
+    considered = "  considered: {kind: ensemble, members: [gpt-mini, haiku, flash], early_stop: false}\n"
+    config = parse_config(CONFIG + considered, env={})
+    clients = _clients()
+    server = build_server(config, lambda alias, _entry: clients[alias])
+    async with Client(server) as client:
+        listed = await client.call_tool("list_models", {})
+        arguments = {
+            "prompt": "What is the capital of Australia? A) Sydney B) Canberra C) Melbourne",
+            "strategy": "considered",
+            "reasoning_effort": "high",
+        }
+        voted = await client.call_tool("ensemble_vote", arguments)
+    print("## Model facts and reasoning effort\n")
+    print("`list_models` says what each model can do and costs, from litellm's bundled model map (its")
+    print("version is `model_map`); `facts_from` names the source of the figures (`config: ...` for what the")
+    print("configuration sets, `unknown to the map` for a model it does not list).\n")
+    print("```json\n" + json.dumps(listed.structured_content, indent=2) + "\n```\n")
+    print(f"Then `ensemble_vote` with `{json.dumps(arguments)}`: `gpt-4.1-mini` takes no reasoning effort")
+    print("by the map, so it is asked without one and its record says so; the others get `high`")
+    print("(litellm turns it into a 4,096-token thinking budget for Claude and Gemini).\n")
+    assert voted.structured_content is not None
+    calls = [
+        {k: v for k, v in call.items() if k in ("model", "status", "reasoning_effort", "reasoning_note")}
+        for call in voted.structured_content["calls"]
+    ]
+    print("```json\n" + json.dumps(calls, indent=2) + "\n```\n")
+
+
 if __name__ == "__main__":
     anyio.run(main)
+    anyio.run(model_facts_and_reasoning_effort)

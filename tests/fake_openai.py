@@ -24,6 +24,7 @@ given ``openai/gpt-a``)::
     fake.script("gpt-h", Fault.ignores_max_tokens(200))           # 200 tokens, whatever max_tokens says
     fake.script("gpt-i", Fault.echoes_authorization())            # a 200 answer quoting the API key
     fake.script("gpt-j", Fault.ignores_max_tokens(200), chunk_latency_s=0.01)  # streamed slowly
+    fake.script("o3-mini", "42", reasoning_tokens=300)            # 300 reasoning tokens in the usage
 
 A model with no script (and no ``"*"`` script) gets OpenAI's 404 ``model_not_found``.
 
@@ -270,6 +271,9 @@ class Script:
     """Reported prompt tokens; None counts the words of the messages."""
     completion_tokens: int | None = None
     """Reported completion tokens; None counts the words of the answer."""
+    reasoning_tokens: int | None = None
+    """Reasoning tokens, added to the completion tokens and reported in `completion_tokens_details` as
+    OpenAI's reasoning models do; None reports no details."""
     include_usage: bool = True
     """False leaves `usage` out of the response, as some OpenAI-compatible servers do."""
     logprobs: Sequence[float] | Sequence[tuple[str, float]] | None = None
@@ -651,6 +655,7 @@ def _completion(request: RecordedRequest, text: str | None, script: Script | Non
     completion_tokens = script.completion_tokens
     if completion_tokens is None:
         completion_tokens = _words(text or "")
+    completion_tokens += script.reasoning_tokens or 0
     choice: dict[str, Any] = {
         "index": 0,
         "message": {"role": "assistant", "content": text, "refusal": None},
@@ -671,6 +676,8 @@ def _completion(request: RecordedRequest, text: str | None, script: Script | Non
             "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens,
         }
+        if script.reasoning_tokens is not None:
+            body["usage"]["completion_tokens_details"] = {"reasoning_tokens": script.reasoning_tokens}
     return body
 
 

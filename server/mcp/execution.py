@@ -17,7 +17,7 @@ from chorus_mcp.server.mcp.shareable import scrub_result
 from chorus_mcp.server.mcp.specs import check_models
 from chorus_mcp.server.mcp.state import ChorusState
 from chorus_mcp.strategies.cache.scope import bypassing
-from chorus_mcp.strategies.core.completion import CompletionRequest
+from chorus_mcp.strategies.core.completion import CompletionRequest, ReasoningEffort
 from chorus_mcp.strategies.core.errors import UserInputError
 from chorus_mcp.strategies.core.result import NoteDecision, StrategyResult, compute_totals
 from chorus_mcp.strategies.core.spec import Step
@@ -54,12 +54,13 @@ async def execute(
     expected_calls: int | None = None,
     context: ContextMode | None = None,
     cache: bool = True,
+    reasoning_effort: ReasoningEffort | None = None,
 ) -> CallToolResult | InputRequiredResult:
     """Run `step` on `prompt` within the session `session_id` (a new one when None): its history is
     passed per `context` (default `sessions.context.mode`), the call's cost cap is lowered to what the
     session's own cap has left (shared with the session's other calls in flight), and the exchange and
     its cost are recorded in the session. `cache=False`: no model call of the run reads or writes the
-    response cache."""
+    response cache. `reasoning_effort` overrides each model's configured one (`engine.reasoning`)."""
     state = state_of(ctx)
     principal = current_principal()
     defaults = state.config.defaults
@@ -68,7 +69,7 @@ async def execute(
     check_models(step, state.catalog)
 
     with ExitStack() as held:  # the session's shared budget, for the whole call (store write included)
-        request = CompletionRequest.of(prompt, system=system)
+        request = CompletionRequest.of(prompt, system=system, reasoning_effort=reasoning_effort)
         created = session_id is None
         parent: Budget | None = None
         session: Session | None = None

@@ -41,7 +41,15 @@ NOTE_CHARS = 80
 SUMMARY_GROUPS = 6
 """Distinct answers of a vote named in a summary's text; the rest are counted (`+3 more answers`)."""
 
-_SUMMARY_DROPS = ("text", "prompt_tokens", "completion_tokens", "cost_usd", "latency_s", "saved_cost_usd")
+_SUMMARY_DROPS = (
+    "text",
+    "prompt_tokens",
+    "completion_tokens",
+    "reasoning_tokens",
+    "cost_usd",
+    "latency_s",
+    "saved_cost_usd",
+)
 """A call's figures, left to the totals in a summary (and its raw text, beside the extracted answer)."""
 _DEFAULT_FLAGS = {"partial": False, "early_stop": False, "cost_complete": True}
 """Flags left out of a summary when they have their usual value."""
@@ -301,6 +309,8 @@ def _totals_line(data: dict[str, Any]) -> str:
     parts = []
     if totals.get("calls") or not totals.get("cached_calls"):  # answered wholly from the cache: no calls
         tokens = f"{totals.get('prompt_tokens', 0)}+{totals.get('completion_tokens', 0)} tokens"
+        if totals.get("reasoning_tokens"):
+            tokens += f" ({totals['reasoning_tokens']} reasoning)"
         parts += [f"{totals.get('calls', 0)} calls", tokens, shown]
     if totals.get("cached_calls"):
         saved = totals.get("saved_cost_usd")

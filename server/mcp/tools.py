@@ -7,18 +7,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, InputRequiredResult, ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, WithJsonSchema
 
 from chorus_mcp.config.schema import ChorusConfig
 from chorus_mcp.server.mcp.execution import execute, state_of
 from chorus_mcp.server.mcp.footprint import publish_output_schema
 from chorus_mcp.server.mcp.rendering import Detail, shaped
 from chorus_mcp.server.mcp.specs import build, named, with_overrides
+from chorus_mcp.strategies.core.completion import ReasoningEffort
 from chorus_mcp.strategies.core.errors import ChorusError
 from chorus_mcp.strategies.core.result import StrategyResult
 from chorus_mcp.strategies.core.spec import (
@@ -46,6 +47,8 @@ System = Annotated[str | None, Field(description="System prompt for every model.
 DeadlineS = Annotated[float | None, Field(description="Return by then, partial if need be.", gt=0)]
 MaxCost = Annotated[float | None, Field(description="Cost cap in USD for this call.", ge=0)]
 UseCache = Annotated[bool, Field(description="false: do not read or write the response cache.")]
+# A bare enum, no type or description: ~15 tokens a tool (the allotment for the four is 60).
+Effort = Annotated[ReasoningEffort | None, WithJsonSchema({"enum": list(get_args(ReasoningEffort))})]
 DetailChoice = Annotated[Detail, Field(description="summary: answers cut to excerpts; full: everything.")]
 
 ToolResult = CallToolResult | InputRequiredResult
@@ -85,6 +88,7 @@ class _Run:
     deadline_s: float | None
     max_cost_usd: float | None
     cache: bool
+    reasoning_effort: ReasoningEffort | None = None
 
 
 async def _orchestrate(
@@ -107,6 +111,7 @@ async def _orchestrate(
             max_cost_usd=run.max_cost_usd,
             expected_calls=expected,
             cache=run.cache,
+            reasoning_effort=run.reasoning_effort,
         )
         return shaped(result, detail)
     except ChorusError as exc:
@@ -132,6 +137,7 @@ def register_tools(server: MCPServer[Any]) -> None:
         deadline_s: DeadlineS = None,
         max_cost_usd: MaxCost = None,
         cache: UseCache = True,
+        reasoning_effort: Effort = None,
     ) -> ToolResult:
         """Ask several models in parallel and vote (or synthesise) one answer, with every vote shown."""
 
@@ -151,7 +157,7 @@ def register_tools(server: MCPServer[Any]) -> None:
             assert isinstance(base, EnsembleSpec)
             return with_overrides(base, overrides)
 
-        run = _Run(system, session_id, context, deadline_s, max_cost_usd, cache)
+        run = _Run(system, session_id, context, deadline_s, max_cost_usd, cache, reasoning_effort)
         return await _orchestrate(ctx, spec_for, prompt, run, detail)
 
     @server.tool(annotations=_CALLS_MODELS)
@@ -169,6 +175,7 @@ def register_tools(server: MCPServer[Any]) -> None:
         deadline_s: DeadlineS = None,
         max_cost_usd: MaxCost = None,
         cache: UseCache = True,
+        reasoning_effort: Effort = None,
     ) -> ToolResult:
         """Ask a cheap model first; escalate to stronger ones while its confidence is below the threshold."""
 
@@ -182,7 +189,7 @@ def register_tools(server: MCPServer[Any]) -> None:
             assert isinstance(base, CascadeSpec)
             return with_overrides(base, overrides)
 
-        run = _Run(system, session_id, context, deadline_s, max_cost_usd, cache)
+        run = _Run(system, session_id, context, deadline_s, max_cost_usd, cache, reasoning_effort)
         return await _orchestrate(ctx, spec_for, prompt, run, detail)
 
     @server.tool(annotations=_CALLS_MODELS)
@@ -197,13 +204,14 @@ def register_tools(server: MCPServer[Any]) -> None:
         deadline_s: DeadlineS = None,
         max_cost_usd: MaxCost = None,
         cache: UseCache = True,
+        reasoning_effort: Effort = None,
     ) -> ToolResult:
         """Send the request to the specialist that fits it (rules, then a classifier, then the default)."""
 
         def spec_for(config: ChorusConfig) -> Step:
             return named(config, strategy or config.defaults.route, RouteSpec)
 
-        run = _Run(system, session_id, context, deadline_s, max_cost_usd, cache)
+        run = _Run(system, session_id, context, deadline_s, max_cost_usd, cache, reasoning_effort)
         return await _orchestrate(ctx, spec_for, prompt, run, detail)
 
     @server.tool(annotations=_CALLS_MODELS)
@@ -220,6 +228,7 @@ def register_tools(server: MCPServer[Any]) -> None:
         deadline_s: DeadlineS = None,
         max_cost_usd: MaxCost = None,
         cache: UseCache = True,
+        reasoning_effort: Effort = None,
     ) -> ToolResult:
         """Run a configured multi-stage pipeline (e.g. plan → code → review → refine until approved)."""
 
@@ -231,7 +240,7 @@ def register_tools(server: MCPServer[Any]) -> None:
                 spec = spec.model_copy(update={"refine": refine})
             return spec
 
-        run = _Run(None, session_id, context, deadline_s, max_cost_usd, cache)
+        run = _Run(None, session_id, context, deadline_s, max_cost_usd, cache, reasoning_effort)
         return await _orchestrate(ctx, spec_for, input, run, detail)
 
     @server.tool(annotations=_READ_ONLY)

@@ -2,8 +2,9 @@
 
 The key is made of the provider's model id and endpoint — not the alias, so an alias pointed at another
 model never serves the old model's answers — the exact messages, and every parameter that changes the
-answer (`max_tokens`, `temperature`, `logprobs`, `seed`, `response_schema`): a seeded sample never
-replays another seed's answer, nor a structured answer a free one. `timeout_s` is left out: it bounds
+answer (`max_tokens`, `temperature`, `logprobs`, `seed`, `response_schema`, `reasoning_effort`): a
+seeded sample never replays another seed's answer, nor a structured answer a free one, nor a high-effort
+answer a low-effort one. `timeout_s` is left out: it bounds
 the wait, not the answer. `sample` keeps repeated samples apart (the second, third... copy of the same
 member in one ensemble, see `strategies.cache.scope`).
 
@@ -70,6 +71,8 @@ def cache_key(
         "sample": sample,
         "scope": scope,
         "credential": credential,
+        # Only when set, so the keys of calls without an effort stay what they were.
+        **({"reasoning_effort": request.reasoning_effort} if request.reasoning_effort else {}),
     }
     return CacheKey(
         key=_digest({**common, "messages": messages}),

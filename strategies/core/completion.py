@@ -10,6 +10,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from chorus_mcp.strategies.core.errors import redact, secret_spans
 
 Role = Literal["system", "user", "assistant"]
+ReasoningEffort = Literal["low", "medium", "high"]
+"""How hard a reasoning model thinks before it answers: OpenAI's `reasoning_effort`, an Anthropic or Gemini
+(2.5) thinking budget, as litellm maps it (`THINKING_BUDGET_TOKENS`)."""
+THINKING_BUDGET_TOKENS: dict[str, int] = {"low": 1024, "medium": 2048, "high": 4096}
+"""The thinking budget litellm gives Anthropic and Gemini 2.5 models for each effort (its defaults): what
+a call may spend reasoning on top of its answer, for the cost cap's reservation."""
 
 
 class Message(BaseModel):
@@ -46,6 +52,9 @@ class CompletionRequest(BaseModel):
     (`engine.reservations`), where `max_tokens` is what the call reserved; clients that cannot stream
     leave it to the provider. Not part of the response-cache key: it changes what may be spent, not the
     answer an honest provider gives."""
+    reasoning_effort: ReasoningEffort | None = None
+    """The reasoning effort asked for; the core sends it only to models that take one
+    (`engine.calling`), and clients send it the provider's way. Part of the response-cache key."""
 
     @classmethod
     def of(cls, prompt: str, *, system: str | None = None, **settings: Any) -> CompletionRequest:
@@ -68,6 +77,8 @@ class Completion(BaseModel):
     """The model id that actually answered (the provider's name for it)."""
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    """Of `completion_tokens`, those the model spent reasoning (when the provider says); billed as output."""
     cost_usd: Decimal | None = None
     """Best-effort cost in USD; None when the price is unknown, never a made-up 0."""
     latency_s: float = 0.0

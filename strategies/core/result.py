@@ -40,6 +40,14 @@ class CallRecord(BaseModel):
     truncated: str | None = None
     """Set when the answer was cut off at the call's reservation (the provider went past `max_tokens`):
     `answer` is what arrived before the cut."""
+    reasoning_effort: str | None = None
+    """The reasoning effort sent with the call (the call's, else the model's configured one): `low`,
+    `medium` or `high` (a plain string in the schema: an enum here would be spelled out in every tool's
+    published output schema)."""
+    reasoning_tokens: int | None = None
+    """Of `completion_tokens`, those spent reasoning, when the provider says."""
+    reasoning_note: str | None = None
+    """Why an effort that was asked for was not sent, or what is not known about it."""
 
 
 class AnswerGroup(BaseModel):
@@ -139,6 +147,8 @@ class Totals(BaseModel):
     """Model calls actually sent (skipped and cancelled-before-start calls are not counted)."""
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    reasoning_tokens: int | None = None
+    """Of `completion_tokens`, those spent reasoning (as providers reported them); omitted when none."""
     cost_usd: Decimal | None = None
     """Sum of known costs; None only when no call had a known price and at least one was made."""
     cost_complete: bool = True
@@ -186,6 +196,7 @@ def compute_totals(calls: list[CallRecord], latency_s: float) -> Totals:
         calls=len(sent),
         prompt_tokens=sum(c.prompt_tokens or 0 for c in sent),
         completion_tokens=sum(c.completion_tokens or 0 for c in sent),
+        reasoning_tokens=sum(c.reasoning_tokens or 0 for c in sent) or None,
         cost_usd=sum(known, Decimal(0)) if known or not oks else None,
         cost_complete=all(c.cost_usd is not None for c in oks),
         latency_s=latency_s,

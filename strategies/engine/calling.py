@@ -48,6 +48,7 @@ from chorus_mcp.strategies.core.result import (
 )
 from chorus_mcp.strategies.core.spec import ModelStep
 from chorus_mcp.strategies.engine.context import RunContext
+from chorus_mcp.strategies.engine.reasoning import effort_for
 from chorus_mcp.strategies.engine.reliability import counts_against_breaker, provider_key
 from chorus_mcp.strategies.engine.reservations import (
     Reservation,
@@ -166,6 +167,8 @@ async def _attempt_model(
     appended to `calls` and reported as it happens; what the budget did beyond the usual (a lowered
     `max_tokens`, an overshoot) goes to `decisions`. Returns the completion, or the error that ended it."""
     breaker = ctx.guard.breaker(model)
+    effort = effort_for(ctx.catalog, model, request)
+    request = effort.request
     attempt = 0
     while True:
         if not breaker.allow():
@@ -197,7 +200,7 @@ async def _attempt_model(
             # The budget cannot pay for a provider call, but a cached answer costs nothing.
             cached = await _cached_answer(ctx, model, request)
             if cached is not None:
-                await _keep(ctx, calls, record_ok(model, stage, cached))
+                await _keep(ctx, calls, effort.mark(record_ok(model, stage, cached)))
                 return cached
             await _keep(ctx, calls, record_error(model, stage, exc, None))
             return exc
@@ -210,7 +213,7 @@ async def _attempt_model(
             delay = ctx.guard.retry.delay_before(attempt, exc)
             if delay is not None and (delay >= ctx.time_left() or not breaker.is_closed):
                 delay = None  # no time for another try, or this failure just opened the circuit
-            record = record_error(model, stage, exc, anyio.current_time() - started)
+            record = effort.mark(record_error(model, stage, exc, anyio.current_time() - started))
             if attempt > 0 or delay is not None:
                 record.attempt = attempt + 1
             if delay is not None:
@@ -232,7 +235,7 @@ async def _attempt_model(
                 decisions.append(NoteDecision(stage=stage, message=note))
         await settle_shared(ctx, hold, charged_usd(reservation, completion))
         breaker.success()
-        record = record_ok(model, stage, completion)
+        record = effort.mark(record_ok(model, stage, completion))
         if attempt > 0:
             record.attempt = attempt + 1
         await _keep(ctx, calls, record)
@@ -280,6 +283,7 @@ def record_ok(model: str, stage: str, completion: Completion) -> CallRecord:
         answer=completion.text,
         prompt_tokens=completion.prompt_tokens,
         completion_tokens=completion.completion_tokens,
+        reasoning_tokens=completion.reasoning_tokens,
         cost_usd=completion.cost_usd,
         latency_s=round(completion.latency_s, 4),
         cached=completion.cached or None,

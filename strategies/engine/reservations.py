@@ -40,6 +40,7 @@ import anyio
 from chorus_mcp.strategies.core.completion import Completion, CompletionRequest
 from chorus_mcp.strategies.core.errors import BudgetExceeded
 from chorus_mcp.strategies.engine.context import RunContext
+from chorus_mcp.strategies.models.catalog import output_allowance
 from chorus_mcp.strategies.models.client import CostEstimator
 
 HOLD_GRACE_S = 60.0
@@ -65,10 +66,12 @@ class Reservation:
 
 
 def full_request(ctx: RunContext, model: str, request: CompletionRequest) -> CompletionRequest:
-    """`request` asking for all the output it may get: its `max_tokens`, else the model's."""
+    """`request` asking for all the output it may get: its `max_tokens`, else the model's, plus the
+    thinking budget of its reasoning effort (providers count reasoning tokens within `max_tokens`, so a
+    reasoning call capped at the answer's length alone could spend it all on thinking)."""
     if request.max_tokens is not None:
         return request
-    return request.model_copy(update={"max_tokens": ctx.catalog.entry(model).max_output_tokens})
+    return request.model_copy(update={"max_tokens": output_allowance(ctx.catalog.entry(model), request)})
 
 
 def reserve(ctx: RunContext, model: str, request: CompletionRequest) -> Reservation:

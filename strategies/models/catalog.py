@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from chorus_mcp.strategies.core.completion import THINKING_BUDGET_TOKENS, CompletionRequest, ReasoningEffort
 from chorus_mcp.strategies.core.errors import UserInputError
 from chorus_mcp.strategies.models import model_map
 from chorus_mcp.strategies.models.client import ModelClient
@@ -59,6 +60,9 @@ class ModelEntry(BaseModel):
     """Whether the model reads images, overriding the model map (None: the map says)."""
     reasoning: bool | None = None
     """Whether the model takes a reasoning effort, overriding the model map (None: the map says)."""
+    reasoning_effort: ReasoningEffort | None = None
+    """The reasoning effort sent with every call to this model unless the call asks for another one;
+    not sent (and said so in the call record) to a model that takes none."""
     tags: list[str] = Field(default_factory=list)
     description: str | None = None
 
@@ -74,6 +78,13 @@ class ModelEntry(BaseModel):
         if self.api_key_env and not os.environ.get(self.api_key_env):
             return self.api_key_env
         return None
+
+
+def output_allowance(entry: ModelEntry, request: CompletionRequest) -> int:
+    """The output tokens a call may spend when it sets no `max_tokens`: the entry's `max_output_tokens`,
+    plus the thinking budget of the reasoning effort it is sent with (billed as output)."""
+    effort = request.reasoning_effort
+    return entry.max_output_tokens + (THINKING_BUDGET_TOKENS[effort] if effort else 0)
 
 
 ClientFactory = Callable[[str, ModelEntry], ModelClient]

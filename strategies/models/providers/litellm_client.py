@@ -5,7 +5,8 @@ thread — because the import takes seconds and the server must start (and stay 
 waiting for it. Models whose provider speaks OpenAI's protocol skip litellm altogether
 (`openai_compat.OpenAICompatClient`; `provider_client` chooses); this path serves every other provider.
 
-A request's `seed` goes as litellm's `seed` (dropped for providers without one), and its
+A request's `seed` goes as litellm's `seed` (dropped for providers without one), its `reasoning_effort`
+as litellm's (which maps it per provider), and its
 `response_schema` as a strict `json_schema` `response_format` only when litellm's model map says the
 model supports one (`translation.response_format`, the same rule as the fast path). A capped call
 (`enforce_max_tokens`) is streamed and cut off at its reservation, as on the fast path (`streaming`); the
@@ -207,6 +208,10 @@ class LiteLLMClient:
             arguments["logprobs"] = True
         if request.seed is not None:
             arguments["seed"] = request.seed  # dropped by litellm for providers without one (drop_params)
+        if request.reasoning_effort is not None:
+            # litellm maps it per provider: OpenAI's `reasoning_effort`, an Anthropic `thinking` budget,
+            # a Gemini `thinkingConfig` budget (THINKING_BUDGET_TOKENS).
+            arguments["reasoning_effort"] = request.reasoning_effort
         response_format = translation.response_format(entry, request)
         if response_format is not None:
             arguments["response_format"] = response_format

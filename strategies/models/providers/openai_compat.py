@@ -24,6 +24,7 @@ What is sent, as litellm sends it for `openai/` and `openrouter/` models:
   (litellm also rewrites system messages as user messages for `o3`/`o4-mini`; OpenAI accepts system
   messages there, so they are sent as they are.);
 - `seed` when the request sets one (OpenAI, OpenRouter, vLLM, Ollama and llama.cpp all take it);
+- `reasoning_effort` when the request carries one (the core sends it only to models that may take it);
 - `response_format: {type: json_schema, json_schema: {name, schema, strict: true}}` when the request
   carries a `response_schema` and litellm's model map says the model supports one
   (`translation.response_format`); never to a model the map does not know, such as most models behind
@@ -278,6 +279,8 @@ class OpenAICompatClient:
             body["logprobs"] = True
         if request.seed is not None:
             body["seed"] = request.seed
+        if request.reasoning_effort is not None:
+            body["reasoning_effort"] = request.reasoning_effort  # OpenAI's, and what vLLM/Ollama take
         response_format = translation.response_format(self.entry, request)
         if response_format is not None:
             body["response_format"] = response_format

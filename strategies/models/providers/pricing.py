@@ -29,7 +29,7 @@ from typing import Any
 
 from chorus_mcp.strategies.core.completion import CompletionRequest
 from chorus_mcp.strategies.models import model_map
-from chorus_mcp.strategies.models.catalog import ModelEntry
+from chorus_mcp.strategies.models.catalog import ModelEntry, output_allowance
 
 PRICE_MAP_FILE = model_map.MAP_FILE
 _MILLION = Decimal(1_000_000)
@@ -94,10 +94,30 @@ def _tiers(info: dict[str, Any]) -> list[tuple[float, str]]:
     return tiers
 
 
-def cost_of(entry: ModelEntry, prompt_tokens: int | None, completion_tokens: int | None) -> Decimal | None:
-    """USD cost of one call: the entry's price overrides, else the price map; None when either is unknown."""
+def cost_of(
+    entry: ModelEntry,
+    prompt_tokens: int | None,
+    completion_tokens: int | None,
+    reasoning_tokens: int | None = None,
+) -> Decimal | None:
+    """USD cost of one call: the entry's price overrides, else the price map; None when either is unknown.
+
+    Reasoning tokens are part of `completion_tokens` (every provider counts them there, and litellm adds
+    Gemini's in): they cost the output rate, or the map's `output_cost_per_reasoning_token` where it has
+    one and the entry sets no output price of its own."""
     if prompt_tokens is None or completion_tokens is None:
         return None
+    cost = _cost(entry, prompt_tokens, completion_tokens)
+    if cost is None or not reasoning_tokens or entry.output_cost_per_mtok is not None:
+        return cost
+    info, mapped = model_prices(entry.model), rates(entry.model, prompt_tokens)
+    reasoning_rate = info.get("output_cost_per_reasoning_token") if info else None
+    if mapped is None or not isinstance(reasoning_rate, int | float) or isinstance(reasoning_rate, bool):
+        return cost
+    return cost + min(reasoning_tokens, completion_tokens) * (Decimal(str(reasoning_rate)) - mapped[1])
+
+
+def _cost(entry: ModelEntry, prompt_tokens: int, completion_tokens: int) -> Decimal | None:
     mapped = None
     if entry.input_cost_per_mtok is None or entry.output_cost_per_mtok is None:
         mapped = rates(entry.model, prompt_tokens)
@@ -156,7 +176,8 @@ def estimate_prompt_tokens(request: CompletionRequest) -> int:
 
 def estimate_cost_usd(entry: ModelEntry, request: CompletionRequest) -> Decimal | None:
     """The most a call may cost before it is sent: its prompt tokens over-estimated
-    (`estimate_prompt_tokens`), plus `max_tokens` (else the entry's `max_output_tokens`) of output.
+    (`estimate_prompt_tokens`), plus `max_tokens` (else the entry's `max_output_tokens` and the thinking
+    budget of its reasoning effort, `catalog.output_allowance`) of output.
     None when the price is unknown."""
-    output_tokens = request.max_tokens if request.max_tokens is not None else entry.max_output_tokens
+    output_tokens = request.max_tokens if request.max_tokens is not None else output_allowance(entry, request)
     return cost_of(entry, estimate_prompt_tokens(request), output_tokens)

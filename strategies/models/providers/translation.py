@@ -92,13 +92,16 @@ def to_completion(name: str, entry: ModelEntry, response: Any, latency_s: float)
     text = field(field(choice, "message"), "content")
     if not isinstance(text, str) or not text.strip():
         raise MalformedResponse(name, f"the provider answered with no text (finish_reason={finish_reason})")
-    prompt_tokens, completion_tokens = usage_of(field(response, "usage"))
+    usage = field(response, "usage")
+    prompt_tokens, completion_tokens = usage_of(usage)
+    reasoning_tokens = reasoning_tokens_of(usage) if completion_tokens is not None else None
     return Completion(
         text=text,
         model=str(field(response, "model") or entry.model),
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
-        cost_usd=cost_of(entry, prompt_tokens, completion_tokens),
+        reasoning_tokens=reasoning_tokens,
+        cost_usd=cost_of(entry, prompt_tokens, completion_tokens, reasoning_tokens),
         latency_s=latency_s,
         finish_reason=None if finish_reason is None else str(finish_reason),
         logprobs=logprobs_of(field(choice, "logprobs")),
@@ -143,6 +146,13 @@ def usage_of(usage: Any) -> tuple[int | None, int | None]:
     if prompt == 0 and completion == 0:
         return None, None
     return prompt, completion
+
+
+def reasoning_tokens_of(usage: Any) -> int | None:
+    """The reasoning tokens within the completion tokens (`completion_tokens_details.reasoning_tokens`, as
+    OpenAI reports them and litellm reports Anthropic's thinking and Gemini's thoughts); None when unsaid."""
+    tokens = field(field(usage, "completion_tokens_details"), "reasoning_tokens")
+    return tokens if isinstance(tokens, int) and not isinstance(tokens, bool) and tokens > 0 else None
 
 
 def logprobs_of(raw: Any) -> list[TokenLogprob] | None:

@@ -319,6 +319,52 @@ async def test_list_models_shows_each_models_facts_and_their_source_over_stdio(
     assert models["embedded"]["facts_from"] == "embedded model; config: max_output"
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_calls_reasoning_effort_reaches_the_models_that_take_one_over_stdio(
+    tmp_path: Path, mode: str
+) -> None:
+    with FakeOpenAI() as fake:
+        fake.script("o3-mini", "B", reasoning_tokens=50)
+        fake.script("gpt-4.1-mini", "B")
+        served = {"api_base": fake.base_url, "api_key_env": KEY_ENV}
+        settings = fake_provider_config(fake)
+        settings["models"] = {
+            "thinker": {"model": "openai/o3-mini", "reasoning_effort": "low", **served},
+            "plain": {"model": "openai/gpt-4.1-mini", **served},
+        }
+        settings["strategies"]["ensemble"] = {"kind": "ensemble", "members": ["thinker", "plain"]}
+        settings["strategies"]["cascade"]["tiers"] = ["thinker"]
+        settings["strategies"]["route"]["routes"][0]["target"] = "thinker"
+        settings["strategies"]["pipeline"]["stages"][0]["step"] = "thinker"
+        config = write_config(tmp_path / "chorus.yaml", settings)
+        async with Client(stdio_server(config, server_env("sk-test")), mode=mode) as client:  # type: ignore[arg-type]
+            voted = await client.call_tool(
+                "ensemble_vote", {"prompt": "A or B?", "reasoning_effort": "high", "detail": "full"}
+            )
+            by_alias = await client.call_tool("cascade_ask", {"prompt": "A or B?", "cache": False})
+            for tool, argument in (("route_specialist", "prompt"), ("run_pipeline", "input")):
+                routed = await client.call_tool(tool, {argument: "A or B?", "reasoning_effort": "medium"})
+                assert routed.structured_content is not None
+                assert routed.structured_content["calls"][0]["reasoning_effort"] == "medium", tool
+        sent = [(r.model, r.body.get("reasoning_effort")) for r in fake.requests]
+    assert sent[:2] in (
+        [("o3-mini", "high"), ("gpt-4.1-mini", None)],
+        [("gpt-4.1-mini", None), ("o3-mini", "high")],
+    )
+    assert sent[2:] == [("o3-mini", "low"), ("o3-mini", "medium"), ("o3-mini", "medium")]
+    assert voted.structured_content is not None
+    calls = {call["model"]: call for call in voted.structured_content["calls"]}
+    assert calls["thinker"]["reasoning_effort"] == "high" and calls["thinker"]["reasoning_tokens"] == 50
+    assert "reasoning_effort" not in calls["plain"]
+    assert calls["plain"]["reasoning_note"] == (
+        "reasoning effort high not sent: openai/gpt-4.1-mini takes none (by the model map)"
+    )
+    assert voted.structured_content["totals"]["reasoning_tokens"] == 50
+    assert by_alias.structured_content is not None
+    assert by_alias.structured_content["calls"][0]["reasoning_effort"] == "low"
+
+
 async def test_session_resources_are_listed_and_readable(
     server_config: ChorusConfig, clients: dict[str, ScriptedClient]
 ) -> None:

@@ -36,3 +36,10 @@ def test_a_structured_request_never_shares_a_key_with_a_free_one_or_another_sche
 
 def test_the_time_out_is_not_part_of_the_key() -> None:
     assert _key(seed=1, timeout_s=3) == _key(seed=1, timeout_s=30)
+
+
+def test_a_reasoning_effort_never_shares_a_key_with_another_effort_or_none() -> None:
+    keys = {_key(reasoning_effort="low"), _key(reasoning_effort="high"), _key()}
+
+    assert len({key for key, _ in keys}) == 3
+    assert len({bucket for _, bucket in keys}) == 3

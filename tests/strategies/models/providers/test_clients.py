@@ -125,6 +125,32 @@ async def test_openai_reasoning_models_get_max_completion_tokens_and_no_temperat
     assert at_one["temperature"] == 1.0
 
 
+async def test_a_reasoning_effort_travels_in_the_body_and_none_is_sent_without_one(
+    fake_openai: FakeOpenAI, make: Make
+) -> None:
+    fake_openai.script("o3-mini", "42")
+
+    await make("o3-mini").complete(ask(reasoning_effort="high"))
+    with_effort = fake_openai.last_request.body
+    await make("o3-mini").complete(ask())
+
+    assert with_effort["reasoning_effort"] == "high"
+    assert "reasoning_effort" not in fake_openai.last_request.body
+
+
+async def test_reasoning_tokens_are_reported_within_the_completion_tokens_and_priced_as_output(
+    fake_openai: FakeOpenAI, make: Make
+) -> None:
+    fake_openai.script("o3-mini", "42", prompt_tokens=10, completion_tokens=2, reasoning_tokens=300)
+
+    completion = await make("o3-mini").complete(ask(reasoning_effort="medium"))
+
+    assert completion.reasoning_tokens == 300
+    assert completion.completion_tokens == 302
+    # o3-mini: $1.10 in, $4.40 out per million tokens; the reasoning tokens are output.
+    assert completion.cost_usd == Decimal("10") * Decimal("1.1e-6") + Decimal("302") * Decimal("4.4e-6")
+
+
 VERDICT = {
     "title": "review verdict",
     "type": "object",
