@@ -260,6 +260,7 @@ def register_tools(server: MCPServer[Any]) -> None:
                 **({"missing": status.detail} if not status.usable else {}),
                 **({"fallbacks": entry.fallbacks} if entry.fallbacks else {}),
                 **({"tags": entry.tags} if entry.tags else {}),
+                **({"reasoning_effort": entry.reasoning_effort} if entry.reasoning_effort else {}),
                 **state.catalog.capabilities(alias).listing(),
             }
         return {

@@ -343,6 +343,7 @@ async def test_a_calls_reasoning_effort_reaches_the_models_that_take_one_over_st
                 "ensemble_vote", {"prompt": "A or B?", "reasoning_effort": "high", "detail": "full"}
             )
             by_alias = await client.call_tool("cascade_ask", {"prompt": "A or B?", "cache": False})
+            listed = await client.call_tool("list_models", {})
             for tool, argument in (("route_specialist", "prompt"), ("run_pipeline", "input")):
                 routed = await client.call_tool(tool, {argument: "A or B?", "reasoning_effort": "medium"})
                 assert routed.structured_content is not None
@@ -363,6 +364,8 @@ async def test_a_calls_reasoning_effort_reaches_the_models_that_take_one_over_st
     assert voted.structured_content["totals"]["reasoning_tokens"] == 50
     assert by_alias.structured_content is not None
     assert by_alias.structured_content["calls"][0]["reasoning_effort"] == "low"
+    assert listed.structured_content is not None
+    assert listed.structured_content["models"]["thinker"]["reasoning_effort"] == "low"
 
 
 async def test_session_resources_are_listed_and_readable(
