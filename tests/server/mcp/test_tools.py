@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,14 @@ from chorus_mcp.strategies.core.errors import ModelTimeout, ProviderServerError
 from chorus_mcp.strategies.models.catalog import map_version_text
 from chorus_mcp.strategies.models.testing import ScriptedClient
 from tests.fake_openai import FakeOpenAI
-from tests.support.servers import KEY_ENV, fake_provider_config, server_env, stdio_server, write_config
+from tests.support.servers import (
+    KEY_ENV,
+    fake_provider_config,
+    http_server,
+    server_env,
+    stdio_server,
+    write_config,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -319,10 +328,20 @@ async def test_list_models_shows_each_models_facts_and_their_source_over_stdio(
     assert models["embedded"]["facts_from"] == "embedded model; config: max_output"
 
 
+@contextmanager
+def _session(transport: str, config: Path, directory: Path) -> Iterator[Any]:
+    """Where a real client connects: the server over stdio, or over streamable HTTP on loopback."""
+    if transport == "http":
+        with http_server(directory, server_env("sk-test"), config=config) as served:
+            yield served.url
+    else:
+        yield stdio_server(config, server_env("sk-test"))
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", MODES)
-async def test_a_calls_reasoning_effort_reaches_the_models_that_take_one_over_stdio(
-    tmp_path: Path, mode: str
+@pytest.mark.parametrize(("transport", "mode"), [("stdio", "auto"), ("stdio", "legacy"), ("http", "auto")])
+async def test_a_calls_reasoning_effort_reaches_the_models_that_take_one_over_real_transports(
+    tmp_path: Path, transport: str, mode: str
 ) -> None:
     with FakeOpenAI() as fake:
         fake.script("o3-mini", "B", reasoning_tokens=50)
@@ -338,16 +357,17 @@ async def test_a_calls_reasoning_effort_reaches_the_models_that_take_one_over_st
         settings["strategies"]["route"]["routes"][0]["target"] = "thinker"
         settings["strategies"]["pipeline"]["stages"][0]["step"] = "thinker"
         config = write_config(tmp_path / "chorus.yaml", settings)
-        async with Client(stdio_server(config, server_env("sk-test")), mode=mode) as client:  # type: ignore[arg-type]
-            voted = await client.call_tool(
-                "ensemble_vote", {"prompt": "A or B?", "reasoning_effort": "high", "detail": "full"}
-            )
-            by_alias = await client.call_tool("cascade_ask", {"prompt": "A or B?", "cache": False})
-            listed = await client.call_tool("list_models", {})
-            for tool, argument in (("route_specialist", "prompt"), ("run_pipeline", "input")):
-                routed = await client.call_tool(tool, {argument: "A or B?", "reasoning_effort": "medium"})
-                assert routed.structured_content is not None
-                assert routed.structured_content["calls"][0]["reasoning_effort"] == "medium", tool
+        with _session(transport, config, tmp_path) as where:
+            async with Client(where, mode=mode) as client:  # type: ignore[arg-type]
+                voted = await client.call_tool(
+                    "ensemble_vote", {"prompt": "A or B?", "reasoning_effort": "high", "detail": "full"}
+                )
+                by_alias = await client.call_tool("cascade_ask", {"prompt": "A or B?", "cache": False})
+                listed = await client.call_tool("list_models", {})
+                for tool, argument in (("route_specialist", "prompt"), ("run_pipeline", "input")):
+                    routed = await client.call_tool(tool, {argument: "A or B?", "reasoning_effort": "medium"})
+                    assert routed.structured_content is not None
+                    assert routed.structured_content["calls"][0]["reasoning_effort"] == "medium", tool
         sent = [(r.model, r.body.get("reasoning_effort")) for r in fake.requests]
     assert sent[:2] in (
         [("o3-mini", "high"), ("gpt-4.1-mini", None)],
