@@ -51,7 +51,7 @@ _SUMMARY_DROPS = (
     "saved_cost_usd",
 )
 """A call's figures, left to the totals in a summary (and its raw text, beside the extracted answer)."""
-_DEFAULT_FLAGS = {"partial": False, "early_stop": False, "cost_complete": True}
+_DEFAULT_FLAGS = {"partial": False, "early_stop": False, "cost_complete": True, "one_model": False}
 """Flags left out of a summary when they have their usual value."""
 
 
@@ -236,7 +236,9 @@ def _decision_line(decision: dict[str, Any], detail: Detail) -> str:
 def vote_line(decision: dict[str, Any], detail: Detail = "summary") -> str:
     """A vote with answer groups: each answer with the models that gave it, strongest first, then how
     many independent voters agree, e.g.
-    `vote (majority): 391 ← gpt-4o, claude | 381 ← mistral; 2 of 3 independent voters agree, consensus`."""
+    `vote (majority): 391 ← gpt-4o, claude | 381 ← mistral; 2 of 3 independent voters agree, consensus`.
+    When the voters are all samples of one model (`one_model`) it says so instead (`2 of 2 samples of one
+    model agree`): their agreement shares that model's biases, it is not independent corroboration."""
     groups = [g for g in decision.get("groups") or [] if isinstance(g, dict)]
     shown = groups[:SUMMARY_GROUPS] if detail == "summary" else groups
     tie = {excerpt(str(key), KEY_CHARS) for key in decision.get("tie") or []}
@@ -265,7 +267,8 @@ def vote_line(decision: dict[str, Any], detail: Detail = "summary") -> str:
         backing = next((g for g in groups if excerpt(str(g.get("answer")), KEY_CHARS) == short), None)
     if backing is not None and voters > 1:  # a single voter agrees with itself: nothing to say
         agree = _independent(backing)
-        summary.append(f"{agree} of {voters} independent voters {'agrees' if agree == 1 else 'agree'}")
+        who = "samples of one model" if decision.get("one_model") else "independent voters"
+        summary.append(f"{agree} of {voters} {who} {'agrees' if agree == 1 else 'agree'}")
     summary.append("consensus" if decision.get("consensus") else "no consensus")
     if decision.get("early_stop"):
         summary.append("early stop")

@@ -82,6 +82,9 @@ class VoteDecision(BaseModel):
     """True when the vote was decided before every member answered and the rest were cancelled."""
     voters: int | None = None
     """Independent voters: answered seats that could differ from every other (see `AnswerGroup.echoes`)."""
+    one_model: bool = False
+    """True when the counted voters (two or more) are all samples of one provider model: their agreement
+    shares that model's biases and is not corroboration by independent voters."""
     seats: int | None = None
     """Members that answered."""
     groups: list[AnswerGroup] = Field(default_factory=list)

@@ -9,6 +9,10 @@ collects the ballots.
   fallback onto a model that already voted), so it would only count one opinion twice. The same voter
   giving a *different* answer has shown it is an independent sample, and counts. Agreement and
   consensus are over counted ballots, and consensus needs at least two independent voters.
+- **Samples of one model.** Counted voters that are all samples of one provider model (distinct seeds
+  or temperatures of the same model) are independent draws, not independent judges: they share that
+  model's biases, so their agreement is marked `one_model` and never reported as corroboration by
+  independent voters.
 - **Ties** are reported, never broken by member order: `tie_of` names the answers tied for first, and
   the ensemble resolves them by its configured rule (weights, a judge) or reports the tie unresolved.
 - A vote is **decided** when the leader's weight is strictly greater than the runner-up's plus the
@@ -41,6 +45,9 @@ class Ballot:
     how: str | None = None
     """How the key was read."""
     stage: str = ""
+    source: Hashable = None
+    """The provider model behind the seat whatever its sampling (None: unknown, e.g. a sub-strategy):
+    seats with one source are samples of one model, whose agreement shares that model's biases."""
 
 
 @dataclass
@@ -144,6 +151,8 @@ def vote_decision(
     chosen = winner if winner is not None else leader
     # Abstaining voters (answers that could not be read) count in the denominator: they did not agree.
     total = sum(b.weight for b in split.counted)
+    sources = {b.source for b in split.counted}
+    one_model = split.voters >= 2 and None not in sources and len(sources) == 1
     agreement = round(counts[chosen] / total, 4) if chosen is not None and total > 0 else 0.0
     return VoteDecision(
         stage=stage,
@@ -154,6 +163,7 @@ def vote_decision(
         consensus=agreement > 0.5 and split.voters >= 2 and not (tied and winner is None),
         early_stop=early_stop,
         voters=split.voters,
+        one_model=one_model,
         seats=len(ballots),
         groups=_groups(ballots, split, counts),
         tie=tied or None,

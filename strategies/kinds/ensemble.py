@@ -208,19 +208,24 @@ def _diversified(
     return step, request.model_copy(update={"seed": repeat})
 
 
-def _voter(member: _Member, ctx: RunContext) -> tuple[object, ...] | None:
-    """Who really answered a seat, as far as independence goes: the provider model that gave the answer
-    (its id and endpoint, whatever alias named it) and the seed it was sampled with. A sub-strategy
-    member is a voter of its own (None)."""
+def _source(member: _Member, ctx: RunContext) -> tuple[object, ...] | None:
+    """The provider model that answered a seat (its id and endpoint, whatever alias named it), whatever
+    it was sampled with; None for a sub-strategy member or a seat that did not answer."""
     alias = member.answered_by
     if not isinstance(member.step, ModelStep) or alias is None:
         return None
     try:
         entry = ctx.catalog.entry(alias)
-        provider: tuple[object, ...] = (entry.model, entry.api_base)
+        return (entry.model, entry.api_base)
     except ChorusError:  # an unlisted provider model id named directly
-        provider = (alias, None)
-    return (*provider, member.temperature, member.seed)
+        return (alias, None)
+
+
+def _voter(member: _Member, ctx: RunContext) -> tuple[object, ...] | None:
+    """Who really answered a seat, as far as independence goes: its provider model (`_source`) and the
+    temperature and seed it was sampled with. A sub-strategy member is a voter of its own (None)."""
+    provider = _source(member, ctx)
+    return None if provider is None else (*provider, member.temperature, member.seed)
 
 
 def _weight(spec: EnsembleSpec, member: _Member, ctx: RunContext) -> float:
@@ -261,6 +266,7 @@ def _ballots(
                 key,
                 _weight(spec, member, ctx),
                 voter=_voter(member, ctx),
+                source=_source(member, ctx),
                 model=member.answered_by or step_label(member.step),
                 how=f"{answer.kind}: {answer.how}" if key is not None else None,
                 stage=member.stage.rsplit("/", 1)[-1],

@@ -230,9 +230,10 @@ def test_the_run_it_command_exactly_as_written_is_answered_by_two_or_more_indepe
 
     assert done.returncode == 0, done.stderr
     assert re.match(r"Answer: (yes|no)\n", done.stdout), done.stdout
-    # The greedy seat and a sampled one are distinct voters: a real majority of two, not one echoed.
+    # The greedy seat and a sampled one are distinct samples, counted twice, but of one model: the line
+    # says so rather than calling them independent voters.
     vote = re.search(
-        r"vote \(majority\): (yes|no) ← .*; (\d) of (\d) independent voters agree, consensus", done.stdout
+        r"vote \(majority\): (yes|no) ← .*; (\d) of (\d) samples of one model agree, consensus", done.stdout
     )
     assert vote is not None and int(vote.group(2)) >= 2, done.stdout
     assert "ensemble/member-2: local answered for client" in done.stdout

@@ -107,6 +107,21 @@ def test_one_model_in_two_seats_is_one_independent_voter_and_no_consensus() -> N
     )
 
 
+def test_samples_of_one_model_agreeing_are_called_samples_of_one_model_not_independent_voters() -> None:
+    vote = _vote(
+        [AnswerGroup(answer="no", models=["local", "local"], weight=2)], consensus=True, one_model=True
+    )
+
+    line = _vote_line(_result(vote, answer="no"))
+
+    assert line == "vote (majority): no ← local ×2; 2 of 2 samples of one model agree, consensus", line
+    assert "one_model" not in str(
+        shaped(
+            render(_result(_vote([AnswerGroup(answer="no", models=["a"], weight=1)]))), "summary"
+        ).structured_content
+    )
+
+
 def test_an_unresolved_tie_is_named_as_one_with_every_tied_answer_and_no_winner() -> None:
     groups = [
         AnswerGroup(answer="yes", models=["a"], weight=1),

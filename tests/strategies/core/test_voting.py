@@ -105,3 +105,19 @@ def test_nobody_voting_gives_no_winner() -> None:
     decision = vote_decision("ensemble", "majority", [Ballot(0, None)])
 
     assert decision.winner is None and decision.agreement == 0.0 and not decision.consensus
+
+
+def test_counted_voters_that_are_all_samples_of_one_model_are_marked_one_model() -> None:
+    ballots = [Ballot(n, "no", voter=("m", n), source="m") for n in range(3)]
+
+    decision = vote_decision("ensemble", "majority", ballots)
+
+    assert decision.voters == 3 and decision.one_model and decision.consensus
+
+
+def test_voters_from_two_models_or_of_unknown_source_are_not_one_model() -> None:
+    two = [Ballot(0, "no", voter=("m", 0), source="m"), Ballot(1, "no", voter=("k", 0), source="k")]
+    unknown = [Ballot(0, "no", voter=("m", 0), source="m"), Ballot(1, "no")]
+    single = [Ballot(0, "no", voter=("m", 0), source="m")]
+
+    assert not any(vote_decision("e", "majority", b).one_model for b in (two, unknown, single))

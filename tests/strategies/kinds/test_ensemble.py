@@ -311,3 +311,22 @@ async def test_progress_hears_of_every_member_including_the_cancelled_ones() -> 
     await run_ensemble(spec, QUESTION, context_of(*clients, progress=sink), "ensemble")
 
     assert sorted(seen) == [("a", "ok"), ("b", "ok"), ("c", "cancelled")]
+
+
+async def test_a_model_listed_three_times_votes_as_samples_of_one_model() -> None:
+    spec = EnsembleSpec(members=["a", "a", "a"], early_stop=False)
+
+    result = await run_ensemble(spec, QUESTION, context_of(ScriptedClient("a", "B")), "ensemble")
+
+    vote = vote_of(result)
+    assert result.answer == "B" and vote.voters == 3 and vote.one_model
+
+
+async def test_two_different_models_agreeing_are_not_samples_of_one_model() -> None:
+    clients = [ScriptedClient("a", "B"), ScriptedClient("b", "B")]
+    spec = EnsembleSpec(members=["a", "b"], early_stop=False)
+
+    result = await run_ensemble(spec, QUESTION, context_of(*clients), "ensemble")
+
+    vote = vote_of(result)
+    assert vote.voters == 2 and vote.consensus and not vote.one_model
