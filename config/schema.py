@@ -203,6 +203,23 @@ class Limits(_Section):
     use Redis; counted in this process otherwise."""
 
 
+class InputSettings(_Section):
+    """Files and images the orchestration tools may be given (`files`)."""
+
+    roots: list[str] = Field(default_factory=list)
+    """Folders files may be read from (`~` expanded; symlinks and `..` resolved before the check). Over
+    stdio the client's MCP roots are allowed as well; over HTTP only these: with none, paths are refused."""
+    client_roots: bool = True
+    """Over stdio, also allow the folders the client declares as its MCP roots."""
+    max_files: int = Field(default=8, ge=0)
+    """Most files and images one call may attach."""
+    max_file_bytes: int = Field(default=2_000_000, ge=1)
+    """Largest file or image, in bytes."""
+    oversize: Literal["excerpt", "refuse"] = "excerpt"
+    """A text file larger than its share of a model's context window: sent cut to its share with a
+    marker (`excerpt`), or that model is not called, with a message naming the file (`refuse`)."""
+
+
 class ChorusConfig(_Section):
     """A Chorus configuration file (YAML)."""
 
@@ -233,6 +250,7 @@ class ChorusConfig(_Section):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     auth: AuthConfig = Field(default_factory=AuthConfig)
     limits: Limits = Field(default_factory=Limits)
+    inputs: InputSettings = Field(default_factory=InputSettings)
 
     @model_validator(mode="after")
     def _defaults_within_limits(self) -> ChorusConfig:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import ExitStack
 from decimal import Decimal
 from typing import Any
@@ -10,6 +11,7 @@ import anyio
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, InputRequiredResult
 
+from chorus_mcp.server.mcp.inputs import attached_notes, reader_for
 from chorus_mcp.server.mcp.progress import CallProgress
 from chorus_mcp.server.mcp.rendering import render
 from chorus_mcp.server.mcp.sampling_context import run_with_client_model
@@ -55,21 +57,26 @@ async def execute(
     context: ContextMode | None = None,
     cache: bool = True,
     reasoning_effort: ReasoningEffort | None = None,
+    files: Sequence[object] | None = None,
 ) -> CallToolResult | InputRequiredResult:
     """Run `step` on `prompt` within the session `session_id` (a new one when None): its history is
     passed per `context` (default `sessions.context.mode`), the call's cost cap is lowered to what the
     session's own cap has left (shared with the session's other calls in flight), and the exchange and
     its cost are recorded in the session. `cache=False`: no model call of the run reads or writes the
-    response cache. `reasoning_effort` overrides each model's configured one (`engine.reasoning`)."""
+    response cache. `reasoning_effort` overrides each model's configured one (`engine.reasoning`).
+    `files`: attached to the prompt (`server.mcp.inputs`), each model sent its share."""
     state = state_of(ctx)
     principal = current_principal()
     defaults = state.config.defaults
     if not prompt.strip():
         raise UserInputError("prompt: must not be empty")
     check_models(step, state.catalog)
+    attached = await (await reader_for(ctx, state.config.inputs)).read(files or [])
 
     with ExitStack() as held:  # the session's shared budget, for the whole call (store write included)
-        request = CompletionRequest.of(prompt, system=system, reasoning_effort=reasoning_effort)
+        request = CompletionRequest.of(
+            prompt, system=system, reasoning_effort=reasoning_effort, inputs=attached
+        )
         created = session_id is None
         parent: Budget | None = None
         session: Session | None = None
@@ -139,7 +146,8 @@ async def execute(
                 result = await run_strategy(step, built.request, run, session_id=session_id)
             extra = [*built.calls, *active.calls]
             result.calls[:0] = extra
-            result.decisions[:0] = [*([budget_note] if budget_note else []), *built.notes, *active.notes]
+            noted = [*([budget_note] if budget_note else []), *attached_notes(attached)]
+            result.decisions[:0] = [*noted, *built.notes, *active.notes]
             if extra:
                 result.totals = compute_totals(result.calls, anyio.current_time() - started)
             return result

@@ -49,6 +49,9 @@ MaxCost = Annotated[float | None, Field(description="Cost cap in USD for this ca
 UseCache = Annotated[bool, Field(description="false: do not read or write the response cache.")]
 # A bare enum, no type or description: ~15 tokens a tool (the allotment for the four is 60).
 Effort = Annotated[ReasoningEffort | None, WithJsonSchema({"enum": list(get_args(ReasoningEffort))})]
+# Items are checked by `server.mcp.inputs` (each shape named in its errors): a typed union here would
+# cost ~50 schema tokens a tool, read by the agent's model on every turn.
+Files = Annotated[list[Any] | None, Field(description="File paths or MCP image/resource content to attach.")]
 DetailChoice = Annotated[Detail, Field(description="summary: answers cut to excerpts; full: everything.")]
 
 ToolResult = CallToolResult | InputRequiredResult
@@ -89,6 +92,7 @@ class _Run:
     max_cost_usd: float | None
     cache: bool
     reasoning_effort: ReasoningEffort | None = None
+    files: list[Any] | None = None
 
 
 async def _orchestrate(
@@ -112,6 +116,7 @@ async def _orchestrate(
             expected_calls=expected,
             cache=run.cache,
             reasoning_effort=run.reasoning_effort,
+            files=run.files,
         )
         return shaped(result, detail)
     except ChorusError as exc:
@@ -138,6 +143,7 @@ def register_tools(server: MCPServer[Any]) -> None:
         max_cost_usd: MaxCost = None,
         cache: UseCache = True,
         reasoning_effort: Effort = None,
+        files: Files = None,
     ) -> ToolResult:
         """Ask several models in parallel and vote (or synthesise) one answer, with every vote shown."""
 
@@ -157,7 +163,7 @@ def register_tools(server: MCPServer[Any]) -> None:
             assert isinstance(base, EnsembleSpec)
             return with_overrides(base, overrides)
 
-        run = _Run(system, session_id, context, deadline_s, max_cost_usd, cache, reasoning_effort)
+        run = _Run(system, session_id, context, deadline_s, max_cost_usd, cache, reasoning_effort, files)
         return await _orchestrate(ctx, spec_for, prompt, run, detail)
 
     @server.tool(annotations=_CALLS_MODELS)
@@ -176,6 +182,7 @@ def register_tools(server: MCPServer[Any]) -> None:
         max_cost_usd: MaxCost = None,
         cache: UseCache = True,
         reasoning_effort: Effort = None,
+        files: Files = None,
     ) -> ToolResult:
         """Ask a cheap model first; escalate to stronger ones while its confidence is below the threshold."""
 
@@ -189,7 +196,7 @@ def register_tools(server: MCPServer[Any]) -> None:
             assert isinstance(base, CascadeSpec)
             return with_overrides(base, overrides)
 
-        run = _Run(system, session_id, context, deadline_s, max_cost_usd, cache, reasoning_effort)
+        run = _Run(system, session_id, context, deadline_s, max_cost_usd, cache, reasoning_effort, files)
         return await _orchestrate(ctx, spec_for, prompt, run, detail)
 
     @server.tool(annotations=_CALLS_MODELS)
@@ -205,13 +212,14 @@ def register_tools(server: MCPServer[Any]) -> None:
         max_cost_usd: MaxCost = None,
         cache: UseCache = True,
         reasoning_effort: Effort = None,
+        files: Files = None,
     ) -> ToolResult:
         """Send the request to the specialist that fits it (rules, then a classifier, then the default)."""
 
         def spec_for(config: ChorusConfig) -> Step:
             return named(config, strategy or config.defaults.route, RouteSpec)
 
-        run = _Run(system, session_id, context, deadline_s, max_cost_usd, cache, reasoning_effort)
+        run = _Run(system, session_id, context, deadline_s, max_cost_usd, cache, reasoning_effort, files)
         return await _orchestrate(ctx, spec_for, prompt, run, detail)
 
     @server.tool(annotations=_CALLS_MODELS)
@@ -229,6 +237,7 @@ def register_tools(server: MCPServer[Any]) -> None:
         max_cost_usd: MaxCost = None,
         cache: UseCache = True,
         reasoning_effort: Effort = None,
+        files: Files = None,
     ) -> ToolResult:
         """Run a configured multi-stage pipeline (e.g. plan → code → review → refine until approved)."""
 
@@ -240,7 +249,7 @@ def register_tools(server: MCPServer[Any]) -> None:
                 spec = spec.model_copy(update={"refine": refine})
             return spec
 
-        run = _Run(None, session_id, context, deadline_s, max_cost_usd, cache, reasoning_effort)
+        run = _Run(None, session_id, context, deadline_s, max_cost_usd, cache, reasoning_effort, files)
         return await _orchestrate(ctx, spec_for, input, run, detail)
 
     @server.tool(annotations=_READ_ONLY)

@@ -55,7 +55,11 @@ def cache_key(
     scope: str = "",
     credential: str | None = None,
 ) -> CacheKey:
-    messages = [[m.role, m.content] for m in request.messages]
+    # An image enters by its SHA-256 (the bytes are in the messages sent, not needed here); a message
+    # without images keeps the key it had before images existed.
+    messages = [
+        [m.role, m.content, *([[i.sha256 for i in m.images]] if m.images else [])] for m in request.messages
+    ]
     last_user = max((i for i, m in enumerate(request.messages) if m.role == "user"), default=None)
     prompt = "" if last_user is None else request.messages[last_user].content
     context = [m for i, m in enumerate(messages) if i != last_user]
@@ -76,10 +80,19 @@ def cache_key(
     }
     return CacheKey(
         key=_digest({**common, "messages": messages}),
-        bucket=_digest({**common, "context": context, "prompt_at": last_user}),
+        bucket=_digest(
+            {**common, "context": context, "prompt_at": last_user, **_images_of(request, last_user)}
+        ),
         model=model,
         prompt=prompt,
     )
+
+
+def _images_of(request: CompletionRequest, last_user: int | None) -> dict[str, Any]:
+    """The latest user message's images, by hash: a semantic hit on the same words about another image
+    must not be served (absent when there are none, so keys without images are unchanged)."""
+    images = [] if last_user is None else request.messages[last_user].images
+    return {"prompt_images": [i.sha256 for i in images]} if images else {}
 
 
 def credential_of(entry: ModelEntry) -> tuple[bool, str | None]:

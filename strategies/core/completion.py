@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from chorus_mcp.strategies.core.errors import redact, secret_spans
+from chorus_mcp.strategies.core.inputs import Attached, ImagePart
 
 Role = Literal["system", "user", "assistant"]
 ReasoningEffort = Literal["low", "medium", "high"]
@@ -23,6 +24,16 @@ class Message(BaseModel):
 
     role: Role
     content: str
+    images: tuple[ImagePart, ...] = ()
+    """Images sent with the text (a user message; only to a model that reads them, `core.inputs`)."""
+
+    def openai_content(self) -> str | list[dict[str, Any]]:
+        """The content as OpenAI's chat format has it: the text, or text and image parts."""
+        if not self.images:
+            return self.content
+        parts: list[dict[str, Any]] = [{"type": "text", "text": self.content}]
+        parts.extend({"type": "image_url", "image_url": {"url": i.data_url()}} for i in self.images)
+        return parts
 
 
 class CompletionRequest(BaseModel):
@@ -55,6 +66,9 @@ class CompletionRequest(BaseModel):
     reasoning_effort: ReasoningEffort | None = None
     """The reasoning effort asked for; the core sends it only to models that take one
     (`engine.calling`), and clients send it the provider's way. Part of the response-cache key."""
+    inputs: Attached | None = None
+    """Files and images the caller attached, not yet in the messages: each model is sent its share of
+    them (`core.inputs.fit`) just before it is called."""
 
     @classmethod
     def of(cls, prompt: str, *, system: str | None = None, **settings: Any) -> CompletionRequest:

@@ -39,6 +39,7 @@ from chorus_mcp.strategies.core.errors import (
     ModelTimeout,
     UserInputError,
 )
+from chorus_mcp.strategies.core.inputs import UNKNOWN_WINDOW, InputNotSent, fit
 from chorus_mcp.strategies.core.result import (
     CallRecord,
     Decision,
@@ -166,6 +167,11 @@ async def _attempt_model(
     """Call `model`, retrying what is worth retrying. Every attempt — retried, final, skipped or ok — is
     appended to `calls` and reported as it happens; what the budget did beyond the usual (a lowered
     `max_tokens`, an overshoot) goes to `decisions`. Returns the completion, or the error that ended it."""
+    try:
+        request = with_inputs(ctx, model, request, stage, decisions)
+    except InputNotSent as exc:
+        await _keep(ctx, calls, record_error(model, stage, exc, None))
+        return exc
     breaker = ctx.guard.breaker(model)
     effort = effort_for(ctx.catalog, model, request)
     request = effort.request
@@ -255,6 +261,37 @@ def _charge_what_arrived(
     )
     decisions.append(NoteDecision(stage=stage, message=message))
     return meter.spent_usd
+
+
+def with_inputs(
+    ctx: RunContext, model: str, request: CompletionRequest, stage: str, decisions: list[Decision]
+) -> CompletionRequest:
+    """`request` with `model`'s share of its attached files and images in its latest user message (see
+    `core.inputs`); what was cut goes to `decisions`. Raises `InputNotSent` if the model cannot take them."""
+    if request.inputs is None:
+        return request
+    facts = ctx.catalog.capabilities(model)
+    window = facts.context_window or UNKNOWN_WINDOW
+    answer = request.max_tokens or facts.max_output or ctx.catalog.entry(model).max_output_tokens
+    # ~4 characters a token, rounded up generously: the messages are short beside the files they carry.
+    used = sum(len(m.content) // 3 + 4 for m in request.messages)
+    fitted = fit(
+        request.inputs,
+        model=model,
+        window=window,
+        room=window - answer - used,
+        vision=facts.vision,
+        vision_source=facts.sources.get("vision", "the model map does not list it"),
+    )
+    decisions.extend(NoteDecision(stage=stage, message=note) for note in fitted.notes)
+    messages = list(request.messages)
+    last = max((i for i, m in enumerate(messages) if m.role == "user"), default=None)
+    if last is None:
+        messages.append(Message(role="user", content=fitted.text, images=fitted.images))
+    else:
+        text = "\n\n".join(t for t in (messages[last].content, fitted.text) if t)
+        messages[last] = Message(role="user", content=text, images=fitted.images)
+    return request.model_copy(update={"messages": tuple(messages), "inputs": None})
 
 
 async def _cached_answer(ctx: RunContext, model: str, request: CompletionRequest) -> Completion | None:

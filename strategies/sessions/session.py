@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from chorus_mcp.strategies.core.completion import CompletionRequest, Message, Usage
 from chorus_mcp.strategies.core.errors import ChorusError, UserInputError
+from chorus_mcp.strategies.core.inputs import InputRef
 from chorus_mcp.strategies.core.result import StrategyResult
 from chorus_mcp.strategies.core.templates import latest_user_text
 from chorus_mcp.strategies.sessions.ownership import LOCAL, Principal
@@ -93,9 +94,15 @@ class Turn(BaseModel):
     seq: int | None = None
     """Position in the session since it began (0-based), set by the store when read; it keeps counting
     when old turns are dropped by the size cap."""
+    inputs: list[InputRef] = Field(default_factory=list)
+    """For a user turn: the files and images attached to it, by reference and hash (never the bytes)."""
 
     def message(self) -> Message:
-        return Message(role=self.role, content=self.content)
+        """The turn as history: an earlier turn's attachments are named, not sent again."""
+        if not self.inputs:
+            return Message(role=self.role, content=self.content)
+        named = "; ".join(i.described() for i in self.inputs)
+        return Message(role=self.role, content=f"{self.content}\n[attached then, not shown again: {named}]")
 
 
 class ContextMemo(BaseModel):
@@ -395,7 +402,8 @@ def exchange(request: CompletionRequest, result: StrategyResult, usage: Usage | 
     """The turns one answered call adds to its session: the user's latest message, then the answer if
     there is one (carrying what the call cost)."""
     at = utc_now()
-    turns = [Turn(role="user", content=latest_user_text(request), at=at)]
+    attached = request.inputs.refs() if request.inputs is not None else []
+    turns = [Turn(role="user", content=latest_user_text(request), at=at, inputs=attached)]
     if result.answer is not None:
         turns.append(
             Turn(

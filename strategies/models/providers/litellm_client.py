@@ -184,7 +184,7 @@ class LiteLLMClient:
         entry = self.entry
         arguments: dict[str, Any] = {
             "model": entry.model,
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "messages": [{"role": m.role, "content": m.openai_content()} for m in request.messages],
             "timeout": request.timeout_s or entry.timeout_s,
             # Retries belong to the core (visible, traced, budgeted), never hidden inside litellm.
             "max_retries": 0,

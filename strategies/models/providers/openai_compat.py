@@ -269,7 +269,7 @@ class OpenAICompatClient:
         """The JSON body for `request` (see the module docstring for what is sent to whom)."""
         body: dict[str, Any] = {
             "model": self._model,
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "messages": [{"role": m.role, "content": m.openai_content()} for m in request.messages],
         }
         if request.max_tokens is not None:
             body["max_completion_tokens" if self._reasoning else "max_tokens"] = request.max_tokens
