@@ -246,8 +246,8 @@ def _kind_shown(item: dict[str, Any]) -> str:
 
 async def reader_for(ctx: Context[Any, Any], settings: InputSettings) -> Reader:
     """The reader for this call: the operator's roots, plus (over stdio) the client's MCP roots."""
-    transport = getattr(ctx.request_context, "transport", None)
-    over_http = "http" in str(getattr(transport, "kind", "")) or "sse" in str(getattr(transport, "kind", ""))
+    # The HTTP transports attach the request they came in; stdio and in-process calls have none.
+    over_http = ctx.request_context.request is not None
     roots = resolved_folders(settings.roots)
     if not over_http and settings.client_roots:
         roots.extend(await _client_roots(ctx))

@@ -674,3 +674,121 @@ def test_wire_level_hostile_bodies_get_an_http_error_and_the_server_keeps_servin
             fresh = httpx.post(served.url, content=json.dumps(INITIALIZE), headers=MCP_HEADERS, timeout=30)
             assert fresh.status_code == 200
         assert "Traceback" not in served.log
+
+
+# -- hostile files and images (`files`) ------------------------------------------------------------
+
+INSIDE = "The code word is HERON.\n"
+OUTSIDE = "TOP-SECRET-OUTSIDE-CONTENT\n"
+FileCase = tuple[str, Callable[[Path], list[Any]], str]
+FILE_CASES: list[FileCase] = [
+    ("dotdot-escape", lambda r: [f"{r}/../outside.txt"], "is outside the allowed roots"),
+    ("symlink-out", lambda r: [str(r / "link.txt")], "is outside the allowed roots"),
+    ("symlinked-folder-out", lambda r: [str(r / "away" / "outside.txt")], "is outside the allowed roots"),
+    ("etc-passwd", lambda r: ["/etc/passwd"], "is outside the allowed roots"),
+    ("file-uri-out", lambda r: [f"file://{r.parent}/outside.txt"], "is outside the allowed roots"),
+    ("encoded-uri-out", lambda r: [f"file://{r}/%2e%2e/outside.txt"], "is outside the allowed roots"),
+    ("relative", lambda r: ["notes.md"], "is relative; expected an absolute path or a file:// URI"),
+    ("missing", lambda r: [str(r / "nope.md")], "no such file"),
+    ("folder", lambda r: [str(r)], "is not a regular file"),
+    ("http-uri", lambda r: ["http://127.0.0.1:1/x"], "only file:// URIs name files"),
+    ("huge", lambda r: [str(r / "huge.txt")], "is larger than 10,000 bytes (inputs.max_file_bytes)"),
+    (
+        "binary",
+        lambda r: [str(r / "blob.bin")],
+        "is binary; expected UTF-8 text or a PNG/JPEG/GIF/WebP image",
+    ),
+    ("latin-1", lambda r: [str(r / "latin1.txt")], "is not UTF-8 text"),
+    (
+        "bad-base64",
+        lambda r: [{"type": "image", "data": "!!not base64!!", "mimeType": "image/png"}],
+        "files[0].data: not valid base64",
+    ),
+    (
+        "image-not-image",
+        lambda r: [{"type": "image", "data": "aGVsbG8=", "mimeType": "image/png"}],
+        "files[0].data: not a PNG, JPEG, GIF or WebP image",
+    ),
+    (
+        "blob-bad-base64",
+        lambda r: [{"type": "resource", "resource": {"uri": "x:y", "blob": "%%%"}}],
+        "files[0].resource.blob: not valid base64",
+    ),
+    (
+        "resource-not-object",
+        lambda r: [{"type": "resource", "resource": "text"}],
+        "files[0].resource: expected an object",
+    ),
+    ("unknown-type", lambda r: [{"type": "audio", "data": "AAAA"}], "files[0]: type 'audio'"),
+    ("number", lambda r: [str(r / "notes.md"), 42], "files[1]: expected a path or an object"),
+    (
+        "too-many",
+        lambda r: [str(r / "notes.md")] * 4,
+        "files: 4 items; expected at most 3 (inputs.max_files)",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def hostile_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("hostile-files")
+    root = base / "root"
+    root.mkdir()
+    (root / "notes.md").write_text(INSIDE)
+    (base / "outside.txt").write_text(OUTSIDE)
+    (root / "link.txt").symlink_to(base / "outside.txt")
+    (root / "away").symlink_to(base, target_is_directory=True)
+    (root / "huge.txt").write_text("x" * 10_001)
+    (root / "blob.bin").write_bytes(b"\x7fELF\x00\x01\x02" * 10)
+    (root / "latin1.txt").write_bytes("café crème".encode("latin-1"))
+    return root
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(("case", "files", "expected"), FILE_CASES, ids=[c[0] for c in FILE_CASES])
+async def test_a_hostile_file_is_refused_naming_the_item_and_no_model_is_called(
+    hostile_root: Path, case: str, files: Callable[[Path], list[Any]], expected: str, mode: str
+) -> None:
+    clients = {"cheap": ScriptedClient("cheap", "ok")}
+    config = parse_config(
+        json.dumps(
+            {
+                "models": {"cheap": {"model": "openai/gpt-4o-mini", "api_base": "http://127.0.0.1:9/v1"}},
+                "inputs": {"roots": [str(hostile_root)], "max_files": 3, "max_file_bytes": 10_000},
+            }
+        )
+    )
+    server = build_server(config, _factory(clients))
+    async with Client(server, mode=mode) as client:  # type: ignore[arg-type]
+        result = await client.call_tool(
+            "cascade_ask", {"prompt": "Read it.", "tiers": ["cheap"], "files": files(hostile_root)}
+        )
+        assert result.is_error, case
+        assert expected in _text(result), _text(result)
+        assert OUTSIDE.strip() not in result.model_dump_json()  # never the content of what was refused
+        assert clients["cheap"].requests == []
+        # The server keeps serving, and a file inside the root is read.
+        fine = await client.call_tool(
+            "cascade_ask",
+            {"prompt": "Read it.", "tiers": ["cheap"], "files": [str(hostile_root / "notes.md")]},
+        )
+    assert not fine.is_error, _text(fine)
+    assert INSIDE.strip() in clients["cheap"].requests[-1].messages[-1].content
+
+
+async def test_with_no_roots_from_operator_or_client_a_path_is_refused_naming_the_fix(tmp_path: Path) -> None:
+    (tmp_path / "notes.md").write_text(INSIDE)
+    clients = {"cheap": ScriptedClient("cheap", "ok")}
+    config = parse_config(
+        json.dumps(
+            {"models": {"cheap": {"model": "openai/gpt-4o-mini", "api_base": "http://127.0.0.1:9/v1"}}}
+        )
+    )
+    server = build_server(config, _factory(clients))
+    async with Client(server) as client:
+        result = await client.call_tool(
+            "cascade_ask", {"prompt": "Read it.", "tiers": ["cheap"], "files": [str(tmp_path / "notes.md")]}
+        )
+    assert result.is_error
+    assert "no allowed roots: configure inputs.roots" in _text(result)
+    assert clients["cheap"].requests == []

@@ -17,7 +17,7 @@ from chorus_mcp.config.loader import parse_config
 from chorus_mcp.server.app import build_server
 from chorus_mcp.server.mcp.inputs import count_tokens
 from tests.fake_openai import FakeOpenAI, RecordedRequest
-from tests.support.servers import KEY_ENV, fake_models
+from tests.support.servers import KEY_ENV, fake_models, http_server, server_env, stdio_server, write_config
 
 SECRET = "sk-inputs-test-key-000111222333"
 # A 1x1 PNG: real image bytes, known by their first bytes.
@@ -254,3 +254,50 @@ async def test_run_pipeline_passes_an_embedded_text_resource_to_its_stage(
         and '<file name="mem://spec"' in content
         and "Use tabs." in content
     )
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_over_stdio_a_file_path_within_the_configured_root_reaches_the_models(
+    fake_openai: FakeOpenAI, root: Path, tmp_path: Path, mode: str
+) -> None:
+    fake_openai.script("*", "PELICAN")
+    path = write_config(tmp_path / "chorus.yaml", config(fake_openai, root))
+    async with Client(stdio_server(path, server_env(SECRET)), mode=mode) as client:  # type: ignore[arg-type]
+        result = await client.call_tool(
+            "cascade_ask", {"prompt": "Code word?", "tiers": ["alpha"], "files": [str(root / "notes.md")]}
+        )
+    assert not result.is_error, text_of(result)
+    assert "The launch code word is PELICAN." in user_content(fake_openai.requests_for("alpha")[-1])
+
+
+@pytest.mark.anyio
+async def test_over_streamable_http_an_embedded_image_reaches_only_the_vision_model_and_paths_need_roots(
+    fake_openai: FakeOpenAI, root: Path, tmp_path: Path
+) -> None:
+    fake_openai.script("*", "a dot")
+    cfg = config(fake_openai, root)
+    cfg["inputs"] = {}  # no operator roots: over HTTP no path is readable
+    path = write_config(tmp_path / "chorus.yaml", cfg)
+    image = {
+        "type": "resource",
+        "resource": {"uri": "mem://dot.png", "mimeType": "image/png", "blob": PNG_B64},
+    }
+    with http_server(tmp_path, server_env(SECRET), config=path, never_logged=SECRET) as served:
+        async with Client(served.url) as client:
+            result = await client.call_tool(
+                "ensemble_vote", {"prompt": "What is it?", "files": [image], "detail": "full"}
+            )
+            refused = await client.call_tool(
+                "cascade_ask", {"prompt": "Read.", "tiers": ["alpha"], "files": [str(root / "notes.md")]}
+            )
+    assert not result.is_error, text_of(result)
+    content = user_content(fake_openai.requests_for("alpha")[0])
+    assert content[1] == {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG_B64}"}}
+    assert fake_openai.requests_for("beta") == []
+    assert {c["model"]: c["status"] for c in (result.structured_content or {})["calls"]}["beta"] == "skipped"
+    assert refused.is_error
+    assert "over HTTP only the operator's inputs.roots are readable, and none is configured" in text_of(
+        refused
+    )
+    assert str(root) not in text_of(refused).replace(str(root / "notes.md"), "")
