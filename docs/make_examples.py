@@ -140,6 +140,53 @@ async def model_facts_and_reasoning_effort() -> None:
     print("```json\n" + json.dumps(calls, indent=2) + "\n```\n")
 
 
+DOT_PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+
+
+async def files_and_images() -> None:
+    """`ensemble_vote` with an image and a text file given inline: the members that read images get both,
+    the one that does not is skipped with its reason, and the result names what was attached."""
+    # One more model, which litellm's map says reads no images, and an ensemble of it with two that do.
+    added = (
+        "  text-only: {model: deepseek/deepseek-chat}\nstrategies:\n"
+        "  looking: {kind: ensemble, members: [gpt-mini, haiku, text-only], early_stop: false}\n"
+    )
+    config = parse_config(CONFIG.replace("strategies:\n", added, 1), env={})
+    clients = {**_clients(), "text-only": ScriptedClient("text-only", "B")}
+    clients["gpt-mini"] = ScriptedClient("gpt-mini", "A red dot on white.")
+    clients["haiku"] = ScriptedClient("haiku", "A red dot on white.")
+    server = build_server(config, lambda alias, _entry: clients[alias])
+    arguments: dict[str, Any] = {
+        "prompt": "Does the picture match the spec?",
+        "strategy": "looking",
+        "detail": "full",
+        "files": [
+            {"type": "image", "data": DOT_PNG, "mimeType": "image/png"},
+            {"type": "resource", "resource": {"uri": "mem://spec.md", "text": "A single red dot."}},
+        ],
+    }
+    async with Client(server) as client:
+        result = await client.call_tool("ensemble_vote", arguments)
+    assert result.structured_content is not None
+    shown = {**arguments, "files": [{**arguments["files"][0], "data": "<base64 PNG>"}, arguments["files"][1]]}
+    print("## Files and images\n")
+    print(f"`ensemble_vote` with `{json.dumps(shown)}`. The image goes to the members litellm's model map")
+    print(
+        "says read images (`gpt-4.1-mini`, `claude-haiku-4-5`); `deepseek-chat` does not, so it is not called"
+    )
+    print("and its record says why, while the vote goes on with the two that can see. The text resource is")
+    print("sent to every member that is called, as a `<file>` block after the prompt. A path (`/abs/file.py`")
+    print("or `file://...`) is read the same way when it lies inside `inputs.roots` (or, over stdio, the")
+    print("client's MCP roots).\n")
+    calls = [
+        {k: v for k, v in c.items() if k in ("model", "status", "answer", "error")}
+        for c in result.structured_content["calls"]
+    ]
+    notes = [d for d in result.structured_content["decisions"] if d.get("stage") == "inputs"]
+    print("```json\n" + json.dumps({"calls": calls, "decisions": notes}, indent=2) + "\n```\n")
+
+
 if __name__ == "__main__":
     anyio.run(main)
     anyio.run(model_facts_and_reasoning_effort)
+    anyio.run(files_and_images)
