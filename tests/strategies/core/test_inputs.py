@@ -1,0 +1,91 @@
+"""How one model's share of the attached files and images is worked out (`core.inputs.fit`)."""
+
+from __future__ import annotations
+
+import pytest
+
+from chorus_mcp.strategies.core.inputs import IMAGE_TOKENS, Attached, Input, InputNotSent, fit
+
+
+def text(name: str, tokens: int) -> Input:
+    body = "".join(f"{name} line {i}\n" for i in range(tokens // 4 + 1))
+    return Input(
+        name=name,
+        kind="text",
+        mime_type="text/plain",
+        sha256="ab" * 32,
+        size_bytes=len(body),
+        tokens=tokens,
+        text=body,
+    )
+
+
+IMAGE = Input(
+    name="dot.png",
+    kind="image",
+    mime_type="image/png",
+    sha256="cd" * 32,
+    size_bytes=10,
+    tokens=IMAGE_TOKENS,
+    data="AAAA",
+)
+
+
+def test_small_files_go_whole_and_what_they_leave_goes_to_the_large_one() -> None:
+    small, large = text("small", 100), text("large", 5000)
+    fitted = fit(
+        Attached(items=(small, large)), model="m", window=8000, room=4000, vision=None, vision_source=""
+    )
+    assert small.text is not None and small.text in fitted.text
+    assert "[cut by Chorus: large is 5,000 tokens" in fitted.text
+    # The large file's share is what the small one left (4000 - 100 - the markers), not half the room.
+    assert fitted.notes == (
+        "m: large is 5,000 tokens, more than its share (3,820 tokens) of m's 8,000-token context window: "
+        "sent its first ~3,820 tokens",
+    )
+    assert fitted.text.index("small") < fitted.text.index("large")  # in the order given
+
+
+def test_refuse_names_the_file_its_tokens_and_the_window() -> None:
+    with pytest.raises(InputNotSent) as refused:
+        fit(
+            Attached(items=(text("big.py", 9000),), oversize="refuse"),
+            model="m",
+            window=8000,
+            room=6000,
+            vision=None,
+            vision_source="",
+        )
+    assert refused.value.message.startswith(
+        "m: not called: big.py is 9,000 tokens, more than its share (5,960 tokens) of m's 8,000-token"
+    )
+
+
+def test_an_image_is_refused_by_a_model_that_cannot_read_it_and_sent_to_one_that_can() -> None:
+    with pytest.raises(InputNotSent, match=r"does not read images \(per the model map\)"):
+        fit(
+            Attached(items=(IMAGE,)),
+            model="m",
+            window=8000,
+            room=6000,
+            vision=False,
+            vision_source="model map",
+        )
+    with pytest.raises(InputNotSent, match=r"unknown \(set models.m.vision: true if it does\)"):
+        fit(Attached(items=(IMAGE,)), model="m", window=8000, room=6000, vision=None, vision_source="")
+    fitted = fit(
+        Attached(items=(IMAGE,)), model="m", window=8000, room=6000, vision=True, vision_source="config"
+    )
+    assert [i.data_url() for i in fitted.images] == ["data:image/png;base64,AAAA"] and fitted.text == ""
+
+
+def test_images_that_do_not_fit_the_window_are_refused_saying_how_many_tokens_they_need() -> None:
+    with pytest.raises(InputNotSent, match=r"2 image\(s\) need ~2,200 tokens"):
+        fit(
+            Attached(items=(IMAGE, IMAGE)),
+            model="m",
+            window=2000,
+            room=1500,
+            vision=True,
+            vision_source="config",
+        )
