@@ -196,13 +196,36 @@ class RouteSpec(_Spec):
         return self
 
 
+ItemFormat = Literal["auto", "json", "lines"]
+
+
+class ForEach(_Spec):
+    """Dynamic fan-out: run a stage's step once per item of a list an earlier stage produced, in parallel."""
+
+    stage: str = Field(min_length=1)
+    """The earlier stage whose output is the list (or `input`, the request itself). A fan-out stage's
+    list is its results, one per item that answered."""
+    parse: ItemFormat = "auto"
+    """How the list is read: `json` (a JSON array, e.g. `["tides", "waves"]`, also inside a ``` fence or
+    after prose), `lines` (one item per non-empty line, list markers such as `1.` or `-` removed), `auto`
+    (a JSON array when the output holds one, else lines)."""
+    max_items: int = Field(default=8, ge=1, le=64)
+    """Most items run; a longer list is cut to its first `max_items`, and a decision note says so."""
+    concurrency: int = Field(default=4, ge=1, le=32)
+    """Most items running at once (the providers' own concurrency caps still apply)."""
+
+
 class Stage(_Spec):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     prompt: str
-    """A template: `{input}` is the request, `{<stage name>}` an earlier stage's output."""
+    """A template: `{input}` is the request, `{<stage name>}` an earlier stage's output; in a `for_each`
+    stage `{item}` is the item (a fan-out stage's output is its results, each under its item's heading)."""
     step: Step
     review: bool = False
     """A review stage answers with a JSON verdict `{"approved": bool, "issues": [...]}`."""
+    for_each: ForEach | None = None
+    """Run `step` once per item of an earlier stage's list, concurrently (`strategies.kinds.fanout`);
+    the calls of item 2 are staged `<pipeline>/<stage>[2]`."""
     context: Literal["full", "summary", "extract", "none"] | None = None
     """What of the session's history this stage is sent (`strategies.engine.context_passing`); None: as the
     tool call chose."""
@@ -216,6 +239,11 @@ class Refine(_Spec):
     step: Step | None = None
     """Who revises; defaults to the step of `stage`."""
     max_iterations: int = Field(default=2, ge=0, le=10)
+
+
+RESERVED_STAGE_NAMES = ("input", "issues", "item")
+"""Template names with a fixed meaning (the request, a review's issues, a fan-out's item); no stage may
+be called this."""
 
 
 class PipelineSpec(_Spec):
@@ -241,17 +269,46 @@ class PipelineSpec(_Spec):
             raise ValueError(f"output {self.output!r} is not one of the stages {names}")
         if all(s.review for s in self.stages):
             raise ValueError("a pipeline needs at least one stage that is not a review")
+        self._check_fan_out(names)
         self._check_templates(names)
         return self
 
+    def _check_fan_out(self, names: list[str]) -> None:
+        """A fan-out maps over an earlier, non-review stage's list; it is not itself a review or refined."""
+        for index, stage in enumerate(self.stages):
+            if stage.for_each is None:
+                continue
+            where = f"stages[{index}]"
+            if stage.review:
+                raise ValueError(
+                    f"{where}.review: true with for_each; expected false "
+                    "(a review judges one output, not a list)"
+                )
+            source = stage.for_each.stage
+            sources = ["input", *(s.name for s in self.stages[:index] if not s.review)]
+            if source not in sources:
+                raise ValueError(
+                    f"{where}.for_each.stage: {source!r}; expected an earlier stage that is not a review "
+                    f"({', '.join(sources)})"
+                )
+        if self.refine is not None:
+            target = self.stages[names.index(self.refine.stage)]
+            if target.for_each is not None:
+                raise ValueError(
+                    f"refine.stage: {target.name!r} is a for_each stage; expected a stage with one output "
+                    "(refine the stage its list comes from, or one after it)"
+                )
+
     def _check_templates(self, names: list[str]) -> None:
-        """Each template may use `{input}` and earlier stages (the refine prompt also `{issues}`)."""
-        for reserved in ("input", "issues"):
+        """Each template may use `{input}` and earlier stages (the refine prompt also `{issues}`, a
+        fan-out stage's prompt also `{item}`)."""
+        for reserved in RESERVED_STAGE_NAMES:
             if reserved in names:
                 raise ValueError(f"a stage may not be named {reserved!r}: it is a template field")
         try:
             for index, stage in enumerate(self.stages):
-                check_fields(stage.prompt, ["input", *names[:index]], where=f"stage {stage.name!r}")
+                item = ["item"] if stage.for_each is not None else []
+                check_fields(stage.prompt, ["input", *item, *names[:index]], where=f"stage {stage.name!r}")
             if self.refine is not None:
                 check_fields(self.refine.prompt, ["input", "issues", *names], where="refine prompt")
         except UserInputError as exc:
@@ -333,7 +390,17 @@ Step = Annotated[
     BeforeValidator(_shorthand),
 ]
 
-for _model in (EnsembleSpec, CascadeSpec, Route, RouteSpec, Stage, Refine, PipelineSpec, LearnedVoteSpec):
+for _model in (
+    EnsembleSpec,
+    CascadeSpec,
+    Route,
+    RouteSpec,
+    ForEach,
+    Stage,
+    Refine,
+    PipelineSpec,
+    LearnedVoteSpec,
+):
     _model.model_rebuild()
 
 

@@ -7,6 +7,15 @@ session's history rebuilt in that mode, `strategies.engine.context_passing.for_s
 any `Step`, run as `{stage}/{name}`; a stage's second and later runs (after a refinement) are
 `{stage}/{name}#2`, `#3`...
 
+A `for_each` stage is a fan-out (`strategies.kinds.fanout`): the list an earlier stage gave (read by
+`strategies.kinds.items`; a fan-out stage's list is its results) is cut to `max_items` (a note says
+so), and the stage's step runs once per item, `{item}` in its prompt, at most `concurrency` at once,
+each item staged `{stage}/{name}[n]`. Its output, for later templates and as an answer, is the answered
+items' results under their items' headings; failed items are named in notes and the rest go on. No
+list (no JSON array where one was required, an empty array, no line), or every item failing, stops the
+pipeline with an error naming the stage. A review stage sees a fan-out's output fenced as one value,
+like any other, so nothing an item says can pass for the reviewer's verdict.
+
 A review stage answers with a JSON verdict (`strategies.core.verdict`). Its prompt holds every value
 fenced as data (the work under review cannot speak to the reviewer as the prompt, nor pass for its
 verdict), followed by `REVIEW_INSTRUCTION`: end with exactly one verdict object. Its request asks for
@@ -41,25 +50,25 @@ from dataclasses import dataclass, field
 from chorus_mcp.strategies.core.completion import CompletionRequest
 from chorus_mcp.strategies.core.errors import UserInputError
 from chorus_mcp.strategies.core.result import NoteDecision, ReviewDecision, StrategyResult
-from chorus_mcp.strategies.core.spec import PipelineSpec, Step
+from chorus_mcp.strategies.core.spec import RESERVED_STAGE_NAMES, PipelineSpec, Stage, Step
 from chorus_mcp.strategies.core.templates import check_fields, latest_user_text, render, with_prompt
 from chorus_mcp.strategies.core.verdict import REVIEW_INSTRUCTION, VERDICT_SCHEMA, fence, parse_verdict
 from chorus_mcp.strategies.engine.context import RunContext
 from chorus_mcp.strategies.engine.context_passing import for_stage
+from chorus_mcp.strategies.kinds.fanout import run_items
+from chorus_mcp.strategies.kinds.items import read_items
 from chorus_mcp.strategies.sessions.session import ContextMode
-
-RESERVED_NAMES = ("input", "issues")
-"""Template names with a fixed meaning; a stage may not be called this."""
 
 
 def check_pipeline(spec: PipelineSpec, stage: str) -> None:
     """Validate every template against the names it may use, before anything runs."""
     names = [s.name for s in spec.stages]
-    for reserved in RESERVED_NAMES:
+    for reserved in RESERVED_STAGE_NAMES:
         if reserved in names:
             raise UserInputError(f"{stage}: a stage may not be named {reserved!r} (it is a template field)")
     for index, st in enumerate(spec.stages):
-        check_fields(st.prompt, ["input", *names[:index]], where=f"{stage}: stage {st.name!r}")
+        item = ["item"] if st.for_each is not None else []
+        check_fields(st.prompt, ["input", *item, *names[:index]], where=f"{stage}: stage {st.name!r}")
     if spec.refine is not None:
         check_fields(spec.refine.prompt, ["input", "issues", *names], where=f"{stage}: refine prompt")
 
@@ -75,6 +84,8 @@ class _Run:
     result: StrategyResult
     outputs: dict[str, str] = field(default_factory=dict)
     """Latest output of each stage that has run; `input` is the request text."""
+    lists: dict[str, list[str]] = field(default_factory=dict)
+    """Latest results of each fan-out stage that has run, one per item that answered, in item order."""
     runs: Counter[str] = field(default_factory=Counter)
     """How many times each stage has run (for the `#2` label suffix and the review iteration)."""
     latest_work: str | None = None
@@ -108,6 +119,62 @@ class _Run:
                 self.latest_work = child.answer
         return child
 
+    async def fan_out(self, st: Stage) -> StrategyResult:
+        """Run a `for_each` stage: its step once per item of its source's list, concurrently."""
+        assert st.for_each is not None
+        each = st.for_each
+        self.runs[st.name] += 1
+        label = self.label(st.name)
+        source = "the request" if each.stage == "input" else f"stage {each.stage!r}"
+        if each.stage in self.lists:
+            items, how = self.lists[each.stage], "its results"
+        else:
+            text = latest_user_text(self.request) if each.stage == "input" else self.outputs[each.stage]
+            read = read_items(text, each.parse)
+            if read.problem is not None:
+                return StrategyResult(
+                    strategy="for_each", ok=False, error=f"nothing to map over: {source} gave {read.problem}"
+                )
+            items, how = read.items, read.how
+        if len(items) > each.max_items:
+            _note(
+                self,
+                label,
+                f"{source} gave {len(items)} items; the first {each.max_items} were run "
+                f"(for_each.max_items), items {each.max_items + 1}-{len(items)} were not",
+            )
+            items = items[: each.max_items]
+        values = self.values()
+        prompts = [
+            render(st.prompt, {**values, "item": item}, where=f"{self.stage}: stage {st.name!r}")
+            for item in items
+        ]
+        requests = [with_prompt(self.request, prompt) for prompt in prompts]
+        if st.context is not None:
+            # The history is rebuilt once for the stage (a summary would otherwise be written per item),
+            # sized with the first item's prompt; each item's prompt then replaces the latest message.
+            shared = await for_stage(requests[0], st.context, st.step, self.ctx, label)
+            requests = [with_prompt(shared, prompt) for prompt in prompts]
+        ran = await run_items(
+            st.step,
+            items,
+            requests,
+            self.ctx,
+            label,
+            concurrency=each.concurrency,
+            source=f"{source}, read as {how}",
+        )
+        child = ran.result
+        self.result.include(child)
+        if child.partial:
+            self.result.partial = True
+            self.result.partial_reason = f"stage {st.name!r}: {child.partial_reason}"
+        if child.ok and child.answer is not None:
+            self.outputs[st.name] = child.answer
+            self.lists[st.name] = ran.answers
+            self.latest_work = child.answer
+        return child
+
     def values(self, **extra: str) -> dict[str, str]:
         return {"input": latest_user_text(self.request), **self.outputs, **extra}
 
@@ -127,11 +194,14 @@ async def run_pipeline(
         st = spec.stages[index]
         if (cut := _cut_short(ctx)) is not None:
             return _partial(run, f"{cut} before stage {st.name!r}")
-        values = run.review_values() if st.review else run.values()
-        prompt = render(st.prompt, values, where=f"{stage}: stage {st.name!r}")
-        if st.review:
-            prompt += REVIEW_INSTRUCTION
-        child = await run.run(st.name, st.step, prompt, review=st.review, context=st.context)
+        if st.for_each is not None:
+            child = await run.fan_out(st)
+        else:
+            values = run.review_values() if st.review else run.values()
+            prompt = render(st.prompt, values, where=f"{stage}: stage {st.name!r}")
+            if st.review:
+                prompt += REVIEW_INSTRUCTION
+            child = await run.run(st.name, st.step, prompt, review=st.review, context=st.context)
         if not child.ok or child.answer is None:
             return _stage_failed(run, st.name, child)
         if not st.review:
