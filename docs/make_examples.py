@@ -106,6 +106,74 @@ async def main() -> None:
             print("What the client shows (text content):\n\n```text\n" + text + "\n```\n")
             print("Structured content (the tool's `outputSchema`):\n")
             print("```json\n" + json.dumps(result.structured_content, indent=2) + "\n```\n")
+    await research_example()
+
+
+RESEARCH_CONFIG = """
+models:
+  gpt-mini: {model: openai/gpt-4.1-mini}
+  gpt: {model: openai/gpt-4.1}
+strategies:
+  research:
+    kind: pipeline
+    stages:
+      - name: outline
+        prompt: "List the sections a short report on this needs, as a JSON array of titles: {input}"
+        step: gpt-mini
+      - name: sections
+        for_each: {stage: outline, max_items: 5, concurrency: 3}
+        prompt: "Request: {input}\\nSection: {item}\\nWrite this section's key facts in at most 40 words."
+        step: gpt-mini
+      - name: report
+        prompt: "Write the report on {input} from these notes:\\n{sections}"
+        step: gpt
+"""
+
+
+def _research_mini(request: Any) -> Any:
+    from chorus_mcp.strategies.core.errors import BadRequest
+
+    text = request.messages[-1].content
+    if text.startswith("List the sections"):
+        return '["What raises the tide", "Spring and neap tides", "Tides and the coast"]'
+    section = text.split("Section: ", 1)[1].split("\n", 1)[0]
+    if section == "Tides and the coast":
+        return BadRequest("gpt-mini", "request rejected (HTTP 400): the prompt was flagged")
+    if section == "What raises the tide":
+        return "The Moon's gravity pulls the near-side ocean into a bulge; inertia makes a second, far side."
+    return "When Sun and Moon line up (new and full Moon) tides are largest; at quarter Moons, smallest."
+
+
+def _research_gpt(request: Any) -> str:
+    return (
+        "Tides are the ocean's response to the Moon's and the Sun's pull: two bulges, two high tides a day, "
+        "largest when the two line up (spring tides) and smallest at quarter Moons (neap tides). "
+        "(No notes on the coast's effect were available.)"
+    )
+
+
+async def research_example() -> None:
+    """The fan-out pipeline: one section's research fails (the provider rejects it), the rest go on."""
+    clients = {
+        "gpt-mini": ScriptedClient("gpt-mini", _research_mini, delay_s=0.05, cost_usd=Decimal("0.00004")),
+        "gpt": ScriptedClient("gpt", _research_gpt, delay_s=0.05, cost_usd=Decimal("0.0007")),
+    }
+    server = build_server(parse_config(RESEARCH_CONFIG, env={}), lambda alias, _entry: clients[alias])
+    arguments = {"input": "how tides work", "pipeline": "research", "detail": "full"}
+    async with Client(server) as client:
+        result = await client.call_tool("run_pipeline", arguments)
+    block = result.content[0]
+    text = block.text if isinstance(block, TextContent) else ""
+    print("## `run_pipeline` with a fan-out (`research`)\n")
+    print("A stage with `for_each` runs its step once per item of an earlier stage's list, at most")
+    print("`concurrency` at once, under the call's deadline and budget. Here the provider rejects the")
+    print("request for one section: that item is named in the decision trail and its call record, and")
+    print("the report is written from the others.\n")
+    print("```yaml" + RESEARCH_CONFIG + "```\n")
+    print(f"Arguments: `{json.dumps(arguments)}`\n")
+    print("What the client shows (text content):\n\n```text\n" + text + "\n```\n")
+    print("Structured content (the tool's `outputSchema`):\n")
+    print("```json\n" + json.dumps(result.structured_content, indent=2) + "\n```\n")
 
 
 async def model_facts_and_reasoning_effort() -> None:

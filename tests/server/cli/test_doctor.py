@@ -205,7 +205,7 @@ def test_it_says_the_client_seat_relies_on_sampling_deprecated_in_2026_07_28_and
     main(["doctor", "--no-probe"])
     bare = capsys.readouterr().out
     assert "note: client: MCP sampling" in bare and "deprecated in protocol 2026-07-28" in bare
-    assert "here ensemble, synthesis, cascade, route, pipeline give it a seat" in bare
+    assert "here ensemble, synthesis, cascade, route, pipeline, research give it a seat" in bare
 
     # With one hosted key, only the ensembles seat the client's model (to keep members distinct); the
     # rest use it at most as a fallback.
