@@ -47,7 +47,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -278,6 +278,8 @@ class Script:
     """False leaves `usage` out of the response, as some OpenAI-compatible servers do."""
     logprobs: Sequence[float] | Sequence[tuple[str, float]] | None = None
     """Per-token logprobs, sent only when the request asks (`logprobs: true`); None makes -0.01 per word."""
+    top_logprobs: Sequence[Mapping[str, float]] | None = None
+    """The alternatives sent at each token's position (`top_logprobs`), in order; none by default."""
     finish_reason: str = "stop"
     honour_max_tokens: bool = False
     """Cut a text answer to the request's `max_tokens` words (`finish_reason: length`), as real providers
@@ -687,9 +689,18 @@ def _logprobs(text: str, script: Script) -> dict[str, Any]:
         pairs = [(word, -0.01) for word in text.split()]
     else:
         pairs = [p if isinstance(p, tuple) else (f"t{i}", p) for i, p in enumerate(script.logprobs)]
+    tops = list(script.top_logprobs or [])
     content = [
-        {"token": token, "logprob": logprob, "bytes": list(token.encode()), "top_logprobs": []}
-        for token, logprob in pairs
+        {
+            "token": token,
+            "logprob": logprob,
+            "bytes": list(token.encode()),
+            "top_logprobs": [
+                {"token": t, "logprob": lp, "bytes": list(t.encode())}
+                for t, lp in (tops[i] if i < len(tops) else {}).items()
+            ],
+        }
+        for i, (token, logprob) in enumerate(pairs)
     ]
     return {"content": content, "refusal": None}
 

@@ -81,6 +81,10 @@ class CompletionRequest(BaseModel):
 class TokenLogprob(BaseModel):
     token: str
     logprob: float
+    top: dict[str, float] | None = None
+    """The likeliest tokens at this position and their log-probabilities (the chosen one among them),
+    when the provider returned alternatives (`top_logprobs`): what a multiple-choice answer's
+    per-option probabilities are read from."""
 
 
 class Completion(BaseModel):
@@ -99,6 +103,10 @@ class Completion(BaseModel):
     finish_reason: str | None = None
     logprobs: list[TokenLogprob] | None = None
     """Per-token log-probabilities of the answer when the provider returned them."""
+    choice_probs: dict[str, float] | None = None
+    """For a multiple-choice question whose options the caller knew (an evaluation's live tiers): each
+    option's probability at the answer's position, normalised over the options. The `logprob`
+    confidence estimator then reads the margin between the two likeliest options."""
     cached: bool = False
     """True when the answer came from the response cache (`strategies.cache`): no provider call was made,
     `cost_usd` is 0 and `latency_s` is the lookup's own."""

@@ -14,10 +14,13 @@ replayed ones: a cascade may start with a live local model and escalate to recor
 
 **Recording.** What a live model answered is kept in a JSONL file, one line per distinct request:
 the model id, a key (a hash of the messages, temperature, seed, token cap and schema: what decides the
-answer), the answer text, the per-token log-probabilities when the provider gives them (the cascade's
-`logprob` estimator reads them; for a one-letter answer that is the chosen letter's probability),
-prompt and completion tokens, the latency measured when it was asked, and the provider's cost. Samples
-of a model (the agreement estimator's, an ensemble's repeats) differ by seed, so each is a line of its
+answer), the answer text, the per-token log-probabilities when the provider gives them, with the
+likeliest alternatives at each position (`top_logprobs`), and — for a multiple-choice prompt — each
+option's probability normalised over the options (`choice_probs`, `strategies.evaluation.options`;
+written for a reader: a replay reads it again from the alternatives and hands it to the cascade's
+`logprob` estimator, which then takes the margin between the two likeliest options), prompt and
+completion tokens, the latency measured when it was asked, and the provider's cost. Samples of a
+model (the agreement estimator's, an ensemble's repeats) differ by seed, so each is a line of its
 own: k samples, k lines. An evaluation replays these lines and never runs the model again; modes:
 
 - `replay` (the default): only the file; a request it does not hold is an error naming `--record`;
@@ -60,6 +63,8 @@ from pydantic import Field
 from chorus_mcp.strategies.core import errors
 from chorus_mcp.strategies.core.completion import Completion, CompletionRequest, TokenLogprob
 from chorus_mcp.strategies.core.errors import ModelError, UserInputError
+from chorus_mcp.strategies.evaluation.datasets import options_in
+from chorus_mcp.strategies.evaluation.options import choice_probs
 from chorus_mcp.strategies.models.catalog import ModelEntry
 from chorus_mcp.strategies.models.client import ModelClient
 from chorus_mcp.strategies.models.replay import NotRecorded
@@ -114,6 +119,10 @@ def request_key(model: str, request: CompletionRequest) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:32]
 
 
+def _rounded(top: dict[str, float] | None) -> dict[str, float] | None:
+    return None if top is None else {token: round(logprob, 6) for token, logprob in top.items()}
+
+
 @dataclass(frozen=True)
 class LiveAnswer:
     """One recorded live call: an answer (or the error it ended with) and what it took."""
@@ -121,6 +130,8 @@ class LiveAnswer:
     text: str | None
     latency_s: float
     logprobs: tuple[tuple[str, float], ...] | None = None
+    top_logprobs: tuple[dict[str, float] | None, ...] | None = None
+    """The alternatives at each answer token's position, when the provider gave them (`top_logprobs`)."""
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     cost_usd: Decimal | None = None
@@ -138,6 +149,9 @@ class LiveAnswer:
             logprobs=None
             if completion.logprobs is None
             else tuple((t.token, round(t.logprob, 6)) for t in completion.logprobs),
+            top_logprobs=None
+            if not completion.logprobs or all(t.top is None for t in completion.logprobs)
+            else tuple(_rounded(t.top) for t in completion.logprobs),
             prompt_tokens=completion.prompt_tokens,
             completion_tokens=completion.completion_tokens,
             cost_usd=completion.cost_usd,
@@ -159,6 +173,8 @@ class LiveAnswer:
             "max_tokens": request.max_tokens,
             "text": self.text,
             "logprobs": None if self.logprobs is None else [list(pair) for pair in self.logprobs],
+            "top_logprobs": None if self.top_logprobs is None else list(self.top_logprobs),
+            "choice_probs": choice_probs(self.token_logprobs(), options_in(request.messages[-1].content)),
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "latency_s": self.latency_s,
@@ -168,16 +184,29 @@ class LiveAnswer:
             "error_type": self.error_type,
         }
 
+    def token_logprobs(self) -> list[TokenLogprob] | None:
+        if self.logprobs is None:
+            return None
+        tops = self.top_logprobs or ()
+        return [
+            TokenLogprob(token=t, logprob=lp, top=tops[i] if i < len(tops) else None)
+            for i, (t, lp) in enumerate(self.logprobs)
+        ]
+
     @classmethod
     def from_line(cls, record: dict[str, Any], where: str) -> LiveAnswer:
         if record.get("format") != FORMAT:
             raise UserInputError(f"{where}: recording format {record.get('format')!r}, expected {FORMAT}")
         try:
             logprobs = record.get("logprobs")
+            top = record.get("top_logprobs")
             return cls(
                 text=record["text"],
                 latency_s=float(record["latency_s"]),
                 logprobs=None if logprobs is None else tuple((str(t), float(lp)) for t, lp in logprobs),
+                top_logprobs=None
+                if top is None
+                else tuple(None if at is None else {str(k): float(v) for k, v in at.items()} for at in top),
                 prompt_tokens=record.get("prompt_tokens"),
                 completion_tokens=record.get("completion_tokens"),
                 cost_usd=None if record.get("cost_usd") is None else Decimal(str(record["cost_usd"])),
@@ -309,6 +338,7 @@ class LiveClient:
             answer = self._ask(request)
             self.recording.put(self.entry.model, key, request, answer)
         await anyio.sleep(answer.latency_s)
+        logprobs = answer.token_logprobs()
         if answer.text is None:
             kind = _ERRORS.get(answer.error_type or "", errors.ProviderServerError)
             message = (answer.error or "").removeprefix(f"{self.name}: ")
@@ -321,9 +351,10 @@ class LiveClient:
             cost_usd=self._cost(answer),
             latency_s=answer.latency_s,
             finish_reason=answer.finish_reason,
-            logprobs=None
-            if answer.logprobs is None
-            else [TokenLogprob(token=t, logprob=lp) for t, lp in answer.logprobs],
+            logprobs=logprobs,
+            # Read again from the alternatives (not the line's copy), so a replay and the recording
+            # run agree by construction.
+            choice_probs=choice_probs(logprobs, options_in(request.messages[-1].content)),
         )
 
     def _ask(self, request: CompletionRequest) -> LiveAnswer:

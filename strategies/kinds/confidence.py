@@ -3,7 +3,9 @@
 - `self_report` — the tier is asked to end with `Confidence: <0-100>%`; the line is parsed (percent,
   0-1 fraction, `8/10`, or words such as `high`) and stripped from the answer. No readable confidence
   → None, which the cascade treats as "not confident enough".
-- `logprob` — from the answer's token log-probabilities (`logprob_confidence`). A provider that
+- `logprob` — from the answer's token log-probabilities (`logprob_confidence`), or, when the completion
+  carries a multiple-choice answer's per-option probabilities (`choice_probs`), the margin between the
+  two likeliest options (`option_margin`). A provider that
   returns none (or a tier that is not a single model) falls back to `self_report`: the tier is asked
   again with the instruction, and the decision says so. That second call costs money, but an estimate
   that silently became "unknown, escalate" would cost the stronger tier's price every time.
@@ -114,6 +116,14 @@ def logprob_confidence(logprobs: list[TokenLogprob] | None) -> float | None:
     return max(0.0, min(1.0, math.exp(mean)))
 
 
+def option_margin(probs: dict[str, float]) -> float:
+    """A multiple-choice answer's confidence when the options' probabilities are known
+    (`Completion.choice_probs`): the likeliest option's share minus the runner-up's. The chosen token's
+    own probability cannot tell 0.4 against 0.39 from 0.4 against mass spread over non-answers."""
+    ranked = sorted(probs.values(), reverse=True)
+    return max(0.0, min(1.0, ranked[0] - (ranked[1] if len(ranked) > 1 else 0.0)))
+
+
 def with_self_report(request: CompletionRequest) -> CompletionRequest:
     """The request with the confidence instruction appended to the latest user message."""
     return with_prompt(request, latest_user_text(request) + SELF_REPORT_INSTRUCTION)
@@ -144,7 +154,11 @@ async def _logprob(tier: Step, request: CompletionRequest, ctx: RunContext, stag
     model = _answered_by(tier, outcome.result)
     if outcome.completion is None:
         return TierAnswer(outcome.result, None, "logprob", model)
-    confidence = logprob_confidence(outcome.completion.logprobs)
+    completion = outcome.completion
+    if completion.choice_probs:
+        confidence: float | None = option_margin(completion.choice_probs)
+    else:
+        confidence = logprob_confidence(completion.logprobs)
     if confidence is not None:
         return TierAnswer(outcome.result, confidence, "logprob", model)
     fallback = await _self_report(tier, request, ctx, f"{stage}/self_report")

@@ -16,9 +16,11 @@ GGUF file. xllamacpp installs from prebuilt wheels: nothing compiles.
   checks for cancellation and stops the sequence, so a deadline or an early-stopped ensemble frees the
   slot at once.
 - Token log-probabilities come from llama.cpp (under the model's own distribution, before sampling), so
-  the cascade's `logprob` estimator works. A request's `seed` seeds llama.cpp's sampler (the same seed,
-  prompt and settings give the same answer on the same build); its `response_schema` constrains the
-  answer to the schema (llama.cpp's grammar sampler).
+  the cascade's `logprob` estimator works; a request asking for them also gets the `TOP_LOGPROBS`
+  likeliest alternatives at each position (`TokenLogprob.top`: a multiple-choice answer's options).
+  A request's `seed` seeds llama.cpp's sampler (the same seed, prompt and settings give the same
+  answer on the same build); its `response_schema` constrains the answer to the schema (llama.cpp's
+  grammar sampler).
 - Usage is real: prompt and completion token counts, latency, finish reason (`stop`/`length`), and a
   cost of exactly 0 USD — the model runs on this machine, and nothing is billed.
 - Failures are the project's errors: a missing extra, weights or file is a non-retryable `ModelError`, a
@@ -47,6 +49,7 @@ from chorus_mcp.strategies.core.completion import Completion, CompletionRequest,
 from chorus_mcp.strategies.core.errors import ContextWindowExceeded, ModelError, ProviderServerError
 from chorus_mcp.strategies.models import weights
 from chorus_mcp.strategies.models.catalog import EMBEDDED_CONTEXT_TOKENS, ModelEntry
+from chorus_mcp.strategies.models.providers.translation import alternatives_of
 
 PREFIX = "local/"
 DEFAULT_MODEL = f"{PREFIX}{weights.DEFAULT}"
@@ -64,6 +67,9 @@ DEFAULT_TEMPERATURE = 0.0
 """When a request names no temperature: greedy, the small model's most accurate answer, and the same
 every time. A caller that wants a sample asks for a temperature (an ensemble's repeated seat does)."""
 TOP_P = 0.95
+TOP_LOGPROBS = 10
+"""Alternatives per answer token when a request asks for logprobs: enough to hold every option letter
+of a multiple-choice question (and their spaced variants) beside the chosen token."""
 
 
 def is_local(entry: ModelEntry) -> bool:
@@ -224,7 +230,8 @@ class _Generation:
             "stream": True,
             "stream_options": {"include_usage": True},
             "logprobs": True,  # always read: cheap, and a trailing end token is recognised by it
-            "top_logprobs": 1,
+            # Alternatives only when asked: a multiple-choice answer's per-option probabilities.
+            "top_logprobs": TOP_LOGPROBS if request.logprobs else 1,
         }
         if request.seed is not None:
             body["seed"] = request.seed
@@ -246,7 +253,10 @@ class _Generation:
             if content:
                 self.text.append(content)
             for token in (choice.get("logprobs") or {}).get("content") or []:
-                self.logprobs.append(TokenLogprob(token=token["token"], logprob=float(token["logprob"])))
+                top = alternatives_of(token) if self.request.logprobs else None
+                self.logprobs.append(
+                    TokenLogprob(token=token["token"], logprob=float(token["logprob"]), top=top)
+                )
             if choice.get("finish_reason"):
                 self.finish_reason = choice["finish_reason"]
         try:

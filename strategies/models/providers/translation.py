@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import math
 import os
 import re
 import time
@@ -156,10 +157,36 @@ def reasoning_tokens_of(usage: Any) -> int | None:
 
 
 def logprobs_of(raw: Any) -> list[TokenLogprob] | None:
+    """Each answer token's log-probability, with the alternatives at its position when the provider
+    sent them (`top_logprobs`, asked for with `logprobs`)."""
     content = field(raw, "content")
     if not content:
         return None
-    return [TokenLogprob(token=str(field(t, "token")), logprob=float(field(t, "logprob"))) for t in content]
+    return [
+        TokenLogprob(token=str(field(t, "token")), logprob=float(field(t, "logprob")), top=alternatives_of(t))
+        for t in content
+    ]
+
+
+def alternatives_of(token: Any) -> dict[str, float] | None:
+    """A token's `top_logprobs` as {token: logprob}; None when there are none. Two token ids that read
+    the same (e.g. a byte-level duplicate) are one alternative holding both's probability."""
+    listed = field(token, "top_logprobs")
+    if not listed or not isinstance(listed, list | tuple):
+        return None
+    top: dict[str, float] = {}
+    for alternative in listed:
+        text, logprob = field(alternative, "token"), field(alternative, "logprob")
+        if text is None or not isinstance(logprob, int | float):
+            continue
+        text = str(text)
+        top[text] = float(logprob) if text not in top else _logaddexp(top[text], float(logprob))
+    return top or None
+
+
+def _logaddexp(a: float, b: float) -> float:
+    high, low = max(a, b), min(a, b)
+    return high + math.log1p(math.exp(low - high))
 
 
 # -- faults ----------------------------------------------------------------------------------------

@@ -180,3 +180,57 @@ def test_a_recorded_failure_fails_again_on_replay(
     assert all(a.error_type == "BadRequest" for a in read_recording(tmp_path / "live.jsonl").values())
     fake_openai.reset()
     assert _run(dataset, models, tmp_path, "replay", spec).outcomes == first.outcomes
+
+
+# A one-letter answer whose own probability is low (0.30: most of the mass went to "The", no option)
+# but far ahead of the only other option listed (" B", 0.02): normalised over the options, A holds 0.94.
+_AHEAD = {"A": -1.2, "The": -0.5, " B": -4.0, "B": -6.0}
+
+
+def test_per_option_probabilities_are_recorded_and_their_margin_decides_the_logprob_cascade(
+    fake_openai: FakeOpenAI, dataset: Dataset, tmp_path: Path
+) -> None:
+    fake_openai.script("small", "A", logprobs=[("A", -1.2)], top_logprobs=[_AHEAD])
+    models = _live(fake_openai, tmp_path)
+    score = _run(dataset, models, tmp_path, "missing", _cascade("logprob", 0.8))
+    [line, *_] = [json.loads(line) for line in (tmp_path / "live.jsonl").read_text().splitlines()]
+    assert line["top_logprobs"] == [_AHEAD]
+    probs = line["choice_probs"]
+    assert set(probs) == {"A", "B", "C", "D"} and probs["C"] == probs["D"] == 0
+    assert sum(probs.values()) == pytest.approx(1.0, abs=1e-5)
+    assert probs["A"] == pytest.approx(0.301 / (0.301 + 0.0183 + 0.0025), abs=1e-3)
+    # The margin (0.93) clears 0.8 although the chosen token alone (p = 0.30) would not: accepted.
+    assert all(o.models == ("small",) for o in score.outcomes)
+
+    fake_openai.reset()
+    assert _run(dataset, models, tmp_path, "replay", _cascade("logprob", 0.8)).outcomes == score.outcomes
+    assert fake_openai.requests == []
+
+
+def test_close_options_escalate_even_when_the_chosen_token_is_likely(
+    fake_openai: FakeOpenAI, dataset: Dataset, tmp_path: Path
+) -> None:
+    # 0.55 on "A" (its geometric mean would clear 0.5), 0.40 on "B": a margin of 0.16 escalates.
+    close = {"A": -0.6, "B": -0.92, "C": -4.0}
+    fake_openai.script("small", "A", logprobs=[("A", -0.6)], top_logprobs=[close])
+    score = _run(dataset, _live(fake_openai, tmp_path), tmp_path, "missing", _cascade("logprob", 0.5))
+    assert all(o.models == ("small", "strong") for o in score.outcomes)
+
+
+def test_a_line_without_alternatives_replays_with_the_chosen_tokens_confidence(
+    fake_openai: FakeOpenAI, dataset: Dataset, tmp_path: Path
+) -> None:
+    fake_openai.script("small", "A", logprobs=[("A", -0.01)])
+    models = _live(fake_openai, tmp_path)
+    _run(dataset, models, tmp_path, "missing", _cascade("logprob", 0.9))
+    lines = [json.loads(line) for line in (tmp_path / "live.jsonl").read_text().splitlines()]
+    assert all(line["top_logprobs"] is None and line["choice_probs"] is None for line in lines)
+    # Older recordings have no such keys at all: they read as before (the geometric mean decides).
+    (tmp_path / "live.jsonl").write_text(
+        "".join(
+            json.dumps({k: v for k, v in line.items() if k not in ("top_logprobs", "choice_probs")}) + "\n"
+            for line in lines
+        )
+    )
+    score = _run(dataset, models, tmp_path, "replay", _cascade("logprob", 0.9))
+    assert all(o.models == ("small",) for o in score.outcomes)

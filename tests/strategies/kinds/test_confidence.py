@@ -9,6 +9,7 @@ from chorus_mcp.strategies.kinds.confidence import (
     SELF_REPORT_INSTRUCTION,
     confidence_value,
     logprob_confidence,
+    option_margin,
     parse_self_report,
     with_self_report,
 )
@@ -50,6 +51,12 @@ def test_logprob_confidence_is_the_geometric_mean_token_probability() -> None:
 
     assert logprob_confidence(tokens) == pytest.approx(0.6)
     assert logprob_confidence([]) is None and logprob_confidence(None) is None
+
+
+def test_option_margin_is_the_lead_of_the_likeliest_option_over_the_runner_up() -> None:
+    assert option_margin({"A": 0.55, "B": 0.40, "C": 0.05}) == pytest.approx(0.15)
+    assert option_margin({"A": 0.0, "B": 1.0}) == 1.0
+    assert option_margin({"A": 0.5, "B": 0.5}) == 0.0
 
 
 def test_the_self_report_instruction_is_appended_to_the_latest_user_message() -> None:
