@@ -25,6 +25,7 @@ from chorus_mcp.strategies.models.providers import LiteLLMClient, needs_litellm,
 from chorus_mcp.strategies.models.providers.local import (
     CONTEXT_TOKENS,
     DEFAULT_MODEL,
+    TOP_LOGPROBS,
     LocalClient,
     load,
     unavailable_reason,
@@ -132,6 +133,12 @@ async def test_a_greedy_completion_reports_usage_zero_cost_latency_finish_reason
     assert first.logprobs is not None and len(first.logprobs) == first.completion_tokens - ended
     assert all(t.logprob <= 0 for t in first.logprobs)
     assert "".join(t.token for t in first.logprobs).strip() == first.text
+    # Asked for logprobs, each position also has its likeliest alternatives, the chosen token among
+    # them with its own logprob (greedy: the likeliest), so options' probabilities can be read.
+    for token in first.logprobs:
+        assert token.top is not None and 1 < len(token.top) <= TOP_LOGPROBS
+        assert token.top[token.token] == pytest.approx(token.logprob, abs=1e-4)
+        assert token.logprob == pytest.approx(max(token.top.values()), abs=1e-4)
 
 
 @needs_local_extra
