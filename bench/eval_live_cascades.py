@@ -19,7 +19,8 @@ Strategy families, each a list of candidates, each calibrated twice (cheapest re
 calibration accuracy; most accurate within each cost cap of `CAPS`):
 
 - `logprob`: small → larger → (cheap pair unanimous) → GPT-4, each live tier accepted when the
-  geometric mean of its answer tokens' probabilities reaches its threshold (thresholds of `LOGPROB`),
+  margin between its two likeliest options (the recorded per-option probabilities, normalised over
+  the options) reaches its threshold (thresholds of `LOGPROB`),
   and the shorter chains small → pair → GPT-4, larger → pair → GPT-4;
 - `self-consistency`: the larger model sampled `--samples` times (temperature 0.7, distinct seeds),
   accepted when the share agreeing reaches the threshold, else pair → GPT-4;
@@ -48,8 +49,9 @@ sys.path.insert(0, str(REPO))
 REFERENCE = "gpt-4-1106-preview"
 SEED = 7
 CAPS = [0.1, 0.25, 0.5]
-LOGPROB = [0.5, 0.7, 0.8, 0.9, 0.95]
-"""Acceptance thresholds on a live tier's logprob confidence."""
+LOGPROB = [0.05, 0.1, 0.2, 0.3, 0.5]
+"""Acceptance thresholds on a live tier's logprob confidence: the margin between its two likeliest
+options (a 0.5-1.5B model is nearly flat over four letters: margins above 0.3 are rare)."""
 AGREEMENT = {3: [0.66, 1.0], 4: [0.75, 1.0], 5: [0.6, 0.8, 1.0]}
 """Agreement thresholds by the number of voters (samples or models)."""
 MAX_TOKENS = 3
