@@ -27,7 +27,7 @@ from chorus_mcp.strategies.engine.calling import run_model
 from chorus_mcp.strategies.engine.context import Budget, RunContext
 from chorus_mcp.strategies.engine.reliability import CallGuard, ReliabilitySettings, RetrySettings
 from chorus_mcp.strategies.engine.runner import run_step
-from chorus_mcp.strategies.kinds.ensemble import run_ensemble
+from chorus_mcp.strategies.kinds.ensemble import run_ensemble, sample_seed
 from chorus_mcp.strategies.models.catalog import ModelCatalog, ModelEntry
 from chorus_mcp.strategies.models.testing import ScriptedClient
 from chorus_mcp.strategies.tracing import UsageLedger, instrument
@@ -205,8 +205,9 @@ async def test_the_repeated_copies_of_a_model_are_seeded_samples_never_served_fr
     second = await run_ensemble(spec, PROMPT, ctx, "ensemble")
     # The first copy is the plain call (cached the second time); the others are fresh samples.
     assert len(client.requests) == 5
-    asked = sorted((r.seed or 0, r.temperature) for r in client.requests[:3])
-    assert asked == [(0, None), (1, 0.7), (2, 0.7)]
+    asked = [(r.seed, r.temperature) for r in client.requests[:3]]
+    assert asked[0] == (None, None)
+    assert sorted(asked[1:]) == sorted((sample_seed(n, PROMPT), 0.7) for n in (1, 2))
     assert [c.cached for c in second.calls] == [True, None, None]
 
 

@@ -11,7 +11,7 @@ from chorus_mcp.strategies.core.spec import CascadeSpec, EnsembleSpec, StrategyR
 from chorus_mcp.strategies.engine.context import RunContext
 from chorus_mcp.strategies.engine.runner import run_step, run_strategy
 from chorus_mcp.strategies.engine.testing import context_of
-from chorus_mcp.strategies.kinds.ensemble import run_ensemble
+from chorus_mcp.strategies.kinds.ensemble import run_ensemble, sample_seed
 from chorus_mcp.strategies.models.catalog import ModelCatalog, ModelEntry
 from chorus_mcp.strategies.models.testing import ScriptedClient
 
@@ -330,3 +330,10 @@ async def test_two_different_models_agreeing_are_not_samples_of_one_model() -> N
 
     vote = vote_of(result)
     assert vote.voters == 2 and vote.consensus and not vote.one_model
+
+
+def test_a_sample_seed_depends_on_the_prompt_as_well_as_the_copy_number() -> None:
+    first, second = CompletionRequest.of("Question one?"), CompletionRequest.of("Question two?")
+    assert sample_seed(1, first) == sample_seed(1, CompletionRequest.of("Question one?"))  # reproducible
+    assert len({sample_seed(n, r) for n in (1, 2, 3) for r in (first, second)}) == 6
+    assert all(0 <= sample_seed(n, first) < 2**31 for n in range(1, 10))
