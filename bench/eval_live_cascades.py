@@ -163,6 +163,11 @@ def build(calibration: Any, args: argparse.Namespace) -> tuple[Any, list[str]]:
             entry["usd_per_hour"] = args.usd_per_hour
         live[alias] = entry
     found = families(pool, args.samples)
+    if args.families:
+        unknown = set(args.families) - set(found)
+        if unknown:
+            raise SystemExit(f"--families: unknown {sorted(unknown)} (known: {sorted(found)})")
+        found = {family: found[family] for family in args.families}
     calibrate: dict[str, Any] = {}
     for family, candidates in found.items():
         calibrate[f"{family}: matching GPT-4"] = {
@@ -206,6 +211,11 @@ def main() -> int:
     parser.add_argument("--recording", type=Path, help="default bench/recordings/<dataset>-live.jsonl")
     parser.add_argument("--record", choices=["replay", "missing", "all"], default="replay")
     parser.add_argument("--samples", type=int, default=3, help="self-consistency samples (default 3)")
+    parser.add_argument(
+        "--families",
+        type=lambda text: text.split(","),
+        help="only these families, comma-separated (logprob,cross-model,recorded need no samples)",
+    )
     parser.add_argument("--usd-per-hour", type=Decimal, default=Decimal("0.10"))
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "live")
     args = parser.parse_args()

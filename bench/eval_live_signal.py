@@ -10,8 +10,10 @@ For each live model of `bench/recordings/<dataset>-live.jsonl` (greedy answers, 
   token's probability (the old `logprob` estimator on a one-letter answer) and the margin between the
   two likeliest options (`choice_probs`, what the estimator reads now);
 - how many answers clear each margin, and how many of those are right;
-- self-consistency: for the model's sampled answers (temperature 0.7, seeds as the cascade gives them),
-  whether the seeds are distinct, how often the k samples are unanimous, and how often they *should*
+- self-consistency: for the model's sampled answers (temperature 0.7, seeds as the cascade gives them:
+  `ensemble.sample_seed`, or 1..k-1 with `--copy-number-seeds`), the rank of each sample's option in
+  the greedy distribution (a fixed seed drawing the same quantile on every question shows as one
+  rank), how often the k samples are unanimous, and how often they *should*
   be if each sample were an independent draw from the recorded option distribution sharpened by the
   temperature (q ∝ p^(1/T), llama.cpp's top-p/min-p ignored: they cut only tails here): a broken
   seeding would show as far more agreement than expected (same seed → same answer), a broken
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -56,6 +58,11 @@ def main() -> int:
     )
     parser.add_argument("--recording", type=Path, help="default bench/recordings/<dataset>-live.jsonl")
     parser.add_argument("--samples", type=int, default=3)
+    parser.add_argument(
+        "--copy-number-seeds",
+        action="store_true",
+        help="look up samples seeded 1..k-1 (the seeding before sample_seed; the loopback recording's)",
+    )
     args = parser.parse_args()
 
     from chorus_mcp.strategies.core.completion import CompletionRequest
@@ -65,6 +72,7 @@ def main() -> int:
     from chorus_mcp.strategies.evaluation.live import read_recording, request_key
     from chorus_mcp.strategies.evaluation.options import choice_probs
     from chorus_mcp.strategies.kinds.confidence import option_margin
+    from chorus_mcp.strategies.kinds.ensemble import sample_seed
 
     dataset = load_dataset(args.dataset)
     recording = args.recording or REPO / "bench" / "recordings" / f"{dataset.name}-live.jsonl"
@@ -76,6 +84,7 @@ def main() -> int:
     print(f"## {dataset.name}: {recording.name} ({len(answers)} lines)")
     for model in models:
         by_side: dict[str, list[dict[str, object]]] = defaultdict(list)
+        ranks: dict[int, Counter[object]] = defaultdict(Counter)
         for question in dataset.questions:
             greedy = CompletionRequest.of(question.prompt, temperature=0.0, max_tokens=MAX_TOKENS)
             answer = answers.get((model, request_key(model, greedy)))
@@ -87,13 +96,21 @@ def main() -> int:
             probs = choice_probs(tokens, question.choices)
             chosen_p = 2.718281828 ** tokens[0].logprob if tokens else 0.0
             samples = []
-            for seed in [None, *range(1, args.samples)]:
+            plain = CompletionRequest.of(question.prompt)
+            seeds = [None, *(sample_seed(n, plain) for n in range(1, args.samples))]
+            if args.copy_number_seeds:
+                seeds = [None, *range(1, args.samples)]
+            for index, seed in enumerate(seeds):
                 sampled = CompletionRequest.of(
                     question.prompt, temperature=TEMPERATURE, max_tokens=MAX_TOKENS, seed=seed
                 )
                 got = answers.get((model, request_key(model, sampled)))
                 if got is not None and got.text is not None:
                     samples.append(choice_letter(got.text, question.choices) or got.text.strip())
+                    if probs:
+                        ranked = sorted(probs, key=lambda o: -probs[o])
+                        rank = ranked.index(samples[-1]) if samples[-1] in ranked else "other"
+                        ranks[index][rank] += 1
             row = {
                 "right": gold is not None and letter == gold,
                 "chosen_p": chosen_p,
@@ -137,6 +154,9 @@ def main() -> int:
                     sum(s == r["letter"] for s in r["samples"])
                     for r in sampled  # type: ignore[attr-defined]
                 )
+                for index, counted in sorted(ranks.items()):
+                    shown = ", ".join(f"{rank}: {n}" for rank, n in sorted(counted.items(), key=str))
+                    print(f"  sample {index}: rank of its option by probability (0: the likeliest) {shown}")
                 print(
                     f"  {args.samples} samples at T={TEMPERATURE} on {len(sampled)} questions: unanimous on "
                     f"{unanimous} (expected {expected:.1f} from the option distribution); "
