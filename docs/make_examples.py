@@ -10,6 +10,7 @@ what the server returns.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from decimal import Decimal
 from pathlib import Path
@@ -252,9 +253,52 @@ async def files_and_images() -> None:
     ]
     notes = [d for d in result.structured_content["decisions"] if d.get("stage") == "inputs"]
     print("```json\n" + json.dumps({"calls": calls, "decisions": notes}, indent=2) + "\n```\n")
+RANKED = {
+    "gpt-mini": "Canberra: it was chosen as a compromise between Sydney and Melbourne.",
+    "haiku": "Sydney is the capital.",
+    "flash": "The capital is Canberra.",
+}
+"""What each member answers in the peer-ranking example; each then ranks the others' answers."""
+
+
+def _ranker(name: str) -> Any:
+    """A member that answers, and when shown anonymous responses ranks the fullest correct one first."""
+
+    def reply(request: Any) -> str:
+        system = next((m.content for m in request.messages if m.role == "system"), "")
+        shown = dict(re.findall(r"Response ([A-Z]):\n(.*)", system))
+        if not shown:
+            return RANKED[name]
+        best = sorted(shown, key=lambda label: ("Sydney is" in shown[label], -len(shown[label])))
+        lines = "\n".join(f"{n}. Response {label}" for n, label in enumerate(best, 1))
+        return f"The Sydney answer is wrong.\nFINAL RANKING:\n{lines}"
+
+    return reply
+
+
+async def ranking_example() -> None:
+    """`ensemble_vote` with `aggregation: ranking`: members rank each other's answers without names."""
+    clients = {name: ScriptedClient(name, _ranker(name), cost_usd=Decimal("0.00004")) for name in RANKED}
+    server = build_server(parse_config(CONFIG, env={}), lambda alias, _entry: clients[alias])
+    arguments = {"prompt": "What is the capital of Australia?", "aggregation": "ranking"}
+    async with Client(server) as client:
+        result = await client.call_tool("ensemble_vote", arguments)
+    block = result.content[0]
+    text = block.text if isinstance(block, TextContent) else ""
+    print("## `ensemble_vote` with peer ranking\n")
+    print("Each member ranks the others' answers, shown as `Response A`, `Response B` in an order shuffled")
+    print("per ranker; the Borda count of the rankings that could be read picks the answer.\n")
+    print(f"Arguments: `{json.dumps(arguments)}`\n")
+    print("What the client shows (text content):\n\n```text\n" + text + "\n```\n")
+    ranking = next(
+        d for d in (result.structured_content or {}).get("decisions", []) if d["kind"] == "ranking"
+    )
+    print("The ranking decision (structured content):\n")
+    print("```json\n" + json.dumps(ranking, indent=2) + "\n```\n")
 
 
 if __name__ == "__main__":
     anyio.run(main)
     anyio.run(model_facts_and_reasoning_effort)
     anyio.run(files_and_images)
+    anyio.run(ranking_example)

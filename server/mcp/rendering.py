@@ -218,6 +218,8 @@ def _decision_line(decision: dict[str, Any], detail: Detail) -> str:
         agreed = "consensus" if decision.get("consensus") else "no consensus"
         stopped = ", early stop" if decision.get("early_stop") else ""
         return f"vote ({decision.get('mode')}): {excerpt(str(winner), KEY_CHARS)} {share}, {agreed}{stopped}"
+    if kind == "ranking":
+        return ranking_line(decision)
     if kind == "confidence":
         confidence = decision.get("confidence")
         shown = "unknown" if confidence is None else f"{confidence:.2f}"
@@ -273,6 +275,26 @@ def vote_line(decision: dict[str, Any], detail: Detail = "summary") -> str:
     if decision.get("early_stop"):
         summary.append("early stop")
     return f"vote ({decision.get('mode')}): {' | '.join(parts)}; {', '.join(summary)}"
+
+
+def ranking_line(decision: dict[str, Any]) -> str:
+    """A peer ranking: each seat's Borda points best first (the model behind it), how many rankings were
+    read, and who decided, e.g. `ranking (Borda): member-1 (a) 2 | member-2 (b) 1 | member-3 (c) 0;
+    2 of 3 rankings counted, 1 unparsable; chair judge`."""
+    models = {r.get("ranker"): r.get("model") for r in decision.get("rankings") or [] if isinstance(r, dict)}
+    scores = decision.get("scores") or {}
+    parts = [f"{seat} ({models.get(seat) or '?'}) {float(points):g}" for seat, points in scores.items()]
+    rankings = len(decision.get("rankings") or [])
+    tail = [f"{decision.get('counted', 0)} of {rankings} rankings counted"]
+    if decision.get("unparsable"):
+        tail[0] += f", {decision['unparsable']} unparsable"
+    if decision.get("one_model"):
+        tail.append("rankers are samples of one model")
+    if decision.get("winner") is None:
+        tail.append("undecided")
+    if decision.get("chair"):
+        tail.append(f"chair {decision['chair']}")
+    return f"ranking (Borda): {' | '.join(parts) or 'no scores'}; {', '.join(tail)}"
 
 
 def _group_text(group: dict[str, Any], weighted: bool) -> str:

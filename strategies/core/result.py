@@ -95,6 +95,40 @@ class VoteDecision(BaseModel):
     """How a tie was resolved (`weights`, `judge`) or `unresolved`; None without a tie."""
 
 
+class RankingEntry(BaseModel):
+    """One member's ranking of the others' answers (shown to it without names)."""
+
+    ranker: str
+    """The ranking member's seat, e.g. `member-2` (its call is `{stage}/rank-2`)."""
+    model: str
+    shown: list[str] = Field(default_factory=list)
+    """The seats whose answers it was shown, in the order shown (`Response A`, `Response B`, ...)."""
+    order: list[str] | None = None
+    """Those seats ranked best first; None when no ranking was read (see `error`)."""
+    error: str | None = None
+    """Why this ranking does not count: the call failed, or `unparsable: ...`."""
+
+
+class RankingDecision(BaseModel):
+    """Anonymised peer ranking: who ranked what, the Borda scores, and the top-ranked seat."""
+
+    kind: Literal["ranking"] = "ranking"
+    stage: str
+    scores: dict[str, float] = Field(default_factory=dict)
+    """Seat → Borda points over the parsed rankings (first of k: k-1), best first."""
+    winner: str | None = None
+    """The top-scored seat; None on a tie for the top or when no ranking was read."""
+    rankings: list[RankingEntry] = Field(default_factory=list)
+    counted: int = 0
+    """Rankings that were read and counted."""
+    unparsable: int = 0
+    """Rankings given but not readable: not counted, never guessed."""
+    one_model: bool = False
+    """True when the counted rankers are all samples of one provider model (shared biases)."""
+    chair: str | None = None
+    """The model that wrote the final answer from the ranked answers, if any."""
+
+
 class ConfidenceDecision(BaseModel):
     kind: Literal["confidence"] = "confidence"
     stage: str
@@ -140,7 +174,13 @@ class NoteDecision(BaseModel):
 
 
 Decision = Annotated[
-    VoteDecision | ConfidenceDecision | RouteDecision | FallbackDecision | ReviewDecision | NoteDecision,
+    VoteDecision
+    | RankingDecision
+    | ConfidenceDecision
+    | RouteDecision
+    | FallbackDecision
+    | ReviewDecision
+    | NoteDecision,
     Field(discriminator="kind"),
 ]
 

@@ -18,7 +18,7 @@ from chorus_mcp.strategies.core.errors import UserInputError
 from chorus_mcp.strategies.core.templates import check_fields
 
 AnswerFormat = Literal["auto", "choice", "number", "yes_no", "json_field", "text"]
-Aggregation = Literal["majority", "weighted", "synthesis"]
+Aggregation = Literal["majority", "weighted", "synthesis", "ranking"]
 Estimator = Literal["self_report", "logprob", "agreement"]
 TieBreak = Literal["auto", "weights", "judge", "none"]
 
@@ -52,7 +52,10 @@ class EnsembleSpec(_Spec):
     weights: dict[str, float] = Field(default_factory=dict)
     """Per-model vote weights for `weighted`; models not listed use their configured weight."""
     judge: str | None = None
-    """The model that writes the final answer from all answers when `aggregation` is `synthesis`."""
+    """The model that writes the final answer from all answers when `aggregation` is `synthesis`; for
+    `ranking`, the chair (optional) that writes it from the answers ordered by the members' ranking."""
+    ranking_seed: int = 0
+    """For `ranking`: the seed of each ranker's shuffle of the answers it is shown (`kinds.ranking`)."""
     quorum: int = Field(default=1, ge=1)
     """Minimum number of members that must answer for the vote to count."""
     early_stop: bool = True
@@ -80,6 +83,8 @@ class EnsembleSpec(_Spec):
     def _check(self) -> EnsembleSpec:
         if self.aggregation == "synthesis" and not self.judge:
             raise ValueError("aggregation 'synthesis' needs a 'judge' model")
+        if self.aggregation == "ranking" and len(self.members) < 3:
+            raise ValueError("aggregation 'ranking' needs at least 3 members: each ranks the others' answers")
         if self.extract == "json_field" and not self.json_field:
             raise ValueError("extract 'json_field' needs 'json_field' (the field to vote on)")
         if self.meaning_embedder is not None:

@@ -7,6 +7,9 @@ Members are any `Step` (a model with its fallback chain, or a whole sub-strategy
 - `majority` — one vote per member; `weighted` — a member's vote weighs `spec.weights[model]`, else the
   model's configured weight (the model that actually answered, for a member with fallbacks; the
   strategy's name or kind for a sub-strategy member, default 1);
+- `ranking` (anonymised peer ranking) — each member ranks the others' answers shown without names, and
+  the Borda count (then the `judge` as chair, if set) decides (`strategies.kinds.ranking`); the votes
+  are still counted and reported, and stand when the ranking cannot decide;
 - `synthesis` (Mixture-of-Agents) — the judge model reads the question and every member's answer and
   writes the final answer; the members' votes are still counted and reported. If the judge fails,
   the members' majority answers, and a note says so.
@@ -16,7 +19,7 @@ A tie goes to the lowest-numbered member's answer (a note says so). For `choice`
 the winning member's own text (the key is normalised, casefolded text or a field value, which the
 caller did not ask for).
 
-Early stop (not for synthesis: the judge is meant to read every answer): once quorum is met and the
+Early stop (not for synthesis or ranking: every answer is meant to be read): once quorum is met and the
 vote is decided (`voting.is_decided`), the members still running are cancelled and recorded as
 `cancelled`; their cost is never incurred. The deadline: members run within the time left (for
 synthesis, within the first 75% of it, so the judge has time too); members still running then are
@@ -65,6 +68,7 @@ from chorus_mcp.strategies.engine.children import (
     within_deadline,
 )
 from chorus_mcp.strategies.engine.context import RunContext
+from chorus_mcp.strategies.kinds.ranking import Ranked, rank_answers
 from chorus_mcp.strategies.models.meaning import group_by_meaning
 
 JUDGE_SHARE = 0.25
@@ -146,7 +150,7 @@ async def ensemble_vote(
         _Member(index, step, f"{stage}/{label}-{index + 1}", CallTracker(ctx))
         for index, step in enumerate(spec.members)
     ]
-    synthesis = spec.aggregation == "synthesis"
+    synthesis = spec.aggregation in ("synthesis", "ranking")  # read every answer, keep time after
     keep_time = synthesis or spec.degrade_to is not None
     window = ctx.time_left() * (1 - JUDGE_SHARE) if keep_time else ctx.time_left()
     window_end = anyio.current_time() + window
@@ -389,7 +393,7 @@ async def _conclude(
             await _degrade(spec.degrade_to, request, ctx, stage, missed, result)
         return EnsembleOutcome(result)
 
-    tied = tie_of(tally.ballots) if spec.aggregation != "synthesis" else []
+    tied = tie_of(tally.ballots) if spec.aggregation not in ("synthesis", "ranking") else []
     winner, broken_by = (None, None)
     if tied:
         winner, broken_by = await _break_tie(spec, request, ctx, stage, tied, tally, answered, result)
@@ -414,12 +418,30 @@ async def _conclude(
         result.answer = _final_answer(vote.winner, tally, answered)
     if spec.aggregation == "synthesis":
         await _synthesise(spec, request, ctx, stage, answered, tally, vote, result)
+    if spec.aggregation == "ranking":
+        await rank_answers(spec, request, ctx, stage, _ranked(answered, ctx), result)
     if not result.ok and tied:
         listed = " vs ".join(f"{key!r} ({', '.join(_models_of(key, tally))})" for key in tied)
         result.error = f"tie: {listed}; no tie-break rule resolved it (tie_break: {spec.tie_break})"
     elif not result.ok:
         result.error = f"no member's answer could be read ({spec.extract}); " + _reasons(members, cut_reason)
     return EnsembleOutcome(result, vote)
+
+
+def _ranked(answered: list[_Member], ctx: RunContext) -> list[tuple[int, Ranked]]:
+    """The answered members as the ranking sees them: a model member ranks (as the model that answered)."""
+    return [
+        (
+            m.index,
+            Ranked(
+                member=m.stage.rsplit("/", 1)[-1],
+                model=m.answered_by if isinstance(m.step, ModelStep) else None,
+                answer=m.answer or "",
+                source=_source(m, ctx),
+            ),
+        )
+        for m in answered
+    ]
 
 
 def _models_of(key: str, tally: _Tally) -> list[str]:

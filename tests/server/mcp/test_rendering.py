@@ -11,6 +11,8 @@ from chorus_mcp.server.mcp.rendering import KEY_CHARS, SUMMARY_GROUPS, Detail, r
 from chorus_mcp.strategies.core.result import (
     AnswerGroup,
     CallRecord,
+    RankingDecision,
+    RankingEntry,
     ReviewDecision,
     StrategyResult,
     Totals,
@@ -36,7 +38,7 @@ def _vote(groups: list[AnswerGroup], **fields: object) -> VoteDecision:
     return VoteDecision.model_validate({**defaults, **fields})
 
 
-def _result(*decisions: VoteDecision | ReviewDecision, **fields: object) -> StrategyResult:
+def _result(*decisions: VoteDecision | ReviewDecision | RankingDecision, **fields: object) -> StrategyResult:
     values: dict[str, object] = {"strategy": "ensemble", "answer": "391", "ok": True, "session_id": "s-1"}
     values.update(fields)
     values["totals"] = Totals(calls=4, prompt_tokens=40, completion_tokens=8, cost_usd=Decimal("0.004"))
@@ -268,3 +270,25 @@ def test_the_totals_line_gives_cost_without_trailing_zeros_and_a_cached_run_with
 
     assert _text(result).splitlines()[-1] == "3 cached (saved $0.0031), 0.02s, session_id s-1"
     assert _text(_result()).splitlines()[-1] == "4 calls, 40+8 tokens, $0.004, 0.00s, session_id s-1"
+
+
+def test_a_peer_ranking_line_gives_each_seats_points_with_its_model_and_how_many_rankings_counted() -> None:
+    rankings = [
+        RankingEntry(ranker="member-1", model="a", order=["member-2", "member-3"]),
+        RankingEntry(ranker="member-2", model="b", order=["member-1", "member-3"]),
+        RankingEntry(ranker="member-3", model="c", error="unparsable: no 'FINAL RANKING:' line"),
+    ]
+    decision = RankingDecision(
+        stage="ensemble",
+        scores={"member-1": 1, "member-2": 1, "member-3": 0},
+        rankings=rankings,
+        counted=2,
+        unparsable=1,
+    )
+
+    line = next(ln for ln in _text(_result(decision)).splitlines() if ln.startswith("ranking"))
+
+    assert line == (
+        "ranking (Borda): member-1 (a) 1 | member-2 (b) 1 | member-3 (c) 0; "
+        "2 of 3 rankings counted, 1 unparsable, undecided"
+    )
