@@ -253,6 +253,8 @@ async def files_and_images() -> None:
     ]
     notes = [d for d in result.structured_content["decisions"] if d.get("stage") == "inputs"]
     print("```json\n" + json.dumps({"calls": calls, "decisions": notes}, indent=2) + "\n```\n")
+
+
 RANKED = {
     "gpt-mini": "Canberra: it was chosen as a compromise between Sydney and Melbourne.",
     "haiku": "Sydney is the capital.",
