@@ -136,6 +136,7 @@ async def execute(
             progress=progress.finished,
             in_flight=progress.in_flight,
             guard=state.guard,
+            latency=state.latency,
         )
 
         async def work(run: RunContext) -> StrategyResult:

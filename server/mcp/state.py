@@ -15,6 +15,7 @@ from chorus_mcp.server.http.quotas import Quotas
 from chorus_mcp.server.mcp.session_budgets import SessionBudgets
 from chorus_mcp.strategies.cache.response_cache import ResponseCache
 from chorus_mcp.strategies.engine.context_passing import ContextPassing, offline_tokens
+from chorus_mcp.strategies.engine.latency import LatencyStats
 from chorus_mcp.strategies.engine.reliability import CallGuard
 from chorus_mcp.strategies.models.availability import known_context_window
 from chorus_mcp.strategies.models.catalog import ClientFactory, ModelCatalog
@@ -41,6 +42,8 @@ class ChorusState:
     """The budgets of sessions with calls in flight, shared by those calls."""
     cache: ResponseCache | None = None
     """The response cache the catalog's clients sit behind (`cache`); None when it is off."""
+    latency: LatencyStats = field(default_factory=LatencyStats)
+    """Every model's measured latencies, for routing by latency; shared through Redis when sessions are."""
     principals: Principals = field(default_factory=lambda: Principals(AuthConfig()))
     """Who each request is from (`auth`): admins and teams."""
     quotas: Quotas = field(
@@ -57,6 +60,9 @@ class ChorusState:
                 if self.breakers is not None and isinstance(self.guard, SharedCallGuard):
                     interval = self.config.sessions.breaker_sync_s
                     tg.start_soon(self.guard.run_sync, self.breakers, interval, _sync_failed)
+                if self.latency.shared is not None:
+                    interval = self.config.sessions.breaker_sync_s
+                    tg.start_soon(self.latency.run_sync, interval, _latency_sync_failed)
                 yield self
                 tg.cancel_scope.cancel()
         finally:
@@ -69,6 +75,10 @@ class ChorusState:
 
 def _sync_failed(exc: BaseException) -> None:
     log.warning("circuit-breaker state could not be shared through Redis: %s", exc)
+
+
+def _latency_sync_failed(exc: BaseException) -> None:
+    log.warning("latency figures could not be shared through Redis: %s", exc)
 
 
 def default_client_factory() -> ClientFactory:
@@ -100,6 +110,13 @@ def build_state(
         for alias in config.models:
             guard.breaker(alias)  # known up front, so the first sync already adopts their shared state
         breakers = RedisBreakerStore(sessions.redis, prefix=settings.key_prefix)
+    latency = LatencyStats()
+    if settings.uses_redis:
+        from chorus_mcp.strategies.sessions.stores.redis import RedisSessionStore
+        from chorus_mcp.strategies.sessions.stores.redis_latency import RedisLatencyStore
+
+        assert isinstance(sessions, RedisSessionStore)
+        latency = LatencyStats(shared=RedisLatencyStore(sessions.redis, prefix=settings.key_prefix))
     context = ContextPassing(
         settings.context, count_tokens=offline_tokens, known_window=known_context_window, blocking=True
     )
@@ -116,4 +133,5 @@ def build_state(
         context=context,
         breakers=breakers,
         cache=cache,
+        latency=latency,
     )

@@ -28,6 +28,7 @@ from chorus_mcp.strategies.core.spec import (
     CascadeSpec,
     EnsembleSpec,
     Estimator,
+    Objective,
     PipelineSpec,
     RouteSpec,
     Step,
@@ -205,6 +206,7 @@ def register_tools(server: MCPServer[Any]) -> None:
         ctx: Context[Any, Any],
         detail: DetailChoice = "summary",
         strategy: StrategyName = None,
+        objective: Objective | None = None,
         system: System = None,
         session_id: SessionId = None,
         context: ContextChoice = None,
@@ -214,10 +216,12 @@ def register_tools(server: MCPServer[Any]) -> None:
         reasoning_effort: Effort = None,
         files: Files = None,
     ) -> ToolResult:
-        """Send the request to the specialist that fits it (rules, then a classifier, then the default)."""
+        """Send the request to the specialist that fits it, or by objective to the fastest, cheapest or best."""
 
         def spec_for(config: ChorusConfig) -> Step:
-            return named(config, strategy or config.defaults.route, RouteSpec)
+            base = named(config, strategy or config.defaults.route, RouteSpec)
+            assert isinstance(base, RouteSpec)
+            return with_overrides(base, {"objective": objective})
 
         run = _Run(system, session_id, context, deadline_s, max_cost_usd, cache, reasoning_effort, files)
         return await _orchestrate(ctx, spec_for, prompt, run, detail)

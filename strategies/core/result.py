@@ -140,13 +140,33 @@ class ConfidenceDecision(BaseModel):
     reason: str
 
 
+class Candidate(BaseModel):
+    """One model weighed by a route's objective (latency, cost or quality), with what it was measured at."""
+
+    model: str
+    route: str | None = None
+    """The route whose target the model is; None for a candidate listed in `candidates`."""
+    figure: float | None = None
+    """The objective's measure: a latency percentile in seconds, an estimated cost in USD or an accuracy in
+    [0, 1]; None when the model has none (unmeasured, price unknown, no recorded outcome)."""
+    samples: int | None = None
+    """The calls (latency) or graded recorded answers (quality) the figure rests on."""
+    cost_usd: Decimal | None = None
+    """The estimated cost of this call on this model (its prompt, and `max_tokens` or the model's
+    `max_output_tokens` of output); None when its price is unknown."""
+    skipped: str | None = None
+    """Why it was not eligible: over what is left of the cost cap, its circuit open."""
+
+
 class RouteDecision(BaseModel):
     kind: Literal["route"] = "route"
     stage: str
     route: str
     method: str
-    """`rule`, `classifier` or `default`."""
+    """`rule`, `embedding`, `classifier` or `default`; or the objective (`latency`, `cost`, `quality`)."""
     reason: str
+    candidates: list[Candidate] | None = None
+    """With an objective: every candidate, its figure and whether it was eligible, in the order ranked."""
 
 
 class FallbackDecision(BaseModel):

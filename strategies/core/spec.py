@@ -21,6 +21,7 @@ AnswerFormat = Literal["auto", "choice", "number", "yes_no", "json_field", "text
 Aggregation = Literal["majority", "weighted", "synthesis", "ranking"]
 Estimator = Literal["self_report", "logprob", "agreement"]
 TieBreak = Literal["auto", "weights", "judge", "none"]
+Objective = Literal["rules", "latency", "cost", "quality"]
 
 
 class _Spec(BaseModel):
@@ -172,7 +173,7 @@ class EmbeddingRouting(_Spec):
 
 class RouteSpec(_Spec):
     """Pick one route per request: rules first, then example embeddings, then an LLM classifier, then
-    the default."""
+    the default; or, with an `objective`, the candidate model that best meets it."""
 
     kind: Literal["route"] = "route"
     routes: list[Route] = Field(min_length=1)
@@ -182,6 +183,27 @@ class RouteSpec(_Spec):
     """A (cheap) model that picks a route name from the descriptions when no rule or example decides."""
     default: str
     """The route taken when no rule matches and neither the examples nor the classifier decide."""
+    objective: Objective = "rules"
+    """`rules`: the request's content decides (rules, examples, classifier, default). Otherwise one of the
+    `candidates` answers: the one with the lowest measured `latency`, the lowest estimated `cost` for this
+    request, or the best recorded `quality`. A candidate whose estimated cost exceeds what is left of the
+    call's (or session's) cost cap, or whose circuit is open, is skipped; see `strategies.kinds.objective`."""
+    candidates: list[str] = Field(default_factory=list)
+    """The models an objective chooses among; empty: every route whose target is a single model step."""
+    latency_percentile: float = Field(default=50, gt=0, le=100)
+    """With `latency`: which percentile of a model's recent latencies is compared (50: the median)."""
+    min_samples: int = Field(default=3, ge=1)
+    """With `latency`: a candidate measured fewer times than this is tried first (the least measured one,
+    then in listed order), so that no figure is compared before it rests on this many calls."""
+    quality: dict[str, float] = Field(default_factory=dict)
+    """With `quality`: each model's score in [0, 1] (e.g. its accuracy on your own evaluation); wins over
+    `quality_data`."""
+    quality_data: str | None = None
+    """With `quality`: a recording of graded answers (a RouterBench CSV, or Chorus JSONL with `model` and
+    `correct`; see `strategies.kinds.quality`) whose per-model accuracy scores the candidates. Relative
+    paths are resolved against the working directory."""
+    quality_models: dict[str, str] = Field(default_factory=dict)
+    """The recording's model names → the aliases they score; names not listed score the alias they equal."""
 
     @model_validator(mode="after")
     def _check(self) -> RouteSpec:
@@ -198,7 +220,38 @@ class RouteSpec(_Spec):
                 f"routes {with_examples} have 'examples', which only an embedding router or a classifier "
                 "reads: add 'embedding: {model: wordllama}' (or another embedder) or a 'classifier'"
             )
+        self._check_objective()
         return self
+
+    def _check_objective(self) -> None:
+        for model, score in self.quality.items():
+            if not 0 <= score <= 1:
+                raise ValueError(f"quality of {model!r} is {score:g}; a score is between 0 and 1")
+        if self.objective == "rules":
+            return
+        if not self.candidates and not any(isinstance(r.target, ModelStep) for r in self.routes):
+            raise ValueError(
+                f"objective {self.objective!r} chooses among models: list them in 'candidates' (no route's "
+                "target is a single model)"
+            )
+        if self.objective == "quality" and not self.quality and self.quality_data is None:
+            raise ValueError(
+                "objective 'quality' needs scores: 'quality' (model → score in [0, 1]) or 'quality_data' "
+                "(a recording of graded answers)"
+            )
+
+    def objective_candidates(self) -> list[tuple[str, Route | None]]:
+        """The models an objective weighs, each with the route whose target it is (None: from `candidates`),
+        without repeats, in order."""
+        pairs: list[tuple[str, Route | None]] = [(model, None) for model in self.candidates]
+        if not pairs:
+            for route in self.routes:
+                if isinstance(route.target, ModelStep):
+                    pairs.append((route.target.model, route))
+        unique: dict[str, Route | None] = {}
+        for model, owner in pairs:
+            unique.setdefault(model, owner)
+        return list(unique.items())
 
 
 ItemFormat = Literal["auto", "json", "lines"]
@@ -410,7 +463,8 @@ for _model in (
 
 
 def models_in(step: object, *, fallbacks: bool = True) -> list[str]:
-    """Model names a spec mentions at any depth (members, tiers, judges, classifiers, fallbacks).
+    """Model names a spec mentions at any depth (members, tiers, judges, classifiers, route candidates,
+    fallbacks).
 
     `fallbacks=False` gives only the models a spec asks first. Named-strategy references are not
     followed: each named strategy is checked on its own.
@@ -422,6 +476,8 @@ def models_in(step: object, *, fallbacks: bool = True) -> list[str]:
         for key, value in step.__dict__.items():
             if key in ("judge", "classifier") and isinstance(value, str):
                 found.append(value)
+            if key == "candidates" and isinstance(value, list):
+                found.extend(item for item in value if isinstance(item, str))
             for item in value if isinstance(value, list) else [value]:
                 if isinstance(item, BaseModel):
                     found.extend(models_in(item, fallbacks=fallbacks))

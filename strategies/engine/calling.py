@@ -17,7 +17,9 @@ For each model of the chain (`chain_of`), in order, until one answers:
 7. a prompt too long for the model goes to its configured `context_fallback` next, before any other.
 
 Every attempt is recorded — a retried failure (`attempt`, `retry_in_s`), a circuit-open skip, a budget
-skip — so a result always says which model actually answered and why each earlier one did not.
+skip — so a result always says which model actually answered and why each earlier one did not. Every
+answer's latency (and a time-out's wait) also goes to the run's `LatencyStats` (`engine.latency`), which
+routing by latency reads.
 """
 
 from __future__ import annotations
@@ -214,6 +216,8 @@ async def _attempt_model(
             ctx.budget.release(reservation.amount_usd if reservation else None)
             if _counts_against(exc, ctx):
                 breaker.failure()
+                if isinstance(exc, ModelTimeout):  # it took at least this long: a lower bound, kept
+                    ctx.latency.record(model, anyio.current_time() - started)
             else:
                 breaker.abandon()
             delay = ctx.guard.retry.delay_before(attempt, exc)
@@ -241,6 +245,8 @@ async def _attempt_model(
                 decisions.append(NoteDecision(stage=stage, message=note))
         await settle_shared(ctx, hold, charged_usd(reservation, completion))
         breaker.success()
+        if not completion.cached:  # a cache hit says nothing about how fast the provider answers
+            ctx.latency.record(model, completion.latency_s)
         record = effort.mark(record_ok(model, stage, completion))
         if attempt > 0:
             record.attempt = attempt + 1

@@ -12,6 +12,7 @@ import anyio
 
 from chorus_mcp.strategies.core.completion import CompletionRequest
 from chorus_mcp.strategies.core.result import CallRecord, StrategyResult
+from chorus_mcp.strategies.engine.latency import LatencyStats
 from chorus_mcp.strategies.engine.reliability import CallGuard
 from chorus_mcp.strategies.models.catalog import ModelCatalog
 
@@ -135,6 +136,8 @@ class RunContext:
     progress: ProgressSink | None = None
     guard: CallGuard = field(default_factory=CallGuard)
     """Retries, circuit breakers and concurrency caps; the server shares one across all runs."""
+    latency: LatencyStats = field(default_factory=LatencyStats)
+    """Every model's measured latencies (`strategies.engine.latency`); the server shares one across runs."""
     in_flight: CallsInFlight = field(default_factory=CallsInFlight)
     """The run's model calls under way (shared by its children)."""
     depth: int = 0

@@ -11,6 +11,10 @@ A route is chosen, in order, by:
    one of the configured route names (see `strategies.kinds.classifier`);
 4. otherwise the default route.
 
+With an `objective` (`latency`, `cost`, `quality`) the content is not read: one candidate model is chosen
+by that objective within the cost cap (`strategies.kinds.objective`), its decision listing every
+candidate's figure, and runs as `{stage}/{route name}` (or `{stage}/{model}` for a listed candidate).
+
 The decision and its reason are recorded as a `RouteDecision` (method `rule`, `embedding`,
 `classifier` or `default`; an embedding decision names the similarity and the closest example, and a
 later step says why the examples did not decide). The classifier's call is recorded under
@@ -30,12 +34,19 @@ from typing import TYPE_CHECKING
 from chorus_mcp.strategies.core.completion import CompletionRequest
 from chorus_mcp.strategies.core.embedders import is_remote
 from chorus_mcp.strategies.core.errors import ChorusError, ConfigError, ModelError
-from chorus_mcp.strategies.core.result import CallRecord, RouteDecision, StrategyResult
-from chorus_mcp.strategies.core.spec import EmbeddingRouting, ModelStep, Route, RouteSpec
+from chorus_mcp.strategies.core.result import (
+    CallRecord,
+    Decision,
+    NoteDecision,
+    RouteDecision,
+    StrategyResult,
+)
+from chorus_mcp.strategies.core.spec import EmbeddingRouting, ModelStep, Route, RouteSpec, Step
 from chorus_mcp.strategies.core.templates import latest_user_text
 from chorus_mcp.strategies.engine.calling import run_model
 from chorus_mcp.strategies.engine.context import RunContext
 from chorus_mcp.strategies.kinds.classifier import classifier_request, parse_choice
+from chorus_mcp.strategies.kinds.objective import choose_by_objective
 from chorus_mcp.strategies.models.embeddings import Embeddings, aembed
 
 if TYPE_CHECKING:
@@ -262,21 +273,49 @@ async def run_route(
 ) -> StrategyResult:
     """Choose a route for the request and run its target; the target's result is the answer."""
 
+    if spec.objective != "rules":
+        by_objective, notes = await choose_by_objective(spec, request, ctx)
+        decisions: list[Decision] = [NoteDecision(stage=stage, message=note) for note in notes]
+        decision = RouteDecision(
+            stage=stage,
+            route="",
+            method=spec.objective,
+            reason=by_objective.reason,
+            candidates=by_objective.candidates,
+        )
+        if by_objective.model is not None:
+            chosen = by_objective.route
+            target: Step = chosen.target if chosen else ModelStep(model=by_objective.model)
+            name = chosen.name if chosen else by_objective.model
+            decision.route = name
+            return await _run_target(name, target, [*decisions, decision], [], request, ctx, stage)
+        # No candidate is eligible: the rules decide, after the objective's decision that says why.
+        decisions.append(decision)
+    else:
+        decisions = []
     choice, calls = await choose_route(spec, request, ctx, stage)
     route = next(r for r in spec.routes if r.name == choice.route)
-    result = StrategyResult(
-        strategy="route",
-        answer=None,
-        ok=False,
-        calls=list(calls),
-        decisions=[RouteDecision(stage=stage, route=route.name, method=choice.method, reason=choice.reason)],
-    )
-    child = await ctx.run_child(route.target, request, f"{stage}/{route.name}")
+    decisions.append(RouteDecision(stage=stage, route=route.name, method=choice.method, reason=choice.reason))
+    return await _run_target(route.name, route.target, decisions, calls, request, ctx, stage)
+
+
+async def _run_target(
+    name: str,
+    target: Step,
+    decisions: list[Decision],
+    calls: list[CallRecord],
+    request: CompletionRequest,
+    ctx: RunContext,
+    stage: str,
+) -> StrategyResult:
+    """Run the chosen target as `{stage}/{name}`; its result is the route's answer."""
+    result = StrategyResult(strategy="route", answer=None, ok=False, calls=list(calls), decisions=decisions)
+    child = await ctx.run_child(target, request, f"{stage}/{name}")
     result.include(child)
     result.answer = child.answer
     result.ok = child.ok
     result.partial = child.partial
     result.partial_reason = child.partial_reason
     if not child.ok:
-        result.error = f"route {route.name!r}: {child.error}"
+        result.error = f"route {name!r}: {child.error}"
     return result

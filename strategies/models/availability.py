@@ -15,7 +15,8 @@ server takes its first request, every model is checked — cheaply, without call
 
 Then every strategy is steered: wherever it names a model that cannot work here, it names the first
 usable model of that model's `fallbacks` instead (the rest of the chain stays its fallbacks), and every
-fallback list drops the unusable ones — so no call tries a dead model first, or at all. Within one
+fallback list drops the unusable ones — so no call tries a dead model first, or at all. A route's
+objective `candidates` keep only the usable ones (when none is, each is replaced by its stand-in). Within one
 ensemble (or cascade) members are kept distinct when the chains allow it: a member whose first choice
 is taken by another member takes the next. In a cascade, duplicates that remain are dropped. In an
 ensemble that samples repeats (`diversify_repeats`, the default) they stay: a member with no model of
@@ -323,7 +324,10 @@ class _Steering:
         if isinstance(step, RouteSpec):
             routes = [r.model_copy(update={"target": self.step(r.target)}) for r in step.routes]
             classifier = self.name(step.classifier) if step.classifier else None
-            return step.model_copy(update={"routes": routes, "classifier": classifier})
+            candidates = self._candidates(step.candidates)
+            return step.model_copy(
+                update={"routes": routes, "classifier": classifier, "candidates": candidates}
+            )
         if isinstance(step, PipelineSpec):
             stages = [s.model_copy(update={"step": self.step(s.step)}) for s in step.stages]
             refine = step.refine
@@ -337,6 +341,13 @@ class _Steering:
         rest = [c for c in self.chain(step.model) if c != chosen]
         fallbacks = [*rest, *(f for f in step.fallbacks if f in self._usable and f != chosen)]
         return step.model_copy(update={"model": chosen, "fallbacks": list(dict.fromkeys(fallbacks))})
+
+    def _candidates(self, candidates: list[str]) -> list[str]:
+        """A route objective's candidates: the usable ones; when none is, each one's stand-in (deduped)."""
+        usable = [c for c in candidates if self.chain(c)[:1] == [c]]
+        if usable or not candidates:
+            return usable
+        return list(dict.fromkeys(self.name(c) for c in candidates))
 
     def _is_clients_model(self, name: str) -> bool:
         entry = self._models.get(name)
