@@ -216,7 +216,7 @@ def register_tools(server: MCPServer[Any]) -> None:
         reasoning_effort: Effort = None,
         files: Files = None,
     ) -> ToolResult:
-        """Send the request to the specialist that fits it, or by objective to the fastest, cheapest or best."""
+        """Send the request to the specialist that fits it, or by objective: the fastest, cheapest or best."""
 
         def spec_for(config: ChorusConfig) -> Step:
             base = named(config, strategy or config.defaults.route, RouteSpec)

@@ -222,3 +222,30 @@ def test_checking_the_bundled_default_is_fast(default: ChorusConfig, monkeypatch
     started = time.monotonic()
     use_available(default)
     assert time.monotonic() - started < availability.PROBE_TIMEOUT_S + 0.3
+
+
+def _candidates(config: ChorusConfig) -> list[str]:
+    step = config.strategies["route"]
+    assert isinstance(step, RouteSpec)
+    return step.candidates
+
+
+def test_a_routes_objective_candidates_keep_only_the_usable_ones(
+    default: ChorusConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert _candidates(_steer(default, monkeypatch, keys=KEYS)) == [
+        "fast",
+        "claude-fast",
+        "gemini-fast",
+        "strong",
+        "claude",
+        "gemini",
+    ]
+    assert _candidates(_steer(default, monkeypatch, keys=("ANTHROPIC_API_KEY",))) == ["claude-fast", "claude"]
+
+
+def test_when_no_candidate_is_usable_each_is_replaced_by_its_stand_in_once(
+    default: ChorusConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # fast, claude-fast and gemini-fast fall back to the embedded model; the strong ones to the client's.
+    assert _candidates(_steer(default, monkeypatch)) == ["local", "client"]
