@@ -68,7 +68,7 @@ from chorus_mcp.strategies.engine.children import (
     within_deadline,
 )
 from chorus_mcp.strategies.engine.context import RunContext
-from chorus_mcp.strategies.kinds.ranking import Ranked, rank_answers
+from chorus_mcp.strategies.kinds.ranking import Ranked, asking, rank_answers
 from chorus_mcp.strategies.models.meaning import group_by_meaning
 
 JUDGE_SHARE = 0.25
@@ -549,10 +549,7 @@ async def _degrade(
 def _judge_request(request: CompletionRequest, answers: list[str]) -> CompletionRequest:
     """The original conversation, with the members' answers and the judge's task in the system prompt."""
     listed = "\n\n".join(f"{n}. {answer}" for n, answer in enumerate(answers, 1))
-    system = [m.content for m in request.messages if m.role == "system"]
-    content = "\n\n".join([*system, f"{_JUDGE_INSTRUCTION}\n\n{listed}"])
-    rest = tuple(m for m in request.messages if m.role != "system")
-    return request.model_copy(update={"messages": (Message(role="system", content=content), *rest)})
+    return asking(request, _JUDGE_INSTRUCTION, listed)
 
 
 async def _synthesise(

@@ -88,7 +88,9 @@ def borda(orders: list[list[str]], members: list[str]) -> dict[str, float]:
     return dict(sorted(points.items(), key=lambda item: -item[1]))
 
 
-def _asking(request: CompletionRequest, instruction: str, listed: str) -> CompletionRequest:
+def asking(request: CompletionRequest, instruction: str, listed: str) -> CompletionRequest:
+    """The original conversation with `instruction` and the `listed` answers added to its system prompt
+    (the judge, the rankers and the chair are all asked this way)."""
     system = [m.content for m in request.messages if m.role == "system"]
     content = "\n\n".join([*system, f"{instruction}\n\n{listed}"])
     rest = tuple(m for m in request.messages if m.role != "system")
@@ -111,7 +113,7 @@ async def _rank_one(
     listed = "\n\n".join(f"Response {label}:\n{r.answer}" for label, r in zip(labels, others, strict=True))
     step = ModelStep(model=ranker.model or "")
     rank_stage = f"{stage}/rank-{index + 1}"
-    asked = _asking(request, _RANK_INSTRUCTION, listed)
+    asked = asking(request, _RANK_INSTRUCTION, listed)
     ran = await within_deadline(
         step, ctx, rank_stage, lambda child: run_model(step, asked, child, rank_stage)
     )
@@ -188,7 +190,7 @@ async def _chair(
     step = ModelStep(model=chair)
     chair_stage = f"{stage}/chair"
     listed = "\n\n".join(f"{n}. {answer}" for n, answer in enumerate(answers, 1))
-    asked = _asking(request, _CHAIR_INSTRUCTION, listed)
+    asked = asking(request, _CHAIR_INSTRUCTION, listed)
     ran = await within_deadline(
         step, ctx, chair_stage, lambda child: run_model(step, asked, child, chair_stage)
     )
