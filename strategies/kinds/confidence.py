@@ -8,7 +8,9 @@
   two likeliest options (`option_margin`). A provider that
   returns none (or a tier that is not a single model) falls back to `self_report`: the tier is asked
   again with the instruction, and the decision says so. That second call costs money, but an estimate
-  that silently became "unknown, escalate" would cost the stronger tier's price every time.
+  that silently became "unknown, escalate" would cost the stronger tier's price every time. The last
+  tier is not asked again: it is accepted whatever its confidence, so a second call to the strongest
+  model would buy a figure nobody acts on (its answer stands, its confidence reads unknown).
 - `agreement` — a single-model (or sub-strategy) tier is sampled `samples` times in parallel (at
   temperature 0.7 when the step sets none, or identical samples would agree trivially); confidence is
   the share of samples agreeing with the most common answer, read with `strategies.core.extract`.
@@ -145,7 +147,9 @@ async def _self_report(tier: Step, request: CompletionRequest, ctx: RunContext, 
     return TierAnswer(result, confidence, "self_report", _answered_by(tier, result))
 
 
-async def _logprob(tier: Step, request: CompletionRequest, ctx: RunContext, stage: str) -> TierAnswer:
+async def _logprob(
+    tier: Step, request: CompletionRequest, ctx: RunContext, stage: str, *, last: bool = False
+) -> TierAnswer:
     if not isinstance(tier, ModelStep):
         answer = await _self_report(tier, request, ctx, stage)
         answer.note = "logprob needs a single-model tier; fell back to self_report"
@@ -161,6 +165,9 @@ async def _logprob(tier: Step, request: CompletionRequest, ctx: RunContext, stag
         confidence = logprob_confidence(completion.logprobs)
     if confidence is not None:
         return TierAnswer(outcome.result, confidence, "logprob", model)
+    if last:
+        note = f"no logprobs from {model}; last tier: accepted without asking again for a self_report"
+        return TierAnswer(outcome.result, None, "logprob", model, note=note)
     fallback = await _self_report(tier, request, ctx, f"{stage}/self_report")
     fallback.result.calls[:0] = outcome.result.calls  # the first call happened (and cost) too
     fallback.result.decisions[:0] = outcome.result.decisions
@@ -203,7 +210,8 @@ async def estimate(
     """Run one tier with the cascade's estimator and return its answer and confidence.
 
     The last tier is accepted whatever its confidence, so it is never sampled several times for
-    agreement: that would multiply the cost of the most expensive model for a figure nobody acts on.
+    agreement, nor asked again for a self-report when it sent no logprobs: either would multiply the
+    cost of the most expensive model for a figure nobody acts on.
     """
     if last and spec.estimator == "agreement" and not isinstance(tier, EnsembleSpec):
         result = await ctx.run_child(tier, request, stage)
@@ -215,7 +223,7 @@ async def estimate(
             answer.note = f"an ensemble tier's confidence is its members' agreement, not {spec.estimator}"
         return answer
     if spec.estimator == "logprob":
-        return await _logprob(tier, request, ctx, stage)
+        return await _logprob(tier, request, ctx, stage, last=last)
     return await _self_report(tier, request, ctx, stage)
 
 
