@@ -11,7 +11,8 @@ import anyio
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, InputRequiredResult
 
-from chorus_mcp.server.mcp.inputs import attached_notes, reader_for
+from chorus_mcp.server.mcp.client_roots import RootsChannel, names_a_path
+from chorus_mcp.server.mcp.inputs import attached_notes, over_http, reader_for
 from chorus_mcp.server.mcp.progress import CallProgress
 from chorus_mcp.server.mcp.rendering import render
 from chorus_mcp.server.mcp.sampling_context import run_with_client_model
@@ -71,7 +72,15 @@ async def execute(
     if not prompt.strip():
         raise UserInputError("prompt: must not be empty")
     check_models(step, state.catalog)
-    attached = await (await reader_for(ctx, state.config.inputs)).read(files or [])
+    channel = RootsChannel.of(ctx)
+    client_roots: list[str] = []
+    settings = state.config.inputs
+    if settings.client_roots and not over_http(ctx) and names_a_path(files or []):
+        asked = await channel.client_roots()
+        if isinstance(asked, InputRequiredResult):
+            return asked  # 2026-07-28: the client lists its roots, then calls again
+        client_roots = asked
+    attached = await reader_for(ctx, settings, client_roots).read(files or [])
 
     with ExitStack() as held:  # the session's shared budget, for the whole call (store write included)
         request = CompletionRequest.of(
@@ -155,10 +164,10 @@ async def execute(
 
         with bypassing(not cache):  # `cache: false`: every model call of this run skips the response cache
             async with progress.beating():
-                outcome = await run_with_client_model(ctx, run, step, work)
+                outcome = await run_with_client_model(channel.for_sampling(), run, step, work)
         if isinstance(outcome, InputRequiredResult):
             # The client's own model must answer first (MCP sampling, 2026-07-28): the client calls again.
-            return outcome
+            return channel.carry(outcome)
         result = outcome
         result.session_id = session_id
         usage = usage_of(result)

@@ -23,7 +23,6 @@ import base64
 import binascii
 import hashlib
 import logging
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +47,6 @@ _IMAGE_MAGIC = (
     (b"GIF87a", "image/gif"),
     (b"GIF89a", "image/gif"),
 )
-_ROOTS_TIMEOUT_S = 5.0
 
 
 def image_type(data: bytes) -> str | None:
@@ -244,36 +242,19 @@ def _kind_shown(item: dict[str, Any]) -> str:
     return f"type {kind!r}" if isinstance(kind, str) else "an object without a type"
 
 
-async def reader_for(ctx: Context[Any, Any], settings: InputSettings) -> Reader:
-    """The reader for this call: the operator's roots, plus (over stdio) the client's MCP roots."""
-    # The HTTP transports attach the request they came in; stdio and in-process calls have none.
-    over_http = ctx.request_context.request is not None
+def reader_for(ctx: Context[Any, Any], settings: InputSettings, client_roots: Sequence[str] = ()) -> Reader:
+    """The reader for this call: the operator's roots, plus (over stdio or in-process) the folders the
+    client declared as its MCP roots (`client_roots`, asked by `client_roots.RootsChannel`)."""
     roots = resolved_folders(settings.roots)
-    if not over_http and settings.client_roots:
-        roots.extend(await _client_roots(ctx))
-    return Reader(settings, tuple(dict.fromkeys(roots)), over_http)
+    if not over_http(ctx) and settings.client_roots:
+        roots.extend(resolved_folders(client_roots))
+    return Reader(settings, tuple(dict.fromkeys(roots)), over_http(ctx))
 
 
-async def _client_roots(ctx: Context[Any, Any]) -> list[Path]:
-    """The client's MCP roots as local folders, when it declares the capability and can be asked now
-    (roots are deprecated in 2026-07-28: a client of that era is not asked)."""
-    capabilities = ctx.client_capabilities
-    transport = getattr(ctx.request_context, "transport", None)
-    if (
-        capabilities is None
-        or capabilities.roots is None
-        or not getattr(transport, "can_send_request", False)
-    ):
-        return []
-    try:
-        with anyio.fail_after(_ROOTS_TIMEOUT_S), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            listed = await ctx.session.list_roots()
-    except Exception as exc:  # a client that declares roots and cannot list them: no roots from it
-        log.info("the client's roots could not be listed: %s", type(exc).__name__)
-        return []
-    uris = [urlsplit(str(root.uri)) for root in listed.roots]
-    return resolved_folders([unquote(uri.path) for uri in uris if uri.scheme == "file"])
+def over_http(ctx: Context[Any, Any]) -> bool:
+    """Whether the call came over HTTP: the HTTP transports attach the request they came in; stdio and
+    in-process calls have none."""
+    return ctx.request_context.request is not None
 
 
 def resolved_folders(folders: Sequence[str]) -> list[Path]:

@@ -47,6 +47,11 @@ def reporting_to(sink: StatusSink) -> Iterator[None]:
         _status_sink.reset(token)
 
 
+def running_as_task() -> bool:
+    """Whether this call runs as a task (`reporting_to` is on): no round trip to the client comes back."""
+    return _status_sink.get() is not None
+
+
 class CallProgress:
     """What one tool call tells its client while it runs (`finished` is the run's `ProgressSink`)."""
 
