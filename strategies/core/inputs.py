@@ -17,6 +17,7 @@ Sessions keep only `InputRef`s (name, kind, mime type, hash, size): never the by
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -98,6 +99,20 @@ class ImagePart(BaseModel):
 
     def data_url(self) -> str:
         return f"data:{self.mime_type};base64,{self.data}"
+
+
+def reserved_tokens(attached: Attached | None) -> int:
+    """Prompt tokens `attached` takes whole (each text file with its markers, each image its estimate):
+    the room history trimming keeps free for them (`engine.context_passing`)."""
+    if attached is None:
+        return 0
+    return sum(i.tokens + (BLOCK_TOKENS if i.kind == "text" else 0) for i in attached.items)
+
+
+def rough_tokens(texts: Iterable[str]) -> int:
+    """The messages' tokens as the fit counts them beside the files: ~3 characters a token and 4 a
+    message, generous on purpose (an over-count cuts a file a little early; an under-count overflows)."""
+    return sum(len(text) // 3 + 4 for text in texts)
 
 
 class InputNotSent(ChorusError):

@@ -41,7 +41,7 @@ from chorus_mcp.strategies.core.errors import (
     ModelTimeout,
     UserInputError,
 )
-from chorus_mcp.strategies.core.inputs import UNKNOWN_WINDOW, InputNotSent, fit
+from chorus_mcp.strategies.core.inputs import UNKNOWN_WINDOW, InputNotSent, fit, rough_tokens
 from chorus_mcp.strategies.core.result import (
     CallRecord,
     Decision,
@@ -279,8 +279,8 @@ def with_inputs(
     facts = ctx.catalog.capabilities(model)
     window = facts.context_window or UNKNOWN_WINDOW
     answer = request.max_tokens or facts.max_output or ctx.catalog.entry(model).max_output_tokens
-    # ~4 characters a token, rounded up generously: the messages are short beside the files they carry.
-    used = sum(len(m.content) // 3 + 4 for m in request.messages)
+    # Counted generously (the messages are short beside the files), as history trimming counts them.
+    used = rough_tokens(m.content for m in request.messages)
     fitted = fit(
         request.inputs,
         model=model,

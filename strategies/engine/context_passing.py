@@ -13,8 +13,9 @@ Whatever the mode, the result is trimmed to fit the smallest context window amon
 step may call (its window minus room for the answer: the request's `max_tokens`, else the model's
 `max_output_tokens`), counted with a real tokenizer when one is plugged in. The caller's system prompt,
 the memo and the latest user message are always kept; turns are dropped oldest first, and an answer
-is never sent without its question. If the memo cannot be made (no model answers), the call goes on
-with the `full` history, trimmed, and says so.
+is never sent without its question. Files attached to the call keep their room first: history gets what
+they leave, and yields first when both cannot fit (the files are then cut by the per-model fit). If the
+memo cannot be made (no model answers), the call goes on with the `full` history, trimmed, and says so.
 
 Every decision is reported as a note in the result (`stage="context"`), and the memo calls are
 recorded like any other model call (stage `context/summary`, `context/facts`), so their cost shows.
@@ -35,6 +36,7 @@ import anyio
 
 from chorus_mcp.strategies.core.completion import CompletionRequest, Message
 from chorus_mcp.strategies.core.errors import UserInputError
+from chorus_mcp.strategies.core.inputs import reserved_tokens, rough_tokens
 from chorus_mcp.strategies.core.result import CallRecord, Decision, NoteDecision
 from chorus_mcp.strategies.core.spec import ModelStep, Step, StrategyRef, models_in
 from chorus_mcp.strategies.core.templates import latest_user_text, with_prompt
@@ -256,26 +258,41 @@ class ContextPassing:
             system.append(Message(role="system", content=f"{HEADINGS[kind]}\n{memo}"))
         kept = history
         used: int | None = None
+        # The attached files follow the latest message (`engine.calling.with_inputs`) and get what the
+        # messages leave: their room is kept first, so a long history cannot squeeze them into an excerpt.
+        reserve = reserved_tokens(request.inputs)
         if target is not None:
             fixed = [*system, *rest]
             counts = await self._counts(target.entry, [fixed, *[[t.message()] for t in history]])
-            used = counts[0]
+            # With files, the messages must also fit by the generous count the files' fit makes of them.
+            rough = [rough_tokens(m.content for m in fixed), *[rough_tokens([t.content]) for t in history]]
+            limit = target.budget - reserve
+            used, counted = counts[0], rough[0]
             kept = []
-            for turn, tokens in zip(reversed(history), reversed(counts[1:]), strict=True):
-                if used + tokens > target.budget:
+            for turn, tokens, estimate in zip(
+                reversed(history), reversed(counts[1:]), reversed(rough[1:]), strict=True
+            ):
+                if used + tokens > limit or (reserve and counted + estimate > limit):
                     break
                 kept.insert(0, turn)
                 used += tokens
+                counted += estimate
             while kept and kept[0].role == "assistant":
                 used -= counts[1 + len(history) - len(kept)]
                 kept.pop(0)  # never an answer without its question
         sent = f"{len(kept)} of {total} turn(s) verbatim"
         if target is not None and len(kept) < len(history):
+            kept_for = f", ~{reserve:,} of them kept for the attached files" if reserve else ""
             sent += (
                 f"; {len(history) - len(kept)} older turn(s) left out to fit {target.alias}'s window "
-                f"({target.budget} prompt tokens)"
+                f"({target.budget} prompt tokens{kept_for})"
             )
-        if target is not None and used is not None and used > target.budget:
+        if target is not None and reserve and used is not None and used + reserve > target.budget:
+            sent += (
+                f"; the attached files (~{reserve:,} tokens) and the prompt need more than "
+                f"{target.alias}'s {target.budget}: history yields first, and the files are cut to fit"
+            )
+        elif target is not None and used is not None and used > target.budget:
             sent += f"; the prompt alone needs ~{used} tokens, more than {target.alias}'s {target.budget}"
         built.notes.append(_note(f"{mode}: {sent}"))
         messages = (*system, *[t.message() for t in kept], *rest)

@@ -9,8 +9,10 @@ import pytest
 
 from chorus_mcp.strategies.core.completion import CompletionRequest, Message
 from chorus_mcp.strategies.core.errors import ProviderServerError
-from chorus_mcp.strategies.core.result import NoteDecision
+from chorus_mcp.strategies.core.inputs import UNKNOWN_WINDOW, Attached, Input, InputNotSent
+from chorus_mcp.strategies.core.result import Decision, NoteDecision
 from chorus_mcp.strategies.core.spec import ModelStep, PipelineSpec
+from chorus_mcp.strategies.engine.calling import with_inputs
 from chorus_mcp.strategies.engine.context_passing import (
     ActiveSession,
     ContextPassing,
@@ -220,3 +222,72 @@ async def test_a_pipeline_stage_may_choose_its_own_context() -> None:
     assert inherited == stage_request
     assert unbound == none
     assert [n.stage for n in active.notes] == ["pipeline/plan/context"]
+
+
+def _attached(tokens: int) -> Attached:
+    text = "word " * tokens
+    item = Input(
+        name="/project/spec.md",
+        kind="text",
+        mime_type="text/plain",
+        sha256="ab" * 32,
+        size_bytes=len(text),
+        tokens=tokens,
+        text=text,
+    )
+    return Attached(items=(item,))
+
+
+async def test_history_is_trimmed_to_leave_the_attached_files_their_room_so_they_go_whole() -> None:
+    store = MemorySessionStore()
+    session = await _session(store, 20, size=1000)  # ~250 tokens a turn: the history alone fills the window
+    ctx = context_of(ScriptedClient("m", "ok"))
+    settings = ContextSettings(windows={"m": UNKNOWN_WINDOW})  # the window the files' fit assumes too
+    request = REQUEST.model_copy(update={"inputs": _attached(3000)})
+
+    built = await ContextPassing(settings).build(session, request, "full", STEP, ctx, store)
+
+    history = _shape(built.request)[1:-1]
+    assert history and history[-2:] == [("user", "q19"), ("assistant", "a19")]
+    assert len(history) < 40
+    notes = _notes(built.notes)
+    assert f"older turn(s) left out to fit m's window ({UNKNOWN_WINDOW - 1024} prompt tokens, ~3,040" in notes
+    decisions: list[Decision] = []
+    sent = with_inputs(ctx, "m", built.request, "m", decisions)
+    assert "word " * 3000 in sent.messages[-1].content  # whole, no excerpt
+    assert "[cut by Chorus" not in sent.messages[-1].content and decisions == []
+
+
+async def test_without_the_reservation_the_same_history_would_have_squeezed_the_file() -> None:
+    store = MemorySessionStore()
+    session = await _session(store, 20, size=1000)
+    ctx = context_of(ScriptedClient("m", "ok"))
+    settings = ContextSettings(windows={"m": UNKNOWN_WINDOW})
+
+    # History fitted as if nothing were attached, then the file added: its share is what is left.
+    built = await ContextPassing(settings).build(session, REQUEST, "full", STEP, ctx, store)
+    decisions: list[Decision] = []
+    late = built.request.model_copy(update={"inputs": _attached(3000)})
+    with pytest.raises(InputNotSent):
+        with_inputs(ctx, "m", late, "m", decisions)
+
+
+async def test_when_history_and_files_cannot_both_fit_history_yields_first_and_the_result_says_so() -> None:
+    store = MemorySessionStore()
+    session = await _session(store, 5, size=400)
+    ctx = context_of(ScriptedClient("m", "ok"))
+    settings = ContextSettings(windows={"m": UNKNOWN_WINDOW})
+    request = REQUEST.model_copy(update={"inputs": _attached(9000)})  # more than the whole window
+
+    built = await ContextPassing(settings).build(session, request, "full", STEP, ctx, store)
+
+    assert _shape(built.request) == [("system", "Be"), ("user", "What")]  # no history at all
+    notes = _notes(built.notes)
+    assert "full: 0 of 10 turn(s) verbatim; 10 older turn(s) left out" in notes
+    assert "the attached files (~9,040 tokens) and the prompt need more than m's 7168" in notes
+    assert "history yields first, and the files are cut to fit" in notes
+    decisions: list[Decision] = []
+    sent = with_inputs(ctx, "m", built.request, "m", decisions)
+    assert "[cut by Chorus: /project/spec.md is 9,000 tokens" in sent.messages[-1].content
+    (cut,) = [d.message for d in decisions if isinstance(d, NoteDecision)]
+    assert cut.startswith("m: /project/spec.md is 9,000 tokens, more than its share")
