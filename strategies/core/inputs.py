@@ -81,9 +81,17 @@ class Attached(BaseModel):
 
     items: tuple[Input, ...]
     oversize: Oversize = "excerpt"
+    images_seen_by: str | None = None
+    """Who was shown the images (`the members`), when a model that cannot read them may be sent the rest
+    instead, told so: a judge, chair or later pipeline stage reads the others' answers, not the images.
+    None: such a model is not called (as for the members themselves)."""
 
     def refs(self) -> list[InputRef]:
         return [item.ref() for item in self.items]
+
+    def seen_by(self, who: str) -> Attached:
+        """These inputs, for a model that reads what `who` answered: without images if it cannot see."""
+        return self.model_copy(update={"images_seen_by": who})
 
 
 class ImagePart(BaseModel):
@@ -137,6 +145,7 @@ def fit(
     Raises `InputNotSent` naming the model, the input and why when the model cannot be sent them."""
     images = [i for i in attached.items if i.kind == "image"]
     texts = [i for i in attached.items if i.kind == "text"]
+    withheld: list[str] = []
     if images and vision is not True:
         names = ", ".join(i.name for i in images)
         why = (
@@ -144,7 +153,15 @@ def fit(
             if vision is False
             else f"whether it reads images is unknown (set models.{model}.vision: true if it does)"
         )
-        raise InputNotSent(f"{model}: not called: {len(images)} image(s) attached ({names}) and {why}")
+        who = attached.images_seen_by
+        if who is None:
+            raise InputNotSent(f"{model}: not called: {len(images)} image(s) attached ({names}) and {why}")
+        withheld = [
+            f"[Chorus: {len(images)} image(s) attached to the question ({names}) were shown to {who}, "
+            "not to you; you have not seen them. Rely on the text and on what they answered.]",
+            f"{model}: sent without the {len(images)} image(s) {who} saw ({why}); its prompt says so",
+        ]
+        images = []
     room -= IMAGE_TOKENS * len(images)
     if room < 0:
         raise InputNotSent(
@@ -155,6 +172,9 @@ def fit(
     parts = tuple(
         ImagePart(name=i.name, mime_type=i.mime_type, data=i.data or "", sha256=i.sha256) for i in images
     )
+    if withheld:
+        blocks.append(withheld[0])
+        notes.insert(0, withheld[1])
     return Fitted(text="\n\n".join(blocks), images=parts, notes=tuple(notes))
 
 

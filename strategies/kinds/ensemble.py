@@ -419,7 +419,7 @@ async def _conclude(
     if spec.aggregation == "synthesis":
         await _synthesise(spec, request, ctx, stage, answered, tally, vote, result)
     if spec.aggregation == "ranking":
-        await rank_answers(spec, request, ctx, stage, _ranked(answered, ctx), result)
+        await rank_answers(spec, _for_readers(request), ctx, stage, _ranked(answered, ctx), result)
     if not result.ok and tied:
         listed = " vs ".join(f"{key!r} ({', '.join(_models_of(key, tally))})" for key in tied)
         result.error = f"tie: {listed}; no tie-break rule resolved it (tie_break: {spec.tie_break})"
@@ -502,7 +502,9 @@ async def _judge_tie(
     system = [m.content for m in request.messages if m.role == "system"]
     content = "\n\n".join([*system, f"{_TIE_INSTRUCTION}\n\n{listed}"])
     rest = tuple(m for m in request.messages if m.role != "system")
-    asked = request.model_copy(update={"messages": (Message(role="system", content=content), *rest)})
+    asked = _for_readers(request).model_copy(
+        update={"messages": (Message(role="system", content=content), *rest)}
+    )
     judge = ModelStep(model=judge_model)
     judge_stage = f"{stage}/tie-break"
     judged = await within_deadline(
@@ -549,7 +551,15 @@ async def _degrade(
 def _judge_request(request: CompletionRequest, answers: list[str]) -> CompletionRequest:
     """The original conversation, with the members' answers and the judge's task in the system prompt."""
     listed = "\n\n".join(f"{n}. {answer}" for n, answer in enumerate(answers, 1))
-    return asking(request, _JUDGE_INSTRUCTION, listed)
+    return asking(_for_readers(request), _JUDGE_INSTRUCTION, listed)
+
+
+def _for_readers(request: CompletionRequest) -> CompletionRequest:
+    """What a judge, chair or ranker is sent: it reads the members' answers, so one that cannot see the
+    attached images gets the rest with a note that the members saw them (`core.inputs.fit`), not a skip."""
+    if request.inputs is None:
+        return request
+    return request.model_copy(update={"inputs": request.inputs.seen_by("the members")})
 
 
 async def _synthesise(

@@ -103,6 +103,9 @@ class _Run:
 
         self.runs[name] += 1
         request = with_prompt(self.request, prompt)
+        if request.inputs is not None and name != self.spec.stages[0].name:
+            # A later stage reads the earlier stages' output: without images if it cannot see them.
+            request = request.model_copy(update={"inputs": request.inputs.seen_by("the earlier stages")})
         if review:
             request = request.model_copy(update={"response_schema": VERDICT_SCHEMA})
         if context is not None:

@@ -124,6 +124,74 @@ async def test_an_image_goes_only_to_the_member_that_reads_images_and_the_others
     assert (result.structured_content or {})["answer"] == "a red dot"
 
 
+WITHHELD = (
+    "[Chorus: 1 image(s) attached to the question (inline image) were shown to {who}, not to you; "
+    "you have not seen them. Rely on the text and on what they answered.]"
+)
+
+
+@pytest.mark.anyio
+async def test_a_judge_that_cannot_see_judges_from_the_text_and_the_members_answers_and_says_so(
+    fake_openai: FakeOpenAI, root: Path
+) -> None:
+    fake_openai.script("alpha", "a red dot")
+    fake_openai.script("gamma", "It is a red dot.")
+    cfg = config(fake_openai, root)
+    cfg["models"]["gamma"]["vision"] = False
+    cfg["strategies"]["judged"] = {
+        "kind": "ensemble",
+        "members": ["alpha", "beta"],
+        "aggregation": "synthesis",
+        "judge": "gamma",
+    }
+    image = {"type": "image", "data": PNG_B64, "mimeType": "image/png"}
+    result = await run(
+        cfg, "ensemble_vote", {"prompt": "What is this?", "strategy": "judged", "files": [image]}
+    )
+    assert not result.is_error, text_of(result)
+    structured = result.structured_content or {}
+    assert structured["answer"] == "It is a red dot."
+    calls = {c["model"]: c for c in structured["calls"]}
+    # A member that cannot see is refused as before; the judge is called, with the text only.
+    assert calls["beta"]["status"] == "skipped" and fake_openai.requests_for("beta") == []
+    assert calls["gamma"]["status"] == "ok"
+    (judged,) = fake_openai.requests_for("gamma")
+    content = user_content(judged)
+    assert isinstance(content, str)  # no image part
+    assert content.startswith("What is this?") and WITHHELD.format(who="the members") in content
+    system = next(m["content"] for m in judged.messages if m["role"] == "system")
+    assert "a red dot" in system  # the members' answers
+    notes = [d.get("message", "") for d in structured["decisions"]]
+    assert any(
+        n.startswith("gamma: sent without the 1 image(s) the members saw (it does not read images")
+        for n in notes
+    ), notes
+
+
+@pytest.mark.anyio
+async def test_a_later_pipeline_stage_that_cannot_see_reads_the_earlier_stages_output_told_of_the_images(
+    fake_openai: FakeOpenAI, root: Path
+) -> None:
+    fake_openai.script("alpha", "a red dot on white")
+    fake_openai.script("beta", "A red dot.")
+    cfg = config(fake_openai, root)
+    cfg["strategies"]["pipeline"] = {
+        "kind": "pipeline",
+        "stages": [
+            {"name": "look", "prompt": "Describe: {input}", "step": "alpha"},
+            {"name": "tidy", "prompt": "Tidy up: {look}", "step": "beta"},
+        ],
+    }
+    image = {"type": "image", "data": PNG_B64, "mimeType": "image/png"}
+    result = await run(cfg, "run_pipeline", {"input": "the picture", "files": [image]})
+    assert not result.is_error, text_of(result)
+    assert (result.structured_content or {})["answer"] == "A red dot."
+    assert user_content(fake_openai.requests_for("alpha")[0])[1]["type"] == "image_url"
+    tidy = user_content(fake_openai.requests_for("beta")[0])
+    assert isinstance(tidy, str) and tidy.startswith("Tidy up: a red dot on white")
+    assert WITHHELD.format(who="the earlier stages") in tidy
+
+
 @pytest.mark.anyio
 async def test_a_file_above_its_share_of_a_small_window_is_cut_with_a_marker_and_the_cut_is_reported(
     fake_openai: FakeOpenAI, root: Path

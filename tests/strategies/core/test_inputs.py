@@ -89,3 +89,25 @@ def test_images_that_do_not_fit_the_window_are_refused_saying_how_many_tokens_th
             vision=True,
             vision_source="config",
         )
+
+
+def test_a_model_reading_what_others_saw_gets_the_text_without_the_images_and_a_note_saying_so() -> None:
+    notes_file = text("notes.md", 50)
+    attached = Attached(items=(IMAGE, notes_file)).seen_by("the members")
+    fitted = fit(attached, model="j", window=8000, room=4000, vision=False, vision_source="config")
+    assert fitted.images == ()
+    assert notes_file.text is not None and notes_file.text in fitted.text
+    assert (
+        "[Chorus: 1 image(s) attached to the question (dot.png) were shown to the members, not to you; "
+        "you have not seen them. Rely on the text and on what they answered.]"
+    ) in fitted.text
+    assert fitted.notes == (
+        "j: sent without the 1 image(s) the members saw (it does not read images (per the config)); "
+        "its prompt says so",
+    )
+    # The same inputs as the members are given them: a member that cannot see is still not called.
+    with pytest.raises(InputNotSent, match="j: not called: 1 image"):
+        fit(Attached(items=(IMAGE,)), model="j", window=8000, room=4000, vision=False, vision_source="config")
+    # And one that can see is sent the images, with no note.
+    seen = fit(attached, model="v", window=8000, room=4000, vision=True, vision_source="config")
+    assert len(seen.images) == 1 and "[Chorus:" not in seen.text and seen.notes == ()
