@@ -34,7 +34,8 @@ from mcp.server.mcpserver import Context
 
 from chorus_mcp.config.schema import InputSettings
 from chorus_mcp.strategies.core.errors import UserInputError, redact
-from chorus_mcp.strategies.core.inputs import IMAGE_TOKENS, Attached, Input
+from chorus_mcp.strategies.core.image_size import image_size, most_tokens
+from chorus_mcp.strategies.core.inputs import Attached, Input
 from chorus_mcp.strategies.core.result import NoteDecision
 from chorus_mcp.strategies.models.tokenizer import text_tokens
 
@@ -183,13 +184,16 @@ class Reader:
         limit = self.settings.max_file_bytes
         if len(data) > limit:
             raise UserInputError(f"{where}: {name!r} is larger than {limit:,} bytes (inputs.max_file_bytes)")
+        size = image_size(data)  # None (a header cut short): counted as the most an image can cost
         return Input(
             name=name,
             kind="image",
             mime_type=mime,
             sha256=hashlib.sha256(data).hexdigest(),
             size_bytes=len(data),
-            tokens=IMAGE_TOKENS,
+            tokens=most_tokens(size),
+            width=size[0] if size else None,
+            height=size[1] if size else None,
             data=base64.b64encode(data).decode("ascii"),
         )
 

@@ -24,13 +24,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from chorus_mcp.strategies.core.errors import ChorusError
+from chorus_mcp.strategies.core.image_size import ImageFamily, image_tokens
 
 InputKind = Literal["text", "image"]
 Oversize = Literal["excerpt", "refuse"]
 
-IMAGE_TOKENS = 1_100
-"""Prompt tokens reserved for one image: about what OpenAI bills a 1024x1024 image in detail (765) or
-Anthropic a 1.15-megapixel one (~1,600 at most), rounded; images are not measured."""
 UNKNOWN_WINDOW = 8_192
 """The window assumed for a model whose window nobody knows (the model map does not list it)."""
 MIN_EXCERPT_TOKENS = 200
@@ -52,13 +50,23 @@ class InputRef(BaseModel):
     """Hex SHA-256 of the bytes read (for text: before redaction)."""
     size_bytes: int
     tokens: int
-    """Prompt tokens it takes whole (text: counted; an image: `IMAGE_TOKENS`)."""
+    """Prompt tokens it takes whole (text: counted; an image: the most any provider's rule counts it,
+    `core.image_size.most_tokens`; each model is then counted by its own family's rule)."""
+    width: int | None = None
+    height: int | None = None
+    """An image's size in pixels, from its header (None when it could not be read)."""
     redacted: int = 0
     """Secrets removed from a text file's content before it was sent anywhere."""
 
+    @property
+    def size(self) -> tuple[int, int] | None:
+        return (self.width, self.height) if self.width and self.height else None
+
     def described(self) -> str:
-        """`notes.md (text, 1,234 tokens, sha256 ab12cd34ef56)`."""
+        """`notes.md (text, 1,234 tokens, sha256 ab12cd34ef56)`; `dot.png (image, image/png 1x1, ...)`."""
         size = f"{self.tokens:,} tokens" if self.kind == "text" else self.mime_type
+        if self.kind == "image" and self.size is not None:
+            size += f" {self.width}x{self.height}"
         return f"{self.name} ({self.kind}, {size}, sha256 {self.sha256[:12]})"
 
 
@@ -104,6 +112,8 @@ class ImagePart(BaseModel):
     data: str
     """Base64."""
     sha256: str
+    tokens: int = 0
+    """Prompt tokens it costs the model it is sent to (`core.image_size.image_tokens`)."""
 
     def data_url(self) -> str:
         return f"data:{self.mime_type};base64,{self.data}"
@@ -139,10 +149,18 @@ class Fitted:
 
 
 def fit(
-    attached: Attached, *, model: str, window: int, room: int, vision: bool | None, vision_source: str
+    attached: Attached,
+    *,
+    model: str,
+    window: int,
+    room: int,
+    vision: bool | None,
+    vision_source: str,
+    family: ImageFamily = "other",
 ) -> Fitted:
-    """`model`'s share of `attached`: `room` is what its `window` leaves after the messages and the answer.
-    Raises `InputNotSent` naming the model, the input and why when the model cannot be sent them."""
+    """`model`'s share of `attached`: `room` is what its `window` leaves after the messages and the answer;
+    its images are counted by `family`'s rule. Raises `InputNotSent` naming the model, the input and why
+    when the model cannot be sent them."""
     images = [i for i in attached.items if i.kind == "image"]
     texts = [i for i in attached.items if i.kind == "text"]
     withheld: list[str] = []
@@ -162,15 +180,17 @@ def fit(
             f"{model}: sent without the {len(images)} image(s) {who} saw ({why}); its prompt says so",
         ]
         images = []
-    room -= IMAGE_TOKENS * len(images)
+    costs = [image_tokens(i.size, family) for i in images]
+    room -= sum(costs)
     if room < 0:
         raise InputNotSent(
-            f"{model}: not called: {len(images)} image(s) need ~{IMAGE_TOKENS * len(images):,} tokens, "
+            f"{model}: not called: {len(images)} image(s) need ~{sum(costs):,} tokens, "
             f"more than its {window:,}-token context window leaves"
         )
     blocks, notes = _share_text(texts, attached.oversize, model=model, window=window, room=room)
     parts = tuple(
-        ImagePart(name=i.name, mime_type=i.mime_type, data=i.data or "", sha256=i.sha256) for i in images
+        ImagePart(name=i.name, mime_type=i.mime_type, data=i.data or "", sha256=i.sha256, tokens=cost)
+        for i, cost in zip(images, costs, strict=True)
     )
     if withheld:
         blocks.append(withheld[0])

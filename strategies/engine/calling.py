@@ -41,6 +41,7 @@ from chorus_mcp.strategies.core.errors import (
     ModelTimeout,
     UserInputError,
 )
+from chorus_mcp.strategies.core.image_size import image_family
 from chorus_mcp.strategies.core.inputs import UNKNOWN_WINDOW, InputNotSent, fit, rough_tokens
 from chorus_mcp.strategies.core.result import (
     CallRecord,
@@ -288,6 +289,7 @@ def with_inputs(
         room=window - answer - used,
         vision=facts.vision,
         vision_source=facts.sources.get("vision", "the model map does not list it"),
+        family=image_family(facts.model),
     )
     decisions.extend(NoteDecision(stage=stage, message=note) for note in fitted.notes)
     messages = list(request.messages)

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 from chorus_mcp.strategies.core.completion import CompletionRequest
-from chorus_mcp.strategies.core.inputs import IMAGE_TOKENS
 from chorus_mcp.strategies.models import model_map
 from chorus_mcp.strategies.models.catalog import ModelEntry, output_allowance
 
@@ -170,7 +169,7 @@ def estimate_prompt_tokens(request: CompletionRequest) -> int:
     """An over-estimate of the prompt tokens `request` costs: its messages, their framing, and the JSON
     schema of a structured-output request (providers put it into the prompt)."""
     tokens = sum(prompt_token_bound(m.content) + _MESSAGE_OVERHEAD_TOKENS for m in request.messages) + 3
-    tokens += IMAGE_TOKENS * sum(len(m.images) for m in request.messages)
+    tokens += sum(image.tokens for m in request.messages for image in m.images)
     if request.response_schema is not None:
         tokens += prompt_token_bound(json.dumps(request.response_schema))
     return tokens

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from chorus_mcp.strategies.core.inputs import IMAGE_TOKENS, Attached, Input, InputNotSent, fit
+from chorus_mcp.strategies.core.image_size import image_tokens, most_tokens
+from chorus_mcp.strategies.core.inputs import Attached, Input, InputNotSent, fit
 
 
 def text(name: str, tokens: int) -> Input:
@@ -26,7 +27,9 @@ IMAGE = Input(
     mime_type="image/png",
     sha256="cd" * 32,
     size_bytes=10,
-    tokens=IMAGE_TOKENS,
+    tokens=most_tokens((1024, 1024)),
+    width=1024,
+    height=1024,
     data="AAAA",
 )
 
@@ -80,7 +83,8 @@ def test_an_image_is_refused_by_a_model_that_cannot_read_it_and_sent_to_one_that
 
 
 def test_images_that_do_not_fit_the_window_are_refused_saying_how_many_tokens_they_need() -> None:
-    with pytest.raises(InputNotSent, match=r"2 image\(s\) need ~2,200 tokens"):
+    # 1024x1024 costs an OpenAI model 765 tokens (4 tiles), an Anthropic one 1,399 (w x h / 750).
+    with pytest.raises(InputNotSent, match=r"2 image\(s\) need ~1,530 tokens"):
         fit(
             Attached(items=(IMAGE, IMAGE)),
             model="m",
@@ -88,7 +92,30 @@ def test_images_that_do_not_fit_the_window_are_refused_saying_how_many_tokens_th
             room=1500,
             vision=True,
             vision_source="config",
+            family="openai",
         )
+    with pytest.raises(InputNotSent, match=r"2 image\(s\) need ~2,798 tokens"):
+        fit(
+            Attached(items=(IMAGE, IMAGE)),
+            model="m",
+            window=4000,
+            room=2700,
+            vision=True,
+            vision_source="config",
+            family="anthropic",
+        )
+
+
+def test_each_image_is_counted_by_the_rule_of_the_family_of_the_model_it_goes_to() -> None:
+    attached = Attached(items=(IMAGE,))
+    for family in ("openai", "anthropic", "other"):
+        fitted = fit(
+            attached, model="m", window=8000, room=6000, vision=True, vision_source="", family=family
+        )
+        assert [p.tokens for p in fitted.images] == [image_tokens((1024, 1024), family)]
+    unread = IMAGE.model_copy(update={"width": None, "height": None, "tokens": most_tokens(None)})
+    fitted = fit(Attached(items=(unread,)), model="m", window=8000, room=6000, vision=True, vision_source="")
+    assert [p.tokens for p in fitted.images] == [3279]  # the most an image can cost: 1568 x 1568 / 750
 
 
 def test_a_model_reading_what_others_saw_gets_the_text_without_the_images_and_a_note_saying_so() -> None:
