@@ -279,7 +279,8 @@ class Script:
     logprobs: Sequence[float] | Sequence[tuple[str, float]] | None = None
     """Per-token logprobs, sent only when the request asks (`logprobs: true`); None makes -0.01 per word."""
     top_logprobs: Sequence[Mapping[str, float]] | None = None
-    """The alternatives sent at each token's position (`top_logprobs`), in order; none by default."""
+    """The alternatives at each token's position (`top_logprobs`), in order; none by default. Sent only
+    to a request asking `top_logprobs: n` (the n likeliest), as OpenAI does."""
     finish_reason: str = "stop"
     honour_max_tokens: bool = False
     """Cut a text answer to the request's `max_tokens` words (`finish_reason: length`), as real providers
@@ -661,7 +662,9 @@ def _completion(request: RecordedRequest, text: str | None, script: Script | Non
     choice: dict[str, Any] = {
         "index": 0,
         "message": {"role": "assistant", "content": text, "refusal": None},
-        "logprobs": _logprobs(text or "", script) if request.body.get("logprobs") else None,
+        "logprobs": _logprobs(text or "", script, request.body.get("top_logprobs"))
+        if request.body.get("logprobs")
+        else None,
         "finish_reason": script.finish_reason,
     }
     body: dict[str, Any] = {
@@ -683,13 +686,16 @@ def _completion(request: RecordedRequest, text: str | None, script: Script | Non
     return body
 
 
-def _logprobs(text: str, script: Script) -> dict[str, Any]:
+def _logprobs(text: str, script: Script, asked: Any) -> dict[str, Any]:
+    """OpenAI's shape. Alternatives are sent as OpenAI sends them: only as many as the request's
+    `top_logprobs` asks for (none without it), the likeliest first."""
     pairs: list[tuple[str, float]]
     if script.logprobs is None:
         pairs = [(word, -0.01) for word in text.split()]
     else:
         pairs = [p if isinstance(p, tuple) else (f"t{i}", p) for i, p in enumerate(script.logprobs)]
-    tops = list(script.top_logprobs or [])
+    count = asked if isinstance(asked, int) and not isinstance(asked, bool) else 0
+    tops = [dict(sorted(top.items(), key=lambda kv: -kv[1])[:count]) for top in script.top_logprobs or []]
     content = [
         {
             "token": token,

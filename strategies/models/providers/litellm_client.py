@@ -66,6 +66,7 @@ from chorus_mcp.strategies.core.errors import (
 from chorus_mcp.strategies.models.catalog import ModelEntry
 from chorus_mcp.strategies.models.client import ModelClient
 from chorus_mcp.strategies.models.providers import streaming, translation
+from chorus_mcp.strategies.models.providers.openai_compat import TOP_LOGPROBS
 from chorus_mcp.strategies.models.providers.pricing import estimate_cost_usd
 
 _OFFLINE_ENV = {
@@ -206,6 +207,7 @@ class LiteLLMClient:
             arguments["temperature"] = request.temperature
         if request.logprobs:
             arguments["logprobs"] = True
+            arguments["top_logprobs"] = TOP_LOGPROBS  # as the fast path asks: per-option probabilities
         if request.seed is not None:
             arguments["seed"] = request.seed  # dropped by litellm for providers without one (drop_params)
         if request.reasoning_effort is not None:

@@ -23,6 +23,9 @@ What is sent, as litellm sends it for `openai/` and `openrouter/` models:
   `max_tokens`, and `temperature` (unless 1) and `logprobs` left out, since those models reject them.
   (litellm also rewrites system messages as user messages for `o3`/`o4-mini`; OpenAI accepts system
   messages there, so they are sent as they are.);
+- with `logprobs`, `top_logprobs: TOP_LOGPROBS`: the likeliest alternatives at each answer position,
+  from which a multiple-choice answer's per-option probabilities are read
+  (`strategies.evaluation.options`); without it OpenAI and vLLM send none;
 - `seed` when the request sets one (OpenAI, OpenRouter, vLLM, Ollama and llama.cpp all take it);
 - `reasoning_effort` when the request carries one (the core sends it only to models that may take it);
 - `response_format: {type: json_schema, json_schema: {name, schema, strict: true}}` when the request
@@ -77,6 +80,9 @@ MAX_IDLE_PER_PROVIDER = 32
 limits concurrency per provider is that cap, not the pool)."""
 
 USER_AGENT = "chorus-mcp"
+TOP_LOGPROBS = 10
+"""Alternatives asked per answer token with `logprobs` (OpenAI allows up to 20): every option letter of
+a multiple-choice question and its spaced variants fit beside the chosen token, as on the embedded path."""
 
 _pools: weakref.WeakKeyDictionary[Any, OriginPool] = weakref.WeakKeyDictionary()
 
@@ -277,6 +283,7 @@ class OpenAICompatClient:
             body["temperature"] = request.temperature
         if request.logprobs and not self._reasoning:
             body["logprobs"] = True
+            body["top_logprobs"] = TOP_LOGPROBS  # each position's alternatives: per-option probabilities
         if request.seed is not None:
             body["seed"] = request.seed
         if request.reasoning_effort is not None:

@@ -543,7 +543,12 @@ PARITY_ANSWERS: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
     ),
     ("unpriced", "house", {}, {}),
     ("no usage", "gpt-4o-mini", {"include_usage": False}, {}),
-    ("logprobs", "gpt-a", {"logprobs": [("Paris", -0.25)]}, {}),
+    (
+        "logprobs",
+        "gpt-a",
+        {"logprobs": [("Paris", -0.25)], "top_logprobs": [{"Paris": -0.25, " Paris": -2.0, "Lyon": -3.5}]},
+        {},
+    ),
     ("truncated", "gpt-a", {"finish_reason": "length"}, {}),
 ]
 
@@ -564,6 +569,9 @@ async def test_both_paths_return_the_same_completion(
 
     assert outcomes[0] == outcomes[1]
     assert fake_openai.requests[0].body == fake_openai.requests[1].body
+    if "top_logprobs" in script:  # both asked for alternatives, and both read them
+        assert isinstance(outcomes[0], dict)
+        assert outcomes[0]["logprobs"][0]["top"] == script["top_logprobs"][0]
 
 
 async def test_both_paths_send_the_same_body_for_a_seeded_structured_request(fake_openai: FakeOpenAI) -> None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from pydantic import ValidationError
 
 from chorus_mcp.strategies.core.completion import CompletionRequest
 from chorus_mcp.strategies.core.errors import ProviderUnavailable
+from chorus_mcp.strategies.evaluation.datasets import options_in
+from chorus_mcp.strategies.evaluation.options import choice_probs
 from chorus_mcp.strategies.models.catalog import ModelEntry
 from chorus_mcp.strategies.models.providers import (
     LiteLLMClient,
@@ -15,7 +19,12 @@ from chorus_mcp.strategies.models.providers import (
     provider_client,
     uses_fast_path,
 )
-from chorus_mcp.strategies.models.providers.openai_compat import _bypassed, base_url, shared_pool
+from chorus_mcp.strategies.models.providers.openai_compat import (
+    TOP_LOGPROBS,
+    _bypassed,
+    base_url,
+    shared_pool,
+)
 from tests.fake_openai import FakeOpenAI
 
 pytestmark = pytest.mark.anyio
@@ -165,3 +174,41 @@ async def test_no_proxy_hosts_are_called_directly(
 )
 def test_no_proxy_matches_hosts_and_domain_suffixes(host: str, no_proxy: str, bypassed: bool) -> None:
     assert _bypassed(host, no_proxy) is bypassed
+
+
+async def test_asking_for_logprobs_asks_for_alternatives_and_each_options_probability_is_read_from_them(
+    fake_openai: FakeOpenAI,
+) -> None:
+    # A two-way question (Winogrande's shape). Twelve alternatives are scripted, the server sends the
+    # likeliest TOP_LOGPROBS; "A" and " A" are one option, "The" and "C" are none of the options.
+    alternatives = {"B": -0.6, "A": -1.4, " A": -2.6, "The": -3.0, "C": -3.5}
+    alternatives |= {f"x{i}": -9.0 - i for i in range(7)}
+    fake_openai.script("qwen", "B", logprobs=[("B", -0.6)], top_logprobs=[alternatives])
+    client = OpenAICompatClient("local", ModelEntry(model="openai/qwen", api_base=fake_openai.base_url))
+    prompt = "The drink had caffeine, not sugar; the _ kept him awake.\nA) caffeine\nB) sugar\nAnswer:"
+
+    completion = await client.complete(CompletionRequest.of(prompt, logprobs=True, max_tokens=3))
+
+    assert fake_openai.last_request.body["top_logprobs"] == TOP_LOGPROBS
+    assert completion.logprobs is not None
+    top = completion.logprobs[0].top
+    assert top is not None and len(top) == TOP_LOGPROBS
+    assert {"B", "A", " A", "The"} <= set(top)
+    probs = choice_probs(completion.logprobs, options_in(prompt))
+    a, b = math.exp(-1.4) + math.exp(-2.6), math.exp(-0.6)
+    assert probs == {"A": pytest.approx(a / (a + b), abs=1e-5), "B": pytest.approx(b / (a + b), abs=1e-5)}
+
+
+async def test_no_alternatives_are_asked_without_logprobs_nor_from_a_reasoning_model(
+    fake_openai: FakeOpenAI,
+) -> None:
+    fake_openai.script("qwen", "B", top_logprobs=[{"B": -0.6, "A": -1.0}])
+    fake_openai.script("o4-mini", "B")
+    plain = OpenAICompatClient("local", ModelEntry(model="openai/qwen", api_base=fake_openai.base_url))
+    reasoning = OpenAICompatClient("r", ModelEntry(model="openai/o4-mini", api_base=fake_openai.base_url))
+
+    completion = await plain.complete(CompletionRequest.of("A) x\nB) y\nAnswer:"))
+    assert "top_logprobs" not in fake_openai.last_request.body
+    assert completion.logprobs is None
+    await reasoning.complete(CompletionRequest.of("A) x\nB) y\nAnswer:", logprobs=True))
+    assert not {"logprobs", "top_logprobs"} & set(fake_openai.last_request.body)
