@@ -182,10 +182,15 @@ def fit(
         images = []
     costs = [image_tokens(i.size, family) for i in images]
     room -= sum(costs)
-    if room < 0:
+    if room < 0 and images:
         raise InputNotSent(
             f"{model}: not called: {len(images)} image(s) need ~{sum(costs):,} tokens, "
             f"more than its {window:,}-token context window leaves"
+        )
+    if room < 0:
+        raise InputNotSent(
+            f"{model}: not called: its messages and the answer fill its {window:,}-token context window, "
+            "leaving no room for the attached files"
         )
     blocks, notes = _share_text(texts, attached.oversize, model=model, window=window, room=room)
     parts = tuple(

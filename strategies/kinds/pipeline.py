@@ -96,6 +96,12 @@ class _Run:
         count = self.runs[name]
         return f"{self.stage}/{name}" if count <= 1 else f"{self.stage}/{name}#{count}"
 
+    def inputs_for(self, name: str, request: CompletionRequest) -> CompletionRequest:
+        """A later stage reads the earlier stages' output: sent without the images if it cannot see them."""
+        if request.inputs is None or name == self.spec.stages[0].name:
+            return request
+        return request.model_copy(update={"inputs": request.inputs.seen_by("the earlier stages")})
+
     async def run(
         self, name: str, step: Step, prompt: str, *, review: bool, context: ContextMode | None = None
     ) -> StrategyResult:
@@ -103,14 +109,12 @@ class _Run:
 
         self.runs[name] += 1
         request = with_prompt(self.request, prompt)
-        if request.inputs is not None and name != self.spec.stages[0].name:
-            # A later stage reads the earlier stages' output: without images if it cannot see them.
-            request = request.model_copy(update={"inputs": request.inputs.seen_by("the earlier stages")})
         if review:
             request = request.model_copy(update={"response_schema": VERDICT_SCHEMA})
         if context is not None:
             # The stage chose its own context: its history is rebuilt from the session for it.
             request = await for_stage(request, context, step, self.ctx, self.label(name))
+        request = self.inputs_for(name, request)
         child = await self.ctx.run_child(step, request, self.label(name))
         self.result.include(child)
         if child.partial:
@@ -158,6 +162,7 @@ class _Run:
             # sized with the first item's prompt; each item's prompt then replaces the latest message.
             shared = await for_stage(requests[0], st.context, st.step, self.ctx, label)
             requests = [with_prompt(shared, prompt) for prompt in prompts]
+        requests = [self.inputs_for(st.name, request) for request in requests]
         ran = await run_items(
             st.step,
             items,

@@ -193,6 +193,101 @@ async def test_a_later_pipeline_stage_that_cannot_see_reads_the_earlier_stages_o
 
 
 @pytest.mark.anyio
+async def test_a_ranking_chair_that_cannot_see_writes_the_answer_from_the_ranked_answers_told_of_the_images(
+    fake_openai: FakeOpenAI, root: Path
+) -> None:
+    ranked = "FINAL RANKING:\n1. Response A\n2. Response B"
+    for alias in ("alpha", "beta", "gamma"):
+        fake_openai.script(alias, ["a red dot", ranked])  # answers as a member, then ranks as one
+    fake_openai.script("delta", "It is a red dot.")
+    cfg = config(fake_openai, root)
+    for alias in ("alpha", "beta", "gamma"):
+        cfg["models"][alias]["vision"] = True
+    cfg["models"]["delta"] = {**cfg["models"]["alpha"], "model": "openai/delta", "vision": False}
+    cfg["sessions"]["context"]["windows"] = {}
+    cfg["strategies"]["ranked"] = {
+        "kind": "ensemble",
+        "members": ["alpha", "beta", "gamma"],
+        "aggregation": "ranking",
+        "judge": "delta",
+    }
+    image = {"type": "image", "data": PNG_B64, "mimeType": "image/png"}
+    result = await run(
+        cfg, "ensemble_vote", {"prompt": "What is this?", "strategy": "ranked", "files": [image]}
+    )
+    assert not result.is_error, text_of(result)
+    structured = result.structured_content or {}
+    assert structured["answer"] == "It is a red dot."
+    for alias in ("alpha", "beta", "gamma"):  # members and rankers see the image
+        assert all(user_content(r)[1]["type"] == "image_url" for r in fake_openai.requests_for(alias))
+    (chaired,) = fake_openai.requests_for("delta")
+    content = user_content(chaired)
+    assert isinstance(content, str) and WITHHELD.format(who="the members") in content
+    notes = [d.get("message", "") for d in structured["decisions"]]
+    assert any(n.startswith("delta: sent without the 1 image(s) the members saw") for n in notes), notes
+
+
+@pytest.mark.anyio
+async def test_a_later_for_each_stage_and_one_with_its_own_context_are_sent_the_text_told_of_the_images(
+    fake_openai: FakeOpenAI, root: Path
+) -> None:
+    fake_openai.script("alpha", '["red", "round"]')
+    fake_openai.script("beta", "noted")
+    cfg = config(fake_openai, root)
+    cfg["strategies"]["pipeline"] = {
+        "kind": "pipeline",
+        "stages": [
+            {"name": "look", "prompt": "List traits of: {input}", "step": "alpha"},
+            {"name": "each", "prompt": "Explain {item}", "step": "beta", "for_each": {"stage": "look"}},
+            {"name": "wrap", "prompt": "Sum up: {each}", "step": "beta", "context": "none"},
+        ],
+    }
+    image = {"type": "image", "data": PNG_B64, "mimeType": "image/png"}
+    result = await run(cfg, "run_pipeline", {"input": "the picture", "files": [image]})
+    assert not result.is_error, text_of(result)
+    sent = [user_content(r) for r in fake_openai.requests_for("beta")]
+    assert len(sent) == 3  # two items, then the wrap-up
+    for content in sent:
+        assert isinstance(content, str) and WITHHELD.format(who="the earlier stages") in content
+
+
+@pytest.mark.anyio
+async def test_a_long_session_history_yields_to_the_attached_file_which_goes_whole(
+    fake_openai: FakeOpenAI, root: Path
+) -> None:
+    # gamma's window is 3,000 tokens: room for the file or for the earlier turn, not for both.
+    fake_openai.script("*", "noted")
+    (root / "spec.md").write_text("".join(f"Rule {i}: keep it short.\n" for i in range(120)))
+    cfg = config(fake_openai, root)
+    server = build_server(parse_config(json.dumps(cfg)))
+    async with Client(server) as client:
+        first = await client.call_tool(
+            "cascade_ask", {"prompt": "Remember: " + "blue " * 1500, "tiers": ["gamma"], "detail": "full"}
+        )
+        session_id = (first.structured_content or {})["session_id"]
+        second = await client.call_tool(
+            "cascade_ask",
+            {
+                "prompt": "Check the spec.",
+                "tiers": ["gamma"],
+                "session_id": session_id,
+                "files": [str(root / "spec.md")],
+                "detail": "full",
+            },
+        )
+    assert not second.is_error, text_of(second)
+    content = user_content(fake_openai.requests_for("gamma")[-1])
+    assert "Rule 119: keep it short." in content and "[cut by Chorus" not in content  # the file, whole
+    messages = fake_openai.requests_for("gamma")[-1].messages
+    assert not any("blue blue" in str(m["content"]) for m in messages)  # the earlier turn yielded
+    notes = [d.get("message", "") for d in (second.structured_content or {})["decisions"]]
+    assert any(
+        "older turn(s) left out to fit gamma's window" in n and "kept for the attached files" in n
+        for n in notes
+    ), notes
+
+
+@pytest.mark.anyio
 async def test_a_file_above_its_share_of_a_small_window_is_cut_with_a_marker_and_the_cut_is_reported(
     fake_openai: FakeOpenAI, root: Path
 ) -> None:

@@ -138,3 +138,19 @@ def test_a_model_reading_what_others_saw_gets_the_text_without_the_images_and_a_
     # And one that can see is sent the images, with no note.
     seen = fit(attached, model="v", window=8000, room=4000, vision=True, vision_source="config")
     assert len(seen.images) == 1 and "[Chorus:" not in seen.text and seen.notes == ()
+
+
+def test_messages_that_leave_no_room_are_named_as_the_reason_not_the_images() -> None:
+    with pytest.raises(InputNotSent) as refused:
+        fit(
+            Attached(items=(text("a.md", 50),)),
+            model="m",
+            window=3000,
+            room=-10,
+            vision=None,
+            vision_source="",
+        )
+    assert str(refused.value) == (
+        "m: not called: its messages and the answer fill its 3,000-token context window, "
+        "leaving no room for the attached files"
+    )
