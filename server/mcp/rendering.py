@@ -6,9 +6,9 @@ is chosen not to say the same thing twice:
 - the **structured content** is the evidence: the `StrategyResult` record (its schema is the tool's
   `outputSchema`);
 - the **text** is what to read first: the answer, then one line per decision (the vote: who said what,
-  strongest first; the route, an escalation...) and one line of totals with the `session_id`. A result
-  that failed but still has an answer (a pipeline whose latest revision was not approved) shows the
-  error first, then that answer, labelled as not accepted.
+  strongest first; the route, an escalation, a fan-out's failed items with their reasons...) and one
+  line of totals with the `session_id`. A result that failed but still has an answer (a pipeline whose
+  latest revision was not approved) shows the error first, then that answer, labelled as not accepted.
 
 `detail="summary"` (the default) keeps a result small enough to leave in the agent's context: each
 member's answer is cut to an excerpt (`EXCERPT_CHARS`; a vote's seat, whose answer is its vote key, to
@@ -141,7 +141,16 @@ def _summarised_decision(decision: dict[str, Any]) -> dict[str, Any]:
     for key in ("reason", "message"):
         if isinstance(decision.get(key), str):
             decision[key] = excerpt(decision[key], NOTE_CHARS)
+    if isinstance(decision.get("failed"), list):  # a fan-out's failed items: the item and its reason cut
+        decision["failed"] = [_summarised_failure(failure) for failure in decision["failed"]]
     return decision
+
+
+def _summarised_failure(failure: Any) -> Any:
+    if not isinstance(failure, dict):
+        return failure
+    cut = {"item": KEY_CHARS, "error": NOTE_CHARS}
+    return {k: excerpt(v, cut[k]) if k in cut and isinstance(v, str) else v for k, v in failure.items()}
 
 
 def _summarised_group(group: Any, weighted: bool) -> Any:
@@ -229,6 +238,8 @@ def _decision_line(decision: dict[str, Any], detail: Detail) -> str:
         return f"route: {decision.get('route')} ({decision.get('method')})"
     if kind == "fallback":
         return f"fallback: {decision.get('from_model')} → {decision.get('to_model') or 'none'}"
+    if kind == "for_each":
+        return fan_out_line(decision, detail)
     if kind == "review":
         verdict = "approved" if decision.get("approved") else f"{len(decision.get('issues') or [])} issues"
         return f"review #{decision.get('iteration')}: {verdict}"
@@ -275,6 +286,22 @@ def vote_line(decision: dict[str, Any], detail: Detail = "summary") -> str:
     if decision.get("early_stop"):
         summary.append("early stop")
     return f"vote ({decision.get('mode')}): {' | '.join(parts)}; {', '.join(summary)}"
+
+
+def fan_out_line(decision: dict[str, Any], detail: Detail = "summary") -> str:
+    """A `for_each` stage: how many items failed and each one's reason, e.g. `fan-out pipeline/research:
+    2 of 5 items failed: item 3 'Waves' (researcher: no answer within 2.0s), item 5 'Tides' (HTTP 400)`;
+    or `5 of 5 items answered`. A summary names at most `SUMMARY_GROUPS` failed items (`+2 more`)."""
+    items = decision.get("items", 0)
+    failed = [f for f in decision.get("failed") or [] if isinstance(f, dict)]
+    head = f"fan-out {decision.get('stage')}: "
+    if not failed:
+        return f"{head}{decision.get('answered', 0)} of {items} items answered"
+    shown = failed[:SUMMARY_GROUPS] if detail == "summary" else failed
+    parts = [f"item {f.get('number')} {str(f.get('item'))!r} ({f.get('error')})" for f in shown]
+    if len(failed) > len(shown):
+        parts.append(f"+{len(failed) - len(shown)} more")
+    return f"{head}{len(failed)} of {items} items failed: {', '.join(parts)}"
 
 
 def ranking_line(decision: dict[str, Any]) -> str:

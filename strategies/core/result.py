@@ -193,6 +193,30 @@ class NoteDecision(BaseModel):
     message: str
 
 
+class ItemFailure(BaseModel):
+    """One item of a fan-out that gave no answer."""
+
+    number: int
+    """1-based, as in its stage label (`pipeline/research[3]`)."""
+    item: str
+    """The item itself, on one line (cut when long)."""
+    stage: str
+    error: str
+    """Why it failed: the step's error (a time-out, a provider's refusal...), or the deadline."""
+
+
+class FanOutDecision(BaseModel):
+    """A `for_each` stage: how many of its items answered, and each failed item with its reason."""
+
+    kind: Literal["for_each"] = "for_each"
+    stage: str
+    items: int
+    answered: int
+    source: str
+    """Where the items came from and how they were read (`stage 'outline', read as a JSON array`)."""
+    failed: list[ItemFailure] = Field(default_factory=list)
+
+
 Decision = Annotated[
     VoteDecision
     | RankingDecision
@@ -200,6 +224,7 @@ Decision = Annotated[
     | RouteDecision
     | FallbackDecision
     | ReviewDecision
+    | FanOutDecision
     | NoteDecision,
     Field(discriminator="kind"),
 ]

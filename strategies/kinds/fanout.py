@@ -7,9 +7,10 @@ its span and its decisions say which item they belong to. At most `concurrency` 
 items share the run's context: one deadline, one budget (each call reserves against it as it starts, so
 parallel items together respect the cap), one progress sink.
 
-Items fail on their own: a failed item is named, with its reason, in a decision note, and the others go
-on. An item still waiting for a slot when the deadline passes is not started (a `skipped` record says
-so); one cut off by the deadline keeps its finished calls and a `cancelled` record (`within_deadline`).
+Items fail on their own: a failed item is named, with its reason, in the stage's `FanOutDecision` (which
+the tool result's text shows), and the others go on. An item still waiting for a slot when the deadline
+passes is not started (a `skipped` record says so); one cut off by the deadline keeps its finished calls
+and a `cancelled` record (`within_deadline`).
 The combined result has every item's calls in item order, `answer` the answered items' results joined
 under their items' headings (`joined`), and `ok=False` with every item's reason when none answered.
 """
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 import anyio
 
 from chorus_mcp.strategies.core.completion import CompletionRequest
-from chorus_mcp.strategies.core.result import CallRecord, NoteDecision, StrategyResult
+from chorus_mcp.strategies.core.result import CallRecord, FanOutDecision, ItemFailure, StrategyResult
 from chorus_mcp.strategies.core.spec import Step
 from chorus_mcp.strategies.engine.children import step_label, within_deadline
 from chorus_mcp.strategies.engine.context import RunContext
@@ -125,14 +126,20 @@ def _combine(outcomes: list[ItemOutcome], stage: str, source: str) -> StrategyRe
             result.calls.extend(outcome.calls)
     answered = [o for o in outcomes if o.answer is not None]
     failed = [o for o in outcomes if o.answer is None]
-    # The names first: a summary result cuts a note short, and each failed item's reason has its own note
-    # (and its call records).
-    summary = f"{len(answered)} of {len(outcomes)} item(s) answered"
-    if failed:
-        summary += "; failed: " + ", ".join(_named(o) for o in failed)
-    result.decisions.append(NoteDecision(stage=stage, message=f"{summary} (items from {source})"))
-    for o in failed:
-        result.decisions.append(NoteDecision(stage=o.stage, message=f"item {_named(o)} failed: {o.error}"))
+    # One decision for the stage, every failed item in it with its reason: the text the agent reads
+    # names them from it (`server.mcp.rendering`), not only the call records.
+    result.decisions.append(
+        FanOutDecision(
+            stage=stage,
+            items=len(outcomes),
+            answered=len(answered),
+            source=source,
+            failed=[
+                ItemFailure(number=o.number, item=heading(o.item), stage=o.stage, error=_reason(o))
+                for o in failed
+            ],
+        )
+    )
     cut = [o for o in outcomes if o.cut_off]
     if cut:
         result.partial = True
@@ -145,6 +152,16 @@ def _combine(outcomes: list[ItemOutcome], stage: str, source: str) -> StrategyRe
     result.ok = True
     result.answer = joined(answered)
     return result
+
+
+def _reason(outcome: ItemOutcome) -> str:
+    """Why an item failed, shortest first: an item that made one call and lost it fails for that call's
+    reason (`researcher: no answer within 2.0s`), which the step's own error wraps in `no model answered:
+    researcher (timeout): ...`; a summary cuts reasons short, so the wrapping would hide the cause."""
+    calls = outcome.calls
+    if len(calls) == 1 and calls[0].status != "ok" and calls[0].error:
+        return calls[0].error
+    return outcome.error or "no answer"
 
 
 def _named(outcome: ItemOutcome) -> str:

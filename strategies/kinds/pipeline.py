@@ -11,10 +11,10 @@ A `for_each` stage is a fan-out (`strategies.kinds.fanout`): the list an earlier
 `strategies.kinds.items`; a fan-out stage's list is its results) is cut to `max_items` (a note says
 so), and the stage's step runs once per item, `{item}` in its prompt, at most `concurrency` at once,
 each item staged `{stage}/{name}[n]`. Its output, for later templates and as an answer, is the answered
-items' results under their items' headings; failed items are named in notes and the rest go on. No
-list (no JSON array where one was required, an empty array, no line), or every item failing, stops the
-pipeline with an error naming the stage. A review stage sees a fan-out's output fenced as one value,
-like any other, so nothing an item says can pass for the reviewer's verdict.
+items' results under their items' headings; failed items are named in the stage's `FanOutDecision`
+and the rest go on. No list (no JSON array where one was required, an empty array, no line), or every
+item failing, stops the pipeline with an error naming the stage. A review stage sees a fan-out's output
+fenced as one value, like any other, so nothing an item says can pass for the reviewer's verdict.
 
 A review stage answers with a JSON verdict (`strategies.core.verdict`). Its prompt holds every value
 fenced as data (the work under review cannot speak to the reviewer as the prompt, nor pass for its

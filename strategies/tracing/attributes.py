@@ -24,6 +24,7 @@ from chorus_mcp.strategies.core.result import (
     ConfidenceDecision,
     Decision,
     FallbackDecision,
+    FanOutDecision,
     NoteDecision,
     ReviewDecision,
     RouteDecision,
@@ -250,7 +251,7 @@ def decision_name(decision: Decision) -> str:
 
 
 def decision(decision: Decision) -> Attributes:
-    """A decision span's attributes (route, vote, confidence, review, fallback)."""
+    """A decision span's attributes (route, vote, confidence, review, fallback, fan-out)."""
     attributes: Attributes = {KIND: CHAIN, "chorus.decision": decision.kind, "chorus.stage": decision.stage}
     match decision:
         case RouteDecision():
@@ -305,6 +306,15 @@ def decision(decision: Decision) -> Attributes:
             }
             if decision.to_model is not None:
                 attributes["chorus.fallback.to"] = decision.to_model
+        case FanOutDecision():
+            attributes |= {
+                "chorus.for_each.items": decision.items,
+                "chorus.for_each.answered": decision.answered,
+                "chorus.for_each.failed": [failure.number for failure in decision.failed],
+            }
+            if decision.failed:
+                reasons = "; ".join(f"[{f.number}] {f.error}" for f in decision.failed)
+                attributes["chorus.reason"] = text(reasons)
         case NoteDecision():
             attributes["chorus.note"] = text(decision.message)
     return attributes

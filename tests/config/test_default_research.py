@@ -58,7 +58,6 @@ async def test_the_default_research_pipeline_answers_through_run_pipeline() -> N
         "REPORT:\n## 1. Causes\n\nfacts about Causes\n\n## 2. Cycles\n\nfacts about Cycles"
         "\n\n## 3. Effects\n\nfacts about Effects"
     )
-    notes = [(d["stage"], d["message"]) for d in data["decisions"] if d["kind"] == "note"]
-    assert notes == [
-        ("pipeline/sections", "3 of 3 item(s) answered (items from stage 'outline', read as a JSON array)")
-    ]
+    fan_outs = [(d["stage"], d["items"], d["answered"]) for d in data["decisions"] if d["kind"] == "for_each"]
+    assert fan_outs == [("pipeline/sections", 3, 3)]
+    assert "fan-out pipeline/sections: 3 of 3 items answered" in result.content[0].text

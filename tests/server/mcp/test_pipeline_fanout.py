@@ -85,12 +85,18 @@ async def test_over_stdio_each_section_is_researched_by_a_real_provider_call_and
     ]
     failed = data["calls"][2]
     assert "cannot be researched" in failed["error"]
-    notes = [(d["stage"], d["message"]) for d in data["decisions"] if d["kind"] == "note"]
-    # A summary result cuts notes short: the failed item's name comes first.
-    assert notes[0][0] == "pipeline/sections"
-    assert notes[0][1].startswith("2 of 3 item(s) answered; failed: [2] 'Waves' (items from")
-    assert notes[1][0] == "pipeline/sections[2]" and notes[1][1].startswith("item [2] 'Waves' failed: ")
-    assert len(notes) == 2
+    # The text the agent reads first says an item was lost, which one and why, not only the records.
+    text = result.content[0].text
+    assert (
+        "fan-out pipeline/sections: 1 of 3 items failed: item 2 'Waves' "
+        "(beta: request rejected (HTTP 400): This section cannot be researched.)"
+    ) in text.splitlines()
+    (fan_out,) = [d for d in data["decisions"] if d["kind"] == "for_each"]
+    assert (fan_out["stage"], fan_out["items"], fan_out["answered"]) == ("pipeline/sections", 3, 2)
+    assert [(f["number"], f["item"], f["stage"]) for f in fan_out["failed"]] == [
+        (2, "Waves", "pipeline/sections[2]")
+    ]
+    assert not [d for d in data["decisions"] if d["kind"] == "note"]
     # Each section went to the provider as its own request, and the report's writer saw only the answered.
     assert sorted(_section_of(r.last_user) for r in fake_openai.requests_for("beta")) == sorted(SECTIONS)
     assert data["totals"]["calls"] == 5 and float(data["totals"]["cost_usd"]) > 0
@@ -160,6 +166,7 @@ async def test_every_item_has_its_own_span_under_the_fan_out_stage_and_the_text_
         "    report [CHAIN]",
         "      llm writer [LLM]",
         "    sections [CHAIN]",
+        "      for_each decision [CHAIN]",
         "      sections[1] [CHAIN]",
         "        llm researcher [LLM]",
         "      sections[2] [CHAIN]",
@@ -167,5 +174,10 @@ async def test_every_item_has_its_own_span_under_the_fan_out_stage_and_the_text_
         "      sections[3] [CHAIN]",
         "        llm researcher [LLM]",
     ]
-    notes = [d for d in (result.structured_content or {})["decisions"] if d["kind"] == "note"]
-    assert [d["stage"] for d in notes] == ["pipeline/sections", "pipeline/sections[2]"]
+    decision = next(s for s in spans if s.name == "for_each decision")
+    assert dict(decision.attributes or {})["chorus.for_each.failed"] == (2,)
+    fan_outs = [d for d in (result.structured_content or {})["decisions"] if d["kind"] == "for_each"]
+    assert [(d["stage"], [f["number"] for f in d["failed"]]) for d in fan_outs] == [
+        ("pipeline/sections", [2])
+    ]
+    assert "fan-out pipeline/sections: 1 of 3 items failed: item 2 'Waves' (" in result.content[0].text

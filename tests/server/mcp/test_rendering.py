@@ -11,6 +11,9 @@ from chorus_mcp.server.mcp.rendering import KEY_CHARS, SUMMARY_GROUPS, Detail, r
 from chorus_mcp.strategies.core.result import (
     AnswerGroup,
     CallRecord,
+    FanOutDecision,
+    ItemFailure,
+    NoteDecision,
     RankingDecision,
     RankingEntry,
     ReviewDecision,
@@ -38,7 +41,10 @@ def _vote(groups: list[AnswerGroup], **fields: object) -> VoteDecision:
     return VoteDecision.model_validate({**defaults, **fields})
 
 
-def _result(*decisions: VoteDecision | ReviewDecision | RankingDecision, **fields: object) -> StrategyResult:
+def _result(
+    *decisions: VoteDecision | ReviewDecision | RankingDecision | FanOutDecision | NoteDecision,
+    **fields: object,
+) -> StrategyResult:
     values: dict[str, object] = {"strategy": "ensemble", "answer": "391", "ok": True, "session_id": "s-1"}
     values.update(fields)
     values["totals"] = Totals(calls=4, prompt_tokens=40, completion_tokens=8, cost_usd=Decimal("0.004"))
@@ -292,3 +298,58 @@ def test_a_peer_ranking_line_gives_each_seats_points_with_its_model_and_how_many
         "ranking (Borda): member-1 (a) 1 | member-2 (b) 1 | member-3 (c) 0; "
         "2 of 3 rankings counted, 1 unparsable, undecided"
     )
+
+
+def _fan_out(failed: list[ItemFailure], items: int = 5) -> FanOutDecision:
+    return FanOutDecision(
+        stage="pipeline/research",
+        items=items,
+        answered=items - len(failed),
+        source="stage 'outline', read as a JSON array",
+        failed=failed,
+    )
+
+
+def _failure(number: int, item: str, error: str) -> ItemFailure:
+    return ItemFailure(number=number, item=item, stage=f"pipeline/research[{number}]", error=error)
+
+
+def test_a_fan_out_that_lost_items_says_how_many_and_why_each_failed_in_the_summary_text() -> None:
+    fan_out = _fan_out(
+        [
+            _failure(3, "Waves", "researcher: no answer within 2.0s"),
+            _failure(5, "Currents", "researcher: HTTP 400: This section cannot be researched."),
+        ]
+    )
+    note = NoteDecision(stage="pipeline/research", message="a note stays in the structured record")
+
+    text = _text(_result(fan_out, note, strategy="pipeline"))
+
+    assert (
+        "fan-out pipeline/research: 2 of 5 items failed: item 3 'Waves' (researcher: no answer within 2.0s), "
+        "item 5 'Currents' (researcher: HTTP 400: This section cannot be researched.)"
+    ) in text.splitlines()
+    assert "a note stays" not in text  # a note is not shown in a summary: the fan-out's line is
+
+
+def test_a_fan_out_whose_items_all_answered_says_so_in_one_short_line() -> None:
+    text = _text(_result(_fan_out([], items=3), strategy="pipeline"))
+
+    assert "fan-out pipeline/research: 3 of 3 items answered" in text.splitlines()
+
+
+def test_a_summary_cuts_each_failed_item_and_names_at_most_the_summary_count_the_full_text_all() -> None:
+    long_item = "A section title that goes on and on well past what a summary keeps of an item"
+    failed = [_failure(n, long_item, f"researcher: failure number {n}") for n in range(1, SUMMARY_GROUPS + 3)]
+    result = _result(_fan_out(failed, items=len(failed) + 1), strategy="pipeline")
+
+    summary = next(line for line in _text(result).splitlines() if line.startswith("fan-out "))
+    full = next(line for line in _text(result, "full").splitlines() if line.startswith("fan-out "))
+
+    assert summary.startswith(f"fan-out pipeline/research: {len(failed)} of {len(failed) + 1} items failed: ")
+    assert summary.count("researcher: failure number") == SUMMARY_GROUPS and summary.endswith(", +2 more")
+    assert long_item not in summary and len(long_item) > KEY_CHARS
+    assert full.count("researcher: failure number") == len(failed) and long_item in full
+    structured = shaped(render(result), "summary").structured_content or {}
+    kept = structured["decisions"][0]["failed"][0]
+    assert len(kept["item"]) <= KEY_CHARS and kept["error"] == "researcher: failure number 1"

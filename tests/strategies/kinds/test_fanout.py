@@ -14,7 +14,12 @@ from pydantic import ValidationError
 
 from chorus_mcp.strategies.core.completion import Completion, CompletionRequest
 from chorus_mcp.strategies.core.errors import BadRequest
-from chorus_mcp.strategies.core.result import NoteDecision, ReviewDecision, StrategyResult
+from chorus_mcp.strategies.core.result import (
+    FanOutDecision,
+    NoteDecision,
+    ReviewDecision,
+    StrategyResult,
+)
 from chorus_mcp.strategies.core.spec import PipelineSpec
 from chorus_mcp.strategies.engine.context import Budget
 from chorus_mcp.strategies.engine.testing import context_of
@@ -76,6 +81,13 @@ def _notes(result: StrategyResult) -> list[tuple[str, str]]:
     return [(d.stage, d.message) for d in result.decisions if isinstance(d, NoteDecision)]
 
 
+def _fan_outs(result: StrategyResult) -> list[FanOutDecision]:
+    return [d for d in result.decisions if isinstance(d, FanOutDecision)]
+
+
+JSON_OUTLINE = "stage 'outline', read as a JSON array"
+
+
 def _writer() -> ScriptedClient:
     return ScriptedClient("writer", lambda r: "REPORT\n" + _prompt(r).split("from:\n", 1)[1])
 
@@ -103,9 +115,10 @@ async def test_each_outline_item_is_researched_under_its_own_stage_and_the_resul
         "REPORT\n## 1. Tides\n\nnotes on Tides\n\n## 2. Waves\n\nnotes on Waves"
         "\n\n## 3. Currents\n\nnotes on Currents"
     )
-    assert _notes(result) == [
-        ("pipeline/research", "3 of 3 item(s) answered (items from stage 'outline', read as a JSON array)")
+    assert _fan_outs(result) == [
+        FanOutDecision(stage="pipeline/research", items=3, answered=3, source=JSON_OUTLINE)
     ]
+    assert _notes(result) == []
 
 
 async def test_items_run_concurrently_but_never_more_at_once_than_the_concurrency_bound() -> None:
@@ -136,13 +149,16 @@ async def test_a_failed_item_is_named_with_its_reason_and_the_others_go_on_to_th
         ("pipeline/research[2]", "error"),
         ("pipeline/research[3]", "ok"),
     ]
-    (summary, reason) = _notes(result)
-    assert summary == (
+    (fan_out,) = _fan_outs(result)
+    assert (fan_out.stage, fan_out.items, fan_out.answered, fan_out.source) == (
         "pipeline/research",
-        "2 of 3 item(s) answered; failed: [2] 'Waves' (items from stage 'outline', read as a JSON array)",
+        3,
+        2,
+        JSON_OUTLINE,
     )
-    assert reason[0] == "pipeline/research[2]" and reason[1].startswith("item [2] 'Waves' failed: ")
-    assert "HTTP 400" in reason[1]
+    (failure,) = fan_out.failed
+    assert (failure.number, failure.item, failure.stage) == (2, "Waves", "pipeline/research[2]")
+    assert failure.error == "researcher: HTTP 400 from provider"
     # The writer sees the answered items under their own numbers: item 2 is missing, not renumbered.
     assert _prompt(writer.requests[0]).endswith(
         "## 1. Tides\n\nnotes on Tides\n\n## 3. Currents\n\nnotes on Currents"
@@ -209,10 +225,11 @@ async def test_a_list_longer_than_max_items_is_cut_to_the_bound_and_a_note_says_
         "pipeline/research",
         "stage 'outline' gave 7 items; the first 3 were run (for_each.max_items), items 4-7 were not",
     )
-    assert _notes(result)[1] == (
-        "pipeline/research",
-        "3 of 3 item(s) answered (items from stage 'outline', read as lines)",
-    )
+    assert _fan_outs(result) == [
+        FanOutDecision(
+            stage="pipeline/research", items=3, answered=3, source="stage 'outline', read as lines"
+        )
+    ]
 
 
 async def test_items_past_the_deadline_are_not_started_and_the_run_is_partial_with_what_answered() -> None:
@@ -233,6 +250,11 @@ async def test_items_past_the_deadline_are_not_started_and_the_run_is_partial_wi
         ("pipeline/research[3]", "skipped"),
     ]
     assert result.calls[-1].error == "deadline reached before the item started"
+    (fan_out,) = _fan_outs(result)
+    assert [(f.number, f.error) for f in fan_out.failed] == [
+        (2, "deadline reached"),
+        (3, "deadline reached before the item started"),
+    ]
 
 
 @dataclass
