@@ -19,7 +19,15 @@ from pathlib import Path
 
 import anyio
 
-from bench import client_overhead, cold_start, ensemble_overhead, footprint, memory, throughput
+from bench import (
+    client_overhead,
+    cold_start,
+    ensemble_overhead,
+    footprint,
+    memory,
+    objective_routing,
+    throughput,
+)
 from bench._harness import Figure, load
 
 
@@ -39,6 +47,12 @@ def _steps(quick: bool) -> list[tuple[str, Callable[[], list[Figure]]]]:
             ),
         ),
         ("throughput", lambda: throughput.figures(anyio.run(throughput.measure, 4 if quick else 8, 8, None))),
+        (
+            "objective routing",
+            lambda: objective_routing.figures(
+                anyio.run(objective_routing.measure, 12 if quick else 40, 500 if quick else 2000)
+            ),
+        ),
         (
             "memory",
             lambda: memory.figures(anyio.run(memory.measure, 300 if quick else 1000), 300 if quick else 1000),

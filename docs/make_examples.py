@@ -299,8 +299,88 @@ async def ranking_example() -> None:
     print("```json\n" + json.dumps(ranking, indent=2) + "\n```\n")
 
 
+OBJECTIVE_CONFIG = """
+models:
+  gpt-mini: {model: openai/gpt-4.1-mini}
+  haiku: {model: anthropic/claude-haiku-4-5}
+  flash: {model: gemini/gemini-2.5-flash}
+  gpt: {model: openai/gpt-4.1}
+strategies:
+  route:
+    kind: route
+    default: general
+    routes:
+      - {name: general, target: gpt-mini}
+    candidates: [gpt-mini, haiku, flash, gpt]
+    min_samples: 1
+cache: {store: memory}
+"""
+
+OBJECTIVE_MODELS = {
+    "gpt-mini": (0.09, "0.0004"),
+    "haiku": (0.05, "0.0008"),
+    "flash": (0.14, "0.0002"),
+    "gpt": (0.03, "0.0040"),
+}
+"""Each stand-in's answer time (what its calls measure) and price per call (what it estimates)."""
+
+
+def _objective_client(name: str) -> ScriptedClient:
+    from dataclasses import dataclass
+
+    from chorus_mcp.strategies.core.completion import CompletionRequest
+
+    @dataclass
+    class Priced(ScriptedClient):
+        """A stand-in that tells the cost cap and the cost objective its price before each call."""
+
+        def estimate_cost_usd(self, request: CompletionRequest) -> Decimal | None:
+            return self.cost_usd
+
+    delay_s, price = OBJECTIVE_MODELS[name]
+    return Priced(name, f"{name}: Canberra", delay_s=delay_s, cost_usd=Decimal(price))
+
+
+async def objective_example() -> None:
+    """`route_specialist` by objective: each candidate measured once, then the fastest within the cost
+    cap (the fastest of all is over it), then the cheapest; the route decision lists every figure."""
+    clients = {name: _objective_client(name) for name in OBJECTIVE_MODELS}
+    server = build_server(parse_config(OBJECTIVE_CONFIG, env={}), lambda alias, _entry: clients[alias])
+    question = "What is the capital of Australia?"
+    latency = {"objective": "latency", "max_cost_usd": 0.002}
+    async with Client(server) as client:
+        for n in range(len(OBJECTIVE_MODELS)):  # min_samples 1: each candidate is explored once first
+            arguments = {"prompt": f"{question} ({n})", "objective": "latency"}
+            await client.call_tool("route_specialist", arguments)
+        fastest = await client.call_tool("route_specialist", {"prompt": question, **latency})
+        cheapest = await client.call_tool(
+            "route_specialist", {"prompt": question + " Briefly.", "objective": "cost"}
+        )
+    print("## `route_specialist` by objective (latency, cost)\n")
+    print("With `objective` the route is not read from the prompt: one of the `candidates` is chosen by its")
+    print("measured latency (a percentile of its last 50 answers), its estimated cost for this request, or")
+    print("its quality score, skipping any whose estimate exceeds what is left of the cost cap. Latency")
+    print("routing first explores each candidate `min_samples` times (here 1: four calls, one per model).")
+    print("Then, under `max_cost_usd` 0.002, the fastest (gpt, estimated at $0.004) is skipped and haiku")
+    print("wins; by cost, flash. The agent reads every candidate's figure in the route decision (the")
+    print("reason is cut in a summary; `candidates` is not).\n")
+    print("```yaml" + OBJECTIVE_CONFIG + "```\n")
+    for title, arguments, result in (
+        ("By latency, under a cost cap", {"prompt": question, **latency}, fastest),
+        ("By cost", {"prompt": question + " Briefly.", "objective": "cost"}, cheapest),
+    ):
+        block = result.content[0]
+        text = block.text if isinstance(block, TextContent) else ""
+        route = next(d for d in (result.structured_content or {})["decisions"] if d["kind"] == "route")
+        print(f"### {title}\n\nArguments: `{json.dumps(arguments)}`\n")
+        print("What the client shows (text content):\n\n```text\n" + text + "\n```\n")
+        print("The route decision (structured content):\n")
+        print("```json\n" + json.dumps(route, indent=2) + "\n```\n")
+
+
 if __name__ == "__main__":
     anyio.run(main)
     anyio.run(model_facts_and_reasoning_effort)
     anyio.run(files_and_images)
     anyio.run(ranking_example)
+    anyio.run(objective_example)
