@@ -236,4 +236,5 @@ def test_the_run_it_command_exactly_as_written_is_answered_by_two_or_more_indepe
         r"vote \(majority\): (yes|no) ← .*; (\d) of (\d) samples of one model agree, consensus", done.stdout
     )
     assert vote is not None and int(vote.group(2)) >= 2, done.stdout
-    assert "ensemble/member-2: local answered for client" in done.stdout
+    # Either client seat's fallback may finish first; the other is then cancelled by the early stop.
+    assert re.search(r"ensemble/member-[23]: local answered for client", done.stdout), done.stdout
