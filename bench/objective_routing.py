@@ -17,14 +17,18 @@ over it, so every objective must skip it. The baseline is the rules: prompts cyc
 each matching one keyword route (code → steady, translate → thrifty, anything else → swift), as a
 hand-written config spreads them. Each round sends one call to every server in turn, so the machine's
 drift touches every way of routing alike. After `--rounds` healthy rounds, swift turns slow (the fake
-reads a marker in the prompt) for as many rounds again: the figures are per phase.
+reads a marker in the prompt) for as many rounds again, then recovers for as many more: the figures are
+per phase.
 
 Measured per way of routing: the tool call's wall time (median, p95; the client's view: the MCP round
 trip plus the model's scripted latency), the cost per call (the result's totals: the fake's token counts
 at the configured prices), the quality score of the model that answered (the configured score: the fake
 answers the same text whatever the model, so this is the expected accuracy the scores claim, not a
 measured one), and, for latency routing, how many calls after swift slowed down still went to it.
-Latency routing runs twice: at the default `latency_percentile` 50 and at 90.
+Latency routing runs three times: at the default `latency_percentile` 50 and at 90, both with the default
+`latency_max_age_s` (600 s: longer than the run, so no sample ages out), and at 50 with samples ageing
+out after `AGED_S` — the figure that tells whether a model the router left is ever used again once it
+recovers (calls in the recovered phase before the first one to swift).
 
 The objective's own decision (µs per route) is measured in this process, without HTTP: the objective's
 choice (estimates for the four candidates, figures from a full latency window, the ranking) against
@@ -72,6 +76,8 @@ MODELS = list(HEALTHY_S)
 CAP_USD = 0.01
 MAX_OUTPUT_TOKENS = 200
 COMPLETION_TOKENS = 40
+AGED_S = 10.0
+"""`latency_max_age_s` of the ageing way: a few rounds of calls, far shorter than a phase."""
 DEGRADED = "[slow]"
 """The marker in a prompt that makes swift answer slowly (from the second phase on)."""
 PROMPTS = [
@@ -84,6 +90,7 @@ WAYS = {
     "rules": {},
     "latency": {"objective": "latency"},
     "latency p90": {"objective": "latency", "latency_percentile": 90},
+    "latency aged": {"objective": "latency", "latency_max_age_s": AGED_S},
     "cost": {"objective": "cost"},
     "quality": {"objective": "quality"},
 }
@@ -221,12 +228,12 @@ async def _call(client: Client, prompt: str) -> tuple[float, float, str, str]:
 
 
 async def measure(rounds: int = 40, decisions: int = 2000) -> dict[str, Any]:
-    phases: dict[str, dict[str, Calls]] = {"healthy": {}, "degraded": {}}
+    phases: dict[str, dict[str, Calls]] = {}
     with fake_provider() as base_url, contextlib.ExitStack() as servers:
         served = {way: servers.enter_context(chorus_http(config(base_url, **f))) for way, f in WAYS.items()}
         async with contextlib.AsyncExitStack() as stack:
             clients = {way: await stack.enter_async_context(Client(s.url)) for way, s in served.items()}
-            for phase, marker in (("healthy", ""), ("degraded", f" {DEGRADED}")):
+            for phase, marker in (("healthy", ""), ("degraded", f" {DEGRADED}"), ("recovered", "")):
                 calls = phases[phase] = {way: Calls() for way in WAYS}
                 for number in range(rounds):
                     prompt = PROMPTS[number % len(PROMPTS)] + marker
@@ -241,10 +248,19 @@ async def measure(rounds: int = 40, decisions: int = 2000) -> dict[str, Any]:
     }
     result["switch"] = {
         way: _calls_until_switch(phases["healthy"][way].models, phases["degraded"][way].models)
-        for way in ("latency", "latency p90")
+        for way in LATENCY_WAYS
     }
+    result["return"] = {way: _calls_until_return(phases["recovered"][way].models) for way in LATENCY_WAYS}
     result["decision_us"] = await decision_overhead(decisions)
     return result
+
+
+LATENCY_WAYS = ("latency", "latency p90", "latency aged")
+
+
+def _calls_until_return(recovered: list[str]) -> int | None:
+    """Calls in the recovered phase before the first one routed to swift (None: never)."""
+    return next((number for number, model in enumerate(recovered) if model == "swift"), None)
 
 
 def _calls_until_switch(healthy: list[str], degraded: list[str]) -> int | str | None:
@@ -305,15 +321,18 @@ async def _decide(spec: Any, request: Any, ctx: Any, by_objective: Any, by_rules
 # -- the figures ------------------------------------------------------------------------------------
 
 
+PHASES = ("healthy", "degraded", "recovered")
+
+
 def _ratio(value: float, baseline: float) -> str:
     return f"{value / baseline:.2f}" if baseline else "-"
 
 
 def figures(result: dict[str, Any]) -> list[Figure]:
     rows: list[Figure] = []
-    for phase in ("healthy", "degraded"):
+    for phase in PHASES:
         base = result[phase]["rules"]
-        for way in ("latency", "latency p90", "cost", "quality"):
+        for way in (*LATENCY_WAYS, "cost", "quality"):
             got = result[phase][way]
             models = ", ".join(f"{m} {n}" for m, n in sorted(got["models"].items(), key=lambda kv: -kv[1]))
             rows.append(
@@ -340,6 +359,17 @@ def figures(result: dict[str, Any]) -> list[Figure]:
                 "holds the last 50 answers",
             )
         )
+    for way, calls in result["return"].items():
+        age = f"{AGED_S:g} s" if way == "latency aged" else "600 s (the default)"
+        rows.append(
+            Figure(
+                f"objective {way}: calls after swift recovered before it was used again",
+                "never" if calls is None else str(calls),
+                "-",
+                None,
+                f"swift back to {HEALTHY_S['swift'] * 1e3:.0f} ms; samples count for {age}",
+            )
+        )
     rules_us = result["decision_us"]["rules"]
     for way in ("latency", "cost", "quality"):
         us = result["decision_us"][way]
@@ -357,7 +387,7 @@ def figures(result: dict[str, Any]) -> list[Figure]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--rounds", type=int, default=40, help="rounds per phase (healthy, then degraded)")
+    parser.add_argument("--rounds", type=int, default=40, help="rounds in each of 3 phases")
     parser.add_argument("--decisions", type=int, default=2000, help="decisions timed per way, in process")
     parser.add_argument("--serve-fake", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -369,7 +399,7 @@ def main() -> None:
     logging.disable(logging.INFO)
     print(load(), flush=True)
     result = anyio.run(measure, args.rounds, args.decisions)
-    for phase in ("healthy", "degraded"):
+    for phase in PHASES:
         print(f"\n{phase} ({args.rounds} calls each):")
         for way, got in result[phase].items():
             print(
@@ -379,6 +409,7 @@ def main() -> None:
             if got["figures"]:
                 print(f"  {'':12} last decision's figures (model figure/samples): {got['figures']}")
     print(f"\ncalls to swift after it slowed, before switching: {result['switch']}")
+    print(f"calls after swift recovered, before it was used again: {result['return']}")
     print("decision µs per route: " + ", ".join(f"{k} {v:.0f}" for k, v in result["decision_us"].items()))
     print()
     for figure in figures(result):

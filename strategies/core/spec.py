@@ -195,6 +195,10 @@ class RouteSpec(_Spec):
     min_samples: int = Field(default=3, ge=1)
     """With `latency`: a candidate measured fewer times than this is tried first (the least measured one,
     then in listed order), so that no figure is compared before it rests on this many calls."""
+    latency_max_age_s: float = Field(default=600, gt=0)
+    """With `latency`: only calls of the last this many seconds count. A model routing stopped choosing is
+    no longer measured; once its samples age out it is unmeasured again and explored anew, so one slow
+    spell (or one slow first call) does not keep it out for good."""
     quality: dict[str, float] = Field(default_factory=dict)
     """With `quality`: each model's score in [0, 1] (e.g. its accuracy on your own evaluation); wins over
     `quality_data`."""

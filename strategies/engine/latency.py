@@ -9,8 +9,12 @@ The engine records every call that tells something about a model's speed (`strat
 
 Other failures (a 400, a 500 sent at once) are not recorded: their latency is not the model's answer time.
 
-Each model keeps its last `WINDOW` samples; a figure is a percentile of that window (`percentile`: linear
-interpolation between the closest ranks, so the median of 1, 2, 3, 4 is 2.5). A window rather than an
+Each model keeps its last `WINDOW` samples, each with the wall-clock time it was taken; a figure is a
+percentile (`percentile`: linear interpolation between the closest ranks, so the median of 1, 2, 3, 4 is
+2.5) of the window's samples younger than the reader's `max_age_s`. Ageing is what lets routing come back
+to a model it left: the model that stopped being chosen stops being measured, so without it one slow spell
+(or one cold first call) would be its figure forever; with it the old samples stop counting, the model is
+unmeasured again, and the router explores it anew (`strategies.kinds.objective`). A window rather than an
 exponential average because replicas can share it exactly: each appends its samples to one list per model
 (`LatencyStore`, in Redis when the sessions are there: `strategies.sessions.stores.redis_latency`), and
 every replica reads the same window back, whatever order the samples arrived in.
@@ -24,10 +28,11 @@ figures come from this process's own samples, and the reader is told so.
 from __future__ import annotations
 
 import math
+import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import anyio
 
@@ -39,14 +44,21 @@ SHARED_READ_TIMEOUT_S = 1.0
 """Longest a routing decision waits for the shared figures before using this process's own."""
 
 
+class Sample(NamedTuple):
+    """One measured call: when it ended (Unix seconds, comparable across replicas) and how long it took."""
+
+    at: float
+    seconds: float
+
+
 class LatencyStore(Protocol):
     """Where replicas keep each model's latest latency samples."""
 
-    async def add(self, samples: Mapping[str, Sequence[float]]) -> None:
+    async def add(self, samples: Mapping[str, Sequence[Sample]]) -> None:
         """Append each model's samples (oldest first), keeping its latest `WINDOW`."""
         ...
 
-    async def windows(self, models: Sequence[str]) -> dict[str, list[float]]:
+    async def windows(self, models: Sequence[str]) -> dict[str, list[Sample]]:
         """Each model's kept samples (an empty list for a model never measured)."""
         ...
 
@@ -56,33 +68,35 @@ class MemoryLatencyStore:
     """The samples of one process: the reference semantics, and the store when there are no replicas."""
 
     window: int = WINDOW
-    _samples: dict[str, deque[float]] = field(default_factory=dict)
+    _samples: dict[str, deque[Sample]] = field(default_factory=dict)
 
-    def append(self, model: str, latency_s: float) -> None:
+    def append(self, model: str, sample: Sample) -> None:
         kept = self._samples.get(model)
         if kept is None:
             kept = self._samples[model] = deque(maxlen=self.window)
-        kept.append(latency_s)
+        kept.append(sample)
 
-    def window_of(self, model: str) -> list[float]:
+    def window_of(self, model: str) -> list[Sample]:
         return list(self._samples.get(model, ()))
 
-    async def add(self, samples: Mapping[str, Sequence[float]]) -> None:
+    async def add(self, samples: Mapping[str, Sequence[Sample]]) -> None:
         for model, values in samples.items():
             for value in values:
                 self.append(model, value)
 
-    async def windows(self, models: Sequence[str]) -> dict[str, list[float]]:
+    async def windows(self, models: Sequence[str]) -> dict[str, list[Sample]]:
         return {model: self.window_of(model) for model in models}
 
 
 @dataclass(frozen=True)
 class LatencyFigure:
-    """A model's measured latency: a percentile of its window, and how many samples that rests on."""
+    """A model's measured latency: a percentile of its recent samples, and how many samples that rests on."""
 
     seconds: float | None
-    """None: never measured."""
+    """None: never measured, or every sample is older than the reader's limit."""
     samples: int
+    aged_out: int = 0
+    """Samples still in the window but too old to count."""
 
 
 def percentile(values: Sequence[float], p: float) -> float:
@@ -101,17 +115,20 @@ class LatencyStats:
 
     shared: LatencyStore | None = None
     window: int = WINDOW
+    clock: Callable[[], float] = time.time
+    """Wall-clock time, not the event loop's: samples are compared across replicas and restarts."""
     _local: MemoryLatencyStore = field(init=False)
-    _outbox: dict[str, list[float]] = field(default_factory=dict, init=False)
+    _outbox: dict[str, list[Sample]] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         self._local = MemoryLatencyStore(self.window)
 
     def record(self, model: str, latency_s: float) -> None:
         """One call's latency (never waits: a shared store gets it at the next push)."""
-        self._local.append(model, latency_s)
+        sample = Sample(self.clock(), latency_s)
+        self._local.append(model, sample)
         if self.shared is not None:
-            self._outbox.setdefault(model, []).append(latency_s)
+            self._outbox.setdefault(model, []).append(sample)
 
     async def push(self) -> None:
         """Send the outbox to the shared store (kept for the next round when that fails)."""
@@ -126,11 +143,11 @@ class LatencyStats:
             raise
 
     async def figures(
-        self, models: Sequence[str], p: float = 50
+        self, models: Sequence[str], p: float = 50, max_age_s: float | None = None
     ) -> tuple[dict[str, LatencyFigure], str | None]:
-        """Each model's `p`th-percentile latency; and a note when the shared figures could not be read (then
-        they are this process's own)."""
-        windows: Mapping[str, list[float]] | None = None
+        """Each model's `p`th-percentile latency over its samples of the last `max_age_s` (None: all kept);
+        and a note when the shared figures could not be read (then they are this process's own)."""
+        windows: Mapping[str, list[Sample]] | None = None
         note = None
         if self.shared is not None:
             try:
@@ -142,7 +159,8 @@ class LatencyStats:
                 note = f"shared latency figures unavailable ({reason}); this replica's own samples used"
         if windows is None:
             windows = {model: self._local.window_of(model) for model in models}
-        return {model: _figure(windows.get(model, []), p) for model in models}, note
+        oldest = None if max_age_s is None else self.clock() - max_age_s
+        return {model: _figure(windows.get(model, []), p, oldest) for model in models}, note
 
     async def run_sync(self, interval_s: float, on_error: Callable[[BaseException], None]) -> None:
         """Push the outbox every `interval_s`, forever; a failed round is reported and retried."""
@@ -154,7 +172,9 @@ class LatencyStats:
             await anyio.sleep(interval_s)
 
 
-def _figure(samples: Sequence[float], p: float) -> LatencyFigure:
-    if not samples:
-        return LatencyFigure(None, 0)
-    return LatencyFigure(round(percentile(samples, p), 4), len(samples))
+def _figure(samples: Sequence[Sample], p: float, oldest: float | None) -> LatencyFigure:
+    young = [s.seconds for s in samples if oldest is None or s.at >= oldest]
+    aged_out = len(samples) - len(young)
+    if not young:
+        return LatencyFigure(None, 0, aged_out)
+    return LatencyFigure(round(percentile(young, p), 4), len(young), aged_out)

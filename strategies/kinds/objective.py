@@ -12,14 +12,16 @@ single model step) and runs the winner, with its fallbacks. For each candidate, 
    is skipped, and so is one of unknown price once the cap is spent, or one whose circuit is open (its
    breaker would refuse the call anyway); each skip says why;
 3. **its figure**: `latency` — a percentile (`latency_percentile`) of the model's recent latencies
-   (`strategies.engine.latency`, shared by replicas through Redis) with its sample count; `cost` — the
+   (`strategies.engine.latency`, shared by replicas through Redis) over the calls of the last
+   `latency_max_age_s`, with its sample count; `cost` — the
    estimate; `quality` — its configured or recorded score (`strategies.kinds.quality`).
 
 Then the winner among the eligible candidates:
 
 - `latency`: while a candidate has fewer than `min_samples` measured calls, it is explored — the least
   measured one, then the first listed — so every candidate gets measured before any figure is trusted;
-  afterwards the lowest figure wins;
+  afterwards the lowest figure wins. Samples older than `latency_max_age_s` do not count, so a candidate
+  that lost (and so stopped being measured) is explored again once its figure is that old;
 - `cost`: the lowest estimate; a candidate of unknown price is ranked after every priced one;
 - `quality`: the highest score; an unscored candidate is ranked after every scored one.
 
@@ -59,6 +61,8 @@ class _Weighed:
     candidate: Candidate
     order: int
     route: Route | None
+    aged_out: int = 0
+    """Latency samples too old to count."""
 
 
 def _estimate(ctx: RunContext, model: str, route: Route | None, request: CompletionRequest) -> Decimal | None:
@@ -107,11 +111,12 @@ async def choose_by_objective(
         weighed.append(_Weighed(candidate, order, route))
     notes: list[str] = []
     if objective == "latency":
-        figures, note = await ctx.latency.figures(models, spec.latency_percentile)
+        figures, note = await ctx.latency.figures(models, spec.latency_percentile, spec.latency_max_age_s)
         notes += [note] if note else []
         for item in weighed:
             figure = figures[item.candidate.model]
             item.candidate.figure, item.candidate.samples = figure.seconds, figure.samples
+            item.aged_out = figure.aged_out
     elif objective == "cost":
         for item in weighed:
             cost = item.candidate.cost_usd
@@ -132,9 +137,12 @@ async def choose_by_objective(
         if explored is not None:
             ranked = [explored, *(i for i in eligible if i is not explored)]
             winner = explored.candidate
+            older = f"; {explored.aged_out} older no longer count" if explored.aged_out else ""
+            age = f"{spec.latency_max_age_s:g}s"
             reason = (
                 f"exploring {winner.model}: {winner.samples} of {spec.min_samples} measured calls "
-                "(a candidate measured fewer times is tried first, the least measured, then the first listed)"
+                f"in the last {age}{older} (a candidate measured fewer times is tried first, "
+                "the least measured, then the first listed)"
             )
             return _choice(explored, reason, ranked, skipped), notes
     ranked = sorted(eligible, key=lambda item: _rank_key(objective, item))

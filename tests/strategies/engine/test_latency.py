@@ -10,7 +10,7 @@ from chorus_mcp.strategies.core.completion import CompletionRequest
 from chorus_mcp.strategies.core.errors import BadRequest, ModelTimeout
 from chorus_mcp.strategies.core.spec import ModelStep
 from chorus_mcp.strategies.engine.calling import run_model
-from chorus_mcp.strategies.engine.latency import LatencyStats, MemoryLatencyStore, percentile
+from chorus_mcp.strategies.engine.latency import LatencyStats, MemoryLatencyStore, Sample, percentile
 from chorus_mcp.strategies.engine.reliability import CallGuard, ReliabilitySettings, RetrySettings
 from chorus_mcp.strategies.engine.testing import context_of
 from chorus_mcp.strategies.models.testing import ScriptedClient
@@ -116,4 +116,54 @@ async def test_samples_a_failed_push_could_not_send_are_sent_by_the_next_one() -
 
     await stats.push()
 
-    assert (await store.windows(["a"]))["a"] == [0.5, 0.7]
+    assert [sample.seconds for sample in (await store.windows(["a"]))["a"]] == [0.5, 0.7]
+
+
+class _Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_samples_older_than_the_readers_limit_do_not_count_and_are_reported_aged_out() -> None:
+    clock = _Clock(1_000.0)
+    stats = LatencyStats(clock=clock)
+    stats.record("a", 9.0)  # a slow spell, long ago
+    stats.record("a", 9.0)
+    clock.now = 1_500.0
+    stats.record("a", 1.0)
+    clock.now = 1_700.0
+
+    figures, _ = await stats.figures(["a"], 50, max_age_s=600)
+    everything, _ = await stats.figures(["a"], 50)
+
+    assert (figures["a"].seconds, figures["a"].samples, figures["a"].aged_out) == (1.0, 1, 2)
+    assert (everything["a"].seconds, everything["a"].samples, everything["a"].aged_out) == (9.0, 3, 0)
+
+
+async def test_a_model_whose_every_sample_aged_out_reads_as_unmeasured() -> None:
+    clock = _Clock(1_000.0)
+    stats = LatencyStats(clock=clock)
+    for _ in range(3):
+        stats.record("a", 4.0)
+    clock.now = 1_601.0
+
+    figures, _ = await stats.figures(["a"], 50, max_age_s=600)
+
+    assert (figures["a"].seconds, figures["a"].samples, figures["a"].aged_out) == (None, 0, 3)
+
+
+async def test_shared_samples_carry_the_time_they_were_taken_not_the_time_they_were_pushed() -> None:
+    clock = _Clock(1_000.0)
+    store = MemoryLatencyStore()
+    one, two = LatencyStats(shared=store, clock=clock), LatencyStats(shared=store, clock=clock)
+    one.record("a", 2.0)
+    clock.now = 1_700.0  # pushed late (a replica cut off from the store for a while)
+    await one.push()
+
+    figures, _ = await two.figures(["a"], 50, max_age_s=600)
+
+    assert (await store.windows(["a"]))["a"] == [Sample(1_000.0, 2.0)]
+    assert (figures["a"].samples, figures["a"].aged_out) == (0, 1)

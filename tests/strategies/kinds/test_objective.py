@@ -138,6 +138,23 @@ async def test_latency_routing_learns_from_the_calls_it_routes() -> None:
     assert routed == ["code", "math", "general", "math", "math"]
 
 
+async def test_a_candidate_left_after_a_slow_spell_is_explored_again_once_its_figure_ages_out() -> None:
+    now = [1_000.0]
+    ctx = _scripted(a=0, b=0)
+    ctx.latency.clock = lambda: now[0]
+    _measured(ctx, a=[0.2, 0.2, 0.2], b=[5.0, 5.0, 5.0])  # b's slow spell: it loses, so is no longer measured
+    spec = _spec("latency", candidates=["a", "b"], latency_max_age_s=600)
+
+    before = _decision(await run_route(spec, ASK, ctx, "route"))
+    now[0] = 1_000.0 + 601  # ten minutes on: only a, still routed to, has recent samples
+    _measured(ctx, a=[0.2, 0.2, 0.2])
+    after = _decision(await run_route(spec, ASK, ctx, "route"))
+
+    assert before.route == "a"
+    assert after.route == "b"
+    assert after.reason.startswith("exploring b: 0 of 3 measured calls in the last 600s; 3 older no longer")
+
+
 async def test_a_tie_on_latency_goes_to_the_candidate_listed_first_and_is_said() -> None:
     ctx = _measured(_scripted(a=0, b=0), a=[0.2, 0.2, 0.2], b=[0.2, 0.2, 0.2])
 
