@@ -158,6 +158,20 @@ def test_with_one_key_its_models_come_first_and_the_rest_is_filled_locally(
     assert _pipeline(steered) == ["claude", "claude", "claude"]
 
 
+def test_with_only_an_openai_key_the_other_cheap_seats_take_its_small_model_not_a_second_sample(
+    default: ChorusConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for embedded, client_temperature in ((True, None), (False, 0.7)):
+        steered = _steer(default, monkeypatch, keys=("OPENAI_API_KEY",), embedded=embedded)
+        # Three distinct models: gpt-4.1-mini, gpt-4.1-nano and the client's own. When the client offers
+        # no sampling its seat falls back to the embedded model if installed, else to a model that already
+        # votes, which it then samples (T 0.7) rather than echo.
+        assert _members(steered, "ensemble") == ["fast", "small", "client"]
+        assert _temperatures(steered, "ensemble") == [None, None, client_temperature]
+        assert _members(steered, "synthesis") == ["fast", "small", "client"]
+        assert _members(steered, "cascade") == ["small", "fast", "strong"]
+
+
 def test_when_only_the_clients_model_is_left_its_seats_are_its_samples(
     default: ChorusConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
