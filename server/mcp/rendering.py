@@ -229,6 +229,8 @@ def _decision_line(decision: dict[str, Any], detail: Detail) -> str:
         return f"vote ({decision.get('mode')}): {excerpt(str(winner), KEY_CHARS)} {share}, {agreed}{stopped}"
     if kind == "ranking":
         return ranking_line(decision)
+    if kind == "debate":
+        return debate_line(decision, detail)
     if kind == "confidence":
         confidence = decision.get("confidence")
         shown = "unknown" if confidence is None else f"{confidence:.2f}"
@@ -278,11 +280,18 @@ def vote_line(decision: dict[str, Any], detail: Detail = "summary") -> str:
     if backing is None and winner is not None:  # keys cut in a summary: match them cut
         short = excerpt(str(winner), KEY_CHARS)
         backing = next((g for g in groups if excerpt(str(g.get("answer")), KEY_CHARS) == short), None)
+    debated = decision.get("after_debate") or 0
     if backing is not None and voters > 1:  # a single voter agrees with itself: nothing to say
         agree = _independent(backing)
         who = "samples of one model" if decision.get("one_model") else "independent voters"
-        summary.append(f"{agree} of {voters} {who} {'agrees' if agree == 1 else 'agree'}")
-    summary.append("consensus" if decision.get("consensus") else "no consensus")
+        if debated:
+            who = "samples of one model" if decision.get("one_model") else "members"
+        said = f"{agree} of {voters} {who} {'agrees' if agree == 1 else 'agree'}"
+        if debated:
+            said += f" after {debated} round{'s' if debated != 1 else ''} of debate (not independent)"
+        summary.append(said)
+    if not debated:  # after debate the agreement is the debate's outcome, not a consensus of voters
+        summary.append("consensus" if decision.get("consensus") else "no consensus")
     if decision.get("early_stop"):
         summary.append("early stop")
     return f"vote ({decision.get('mode')}): {' | '.join(parts)}; {', '.join(summary)}"
@@ -302,6 +311,36 @@ def fan_out_line(decision: dict[str, Any], detail: Detail = "summary") -> str:
     if len(failed) > len(shown):
         parts.append(f"+{len(failed) - len(shown)} more")
     return f"{head}{len(failed)} of {items} items failed: {', '.join(parts)}"
+
+
+def debate_line(decision: dict[str, Any], detail: Detail = "summary") -> str:
+    """A debate: the rounds run, why it stopped, who changed from what to what, and the moderator, e.g.
+    `debate: 1 of 2 rounds (every member agrees after round 1); member-2 (b) changed no → yes`."""
+    rounds = [r for r in decision.get("rounds") or [] if isinstance(r, dict)]
+    run = max(len(rounds) - 1, 0)
+    parts = [
+        f"debate: {run} of {decision.get('max_rounds')} round{'s' if decision.get('max_rounds') != 1 else ''}"
+    ]
+    parts[0] += f" ({decision.get('stopped')})"
+    first = {t.get("seat"): t for t in (rounds[0].get("turns") if rounds else None) or []}
+    last = {t.get("seat"): t for t in (rounds[-1].get("turns") if rounds else None) or []}
+    changed = [str(seat) for seat in decision.get("changed") or []]
+    shown = changed[:SUMMARY_GROUPS] if detail == "summary" else changed
+    for seat in shown:
+        was, now = first.get(seat) or {}, last.get(seat) or {}
+        before = excerpt(str(was.get("answer")), KEY_CHARS)
+        after = excerpt(str(now.get("answer")), KEY_CHARS)
+        parts.append(f"{seat} ({now.get('model') or '?'}) changed {before} → {after}")
+    if len(changed) > len(shown):
+        parts.append(f"+{len(changed) - len(shown)} more changed")
+    if run and not changed:
+        parts.append("no member changed its answer")
+    stances = decision.get("stances") or {}
+    if stances:
+        parts.append("stances " + ", ".join(f"{seat} {stance}" for seat, stance in stances.items()))
+    if decision.get("moderator"):
+        parts.append(f"moderator {decision['moderator']}")
+    return "; ".join(parts)
 
 
 def ranking_line(decision: dict[str, Any]) -> str:

@@ -93,6 +93,9 @@ class VoteDecision(BaseModel):
     """The answers tied for first place, when there was a tie."""
     tie_break: str | None = None
     """How a tie was resolved (`weights`, `judge`) or `unresolved`; None without a tie."""
+    after_debate: int = 0
+    """Rounds of debate before this vote (`aggregation: debate`): its voters had seen each other's answers,
+    so their agreement is not independent and `consensus` is false whatever the share."""
 
 
 class RankingEntry(BaseModel):
@@ -127,6 +130,45 @@ class RankingDecision(BaseModel):
     """True when the counted rankers are all samples of one provider model (shared biases)."""
     chair: str | None = None
     """The model that wrote the final answer from the ranked answers, if any."""
+
+
+class DebateTurn(BaseModel):
+    """One member's answer in one round of a debate."""
+
+    seat: str
+    """The member, e.g. `member-2` (its call in round r is `{stage}/debate-{r}-2`)."""
+    model: str | None = None
+    """The model that answered; None for a sub-strategy member (its answer is shown, it does not debate)."""
+    answer: str | None = None
+    """The answer as read for the vote (its key), else an excerpt; the previous one when the turn failed."""
+    changed_from: str | None = None
+    """Its previous answer, when this round changed it."""
+    error: str | None = None
+    """Why the member did not answer this round (it keeps its previous answer)."""
+
+
+class DebateRound(BaseModel):
+    number: int
+    """0: the members' independent answers; 1..N: after seeing the others'."""
+    turns: list[DebateTurn] = Field(default_factory=list)
+
+
+class DebateDecision(BaseModel):
+    """A bounded debate: each round's answers, who changed, why it stopped, and who moderated."""
+
+    kind: Literal["debate"] = "debate"
+    stage: str
+    rounds: list[DebateRound] = Field(default_factory=list)
+    """Round 0 and every round run."""
+    max_rounds: int
+    stopped: str
+    """Why no further round ran: everyone agreed, nobody changed, the round limit, no debater answered."""
+    stances: dict[str, str] = Field(default_factory=dict)
+    """Seat → `for`/`against`, for the members given one (the rest were neutral)."""
+    changed: list[str] = Field(default_factory=list)
+    """Seats whose final answer differs from their independent one (round 0)."""
+    moderator: str | None = None
+    """The judge that wrote the final answer from the last round's answers, if any."""
 
 
 class ConfidenceDecision(BaseModel):
@@ -220,6 +262,7 @@ class FanOutDecision(BaseModel):
 Decision = Annotated[
     VoteDecision
     | RankingDecision
+    | DebateDecision
     | ConfidenceDecision
     | RouteDecision
     | FallbackDecision

@@ -18,7 +18,8 @@ from chorus_mcp.strategies.core.errors import UserInputError
 from chorus_mcp.strategies.core.templates import check_fields
 
 AnswerFormat = Literal["auto", "choice", "number", "yes_no", "json_field", "text"]
-Aggregation = Literal["majority", "weighted", "synthesis", "ranking"]
+Aggregation = Literal["majority", "weighted", "synthesis", "ranking", "debate"]
+Stance = Literal["for", "against", "neutral"]
 Estimator = Literal["self_report", "logprob", "agreement"]
 TieBreak = Literal["auto", "weights", "judge", "none"]
 Objective = Literal["rules", "latency", "cost", "quality"]
@@ -56,7 +57,15 @@ class EnsembleSpec(_Spec):
     """The model that writes the final answer from all answers when `aggregation` is `synthesis`; for
     `ranking`, the chair (optional) that writes it from the answers ordered by the members' ranking."""
     ranking_seed: int = 0
-    """For `ranking`: the seed of each ranker's shuffle of the answers it is shown (`kinds.ranking`)."""
+    """For `ranking`: the seed of each ranker's shuffle of the answers it is shown (`kinds.ranking`); for
+    `debate`, of each debater's."""
+    debate_rounds: int = Field(default=1, ge=1, le=3)
+    """For `debate`: the most rounds in which each member sees the others' latest answers and may revise
+    its own (`kinds.debate`); fewer when a round changes nothing or everyone agrees."""
+    stances: list[Stance] = Field(default_factory=list)
+    """For `debate`: each member's stance, in member order (`for`/`against` the question's claim, or
+    `neutral`); empty: all neutral. A non-neutral stance needs a `judge` to moderate: an argued position
+    is not a sincere vote."""
     quorum: int = Field(default=1, ge=1)
     """Minimum number of members that must answer for the vote to count."""
     early_stop: bool = True
@@ -86,6 +95,17 @@ class EnsembleSpec(_Spec):
             raise ValueError("aggregation 'synthesis' needs a 'judge' model")
         if self.aggregation == "ranking" and len(self.members) < 3:
             raise ValueError("aggregation 'ranking' needs at least 3 members: each ranks the others' answers")
+        if self.aggregation == "debate" and len(self.members) < 2:
+            raise ValueError("aggregation 'debate' needs at least 2 members: each sees the others' answers")
+        if self.stances and self.aggregation != "debate":
+            raise ValueError("'stances' are for aggregation 'debate'")
+        if self.stances and len(self.stances) != len(self.members):
+            raise ValueError(f"'stances' has {len(self.stances)} entries for {len(self.members)} members")
+        if any(stance != "neutral" for stance in self.stances) and not self.judge:
+            raise ValueError(
+                "a debate with a 'for' or 'against' stance needs a 'judge' to moderate: an argued stance "
+                "is not a sincere vote"
+            )
         if self.extract == "json_field" and not self.json_field:
             raise ValueError("extract 'json_field' needs 'json_field' (the field to vote on)")
         if self.meaning_embedder is not None:

@@ -10,6 +10,9 @@ Members are any `Step` (a model with its fallback chain, or a whole sub-strategy
 - `ranking` (anonymised peer ranking) — each member ranks the others' answers shown without names, and
   the Borda count (then the `judge` as chair, if set) decides (`strategies.kinds.ranking`); the votes
   are still counted and reported, and stand when the ranking cannot decide;
+- `debate` (bounded debate) — after answering, members see each other's answers without names for up to
+  `debate_rounds` rounds and may revise their own, then vote over their final answers, which the vote
+  says are not independent (`strategies.kinds.debate`); a `judge` moderates (writes the answer);
 - `synthesis` (Mixture-of-Agents) — the judge model reads the question and every member's answer and
   writes the final answer; the members' votes are still counted and reported. If the judge fails,
   the members' majority answers, and a note says so.
@@ -19,8 +22,8 @@ A tie goes to the lowest-numbered member's answer (a note says so). For `choice`
 the winning member's own text (the key is normalised, casefolded text or a field value, which the
 caller did not ask for).
 
-Early stop (not for synthesis or ranking: every answer is meant to be read): once quorum is met and the
-vote is decided (`voting.is_decided`), the members still running are cancelled and recorded as
+Early stop (not for synthesis, ranking or debate: every answer is meant to be read): once quorum is met
+and the vote is decided (`voting.is_decided`), the members still running are cancelled and recorded as
 `cancelled`; their cost is never incurred. The deadline: members run within the time left (for
 synthesis, within the first 75% of it, so the judge has time too); members still running then are
 cancelled with "deadline reached" and the vote is taken over the answers that arrived, marked partial.
@@ -40,7 +43,7 @@ decision says so; the members' failures stay in the calls.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import anyio
 from anyio.abc import TaskGroup
@@ -68,6 +71,7 @@ from chorus_mcp.strategies.engine.children import (
     within_deadline,
 )
 from chorus_mcp.strategies.engine.context import RunContext
+from chorus_mcp.strategies.kinds.debate import Debater, moderate, rounds_run, run_debate
 from chorus_mcp.strategies.kinds.ranking import Ranked, asking, rank_answers
 from chorus_mcp.strategies.models.meaning import group_by_meaning
 
@@ -150,9 +154,9 @@ async def ensemble_vote(
         _Member(index, step, f"{stage}/{label}-{index + 1}", CallTracker(ctx))
         for index, step in enumerate(spec.members)
     ]
-    synthesis = spec.aggregation in ("synthesis", "ranking")  # read every answer, keep time after
+    synthesis = spec.aggregation in ("synthesis", "ranking", "debate")  # read every answer, keep time after
     keep_time = synthesis or spec.degrade_to is not None
-    window = ctx.time_left() * (1 - JUDGE_SHARE) if keep_time else ctx.time_left()
+    window = ctx.time_left() * _members_share(spec) if keep_time else ctx.time_left()
     window_end = anyio.current_time() + window
     stopped_early = False
     quorum_lost = False
@@ -192,6 +196,14 @@ async def ensemble_vote(
     else:
         cut_reason = "the vote was already decided"
     return await _conclude(spec, request, ctx, stage, members, prompt, stopped_early, cut_reason)
+
+
+def _members_share(spec: EnsembleSpec) -> float:
+    """The share of the time left that the members' own answers may take when more calls follow them: a
+    debate's rounds (and its moderator) each get as long again; a judge, ranking or `degrade_to` the rest."""
+    if spec.aggregation == "debate":
+        return 1 / (1 + spec.debate_rounds + (1 if spec.judge else 0))
+    return 1 - JUDGE_SHARE
 
 
 def _repeat_of(member: _Member, members: list[_Member]) -> int:
@@ -393,7 +405,11 @@ async def _conclude(
             await _degrade(spec.degrade_to, request, ctx, stage, missed, result)
         return EnsembleOutcome(result)
 
-    tied = tie_of(tally.ballots) if spec.aggregation not in ("synthesis", "ranking") else []
+    rounds = 0
+    if spec.aggregation == "debate":
+        answered, tally, rounds = await _debated(spec, request, ctx, stage, answered, prompt, tally, result)
+    moderated = spec.aggregation == "debate" and spec.judge is not None
+    tied = tie_of(tally.ballots) if spec.aggregation not in ("synthesis", "ranking") and not moderated else []
     winner, broken_by = (None, None)
     if tied:
         winner, broken_by = await _break_tie(spec, request, ctx, stage, tied, tally, answered, result)
@@ -405,6 +421,8 @@ async def _conclude(
         winner=winner,
         tie_break=broken_by,
     )
+    if rounds:  # voters who have read each other's answers agree as a group, not independently
+        vote = vote.model_copy(update={"after_debate": rounds, "consensus": False})
     result.decisions.append(vote)
     for note in tally.notes:
         result.decisions.append(NoteDecision(stage=stage, message=note))
@@ -420,12 +438,55 @@ async def _conclude(
         await _synthesise(spec, request, ctx, stage, answered, tally, vote, result)
     if spec.aggregation == "ranking":
         await rank_answers(spec, _for_readers(request), ctx, stage, _ranked(answered, ctx), result)
+    if moderated and spec.judge is not None:
+        await moderate(
+            spec.judge, _for_readers(request), ctx, stage, [m.answer or "" for m in answered], result
+        )
     if not result.ok and tied:
         listed = " vs ".join(f"{key!r} ({', '.join(_models_of(key, tally))})" for key in tied)
         result.error = f"tie: {listed}; no tie-break rule resolved it (tie_break: {spec.tie_break})"
     elif not result.ok:
         result.error = f"no member's answer could be read ({spec.extract}); " + _reasons(members, cut_reason)
     return EnsembleOutcome(result, vote)
+
+
+async def _debated(
+    spec: EnsembleSpec,
+    request: CompletionRequest,
+    ctx: RunContext,
+    stage: str,
+    answered: list[_Member],
+    prompt: str,
+    tally: _Tally,
+    result: StrategyResult,
+) -> tuple[list[_Member], _Tally, int]:
+    """Run the debate over the answered members: the members with their final answers, the tally of
+    those, and the rounds run (0: they already agreed, so the vote is still one of independent voters)."""
+    debaters = [
+        Debater(
+            member=m.index,
+            seat=m.stage.rsplit("/", 1)[-1],
+            model=m.answered_by if isinstance(m.step, ModelStep) else None,
+            answer=m.answer or "",
+            temperature=m.temperature,
+            stance=spec.stances[m.index] if m.index < len(spec.stances) else "neutral",
+        )
+        for m in answered
+    ]
+
+    def read_keys(answers: list[str]) -> list[str | None]:
+        return group_keys([read_answer(redact(a), prompt, spec.extract, spec.json_field) for a in answers])
+
+    final, decision = await run_debate(spec, _for_readers(request), ctx, stage, debaters, read_keys, result)
+    result.decisions.append(decision)
+    rounds = rounds_run(decision)
+    if not rounds:
+        return answered, tally, 0
+    revised = [
+        replace(m, result=m.result.model_copy(update={"answer": final[m.index]})) if m.result else m
+        for m in answered
+    ]
+    return revised, await _final_tally(spec, revised, prompt, ctx), rounds
 
 
 def _ranked(answered: list[_Member], ctx: RunContext) -> list[tuple[int, Ranked]]:
