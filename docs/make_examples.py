@@ -299,6 +299,44 @@ async def ranking_example() -> None:
     print("```json\n" + json.dumps(ranking, indent=2) + "\n```\n")
 
 
+DEBATED = {
+    "gpt-mini": ("91 is not prime: 91 = 7 x 13.", None),
+    "haiku": ("Yes, 91 is prime.", "No. Checking 7: 7 x 13 = 91, so 91 is not prime."),
+    "flash": ("No, 91 = 7 x 13.", None),
+}
+"""Each debater's first answer, and its answer once shown the others' (None: it keeps its own)."""
+
+
+def _debater(name: str) -> Any:
+    first, then = DEBATED[name]
+
+    def reply(request: Any) -> str:
+        system = next((m.content for m in request.messages if m.role == "system"), "")
+        return (then or first) if "Your previous answer:" in system else first
+
+    return reply
+
+
+async def debate_example() -> None:
+    """`ensemble_vote` with `aggregation: debate`: members see each other's answers and may revise."""
+    clients = {name: ScriptedClient(name, _debater(name), cost_usd=Decimal("0.00004")) for name in DEBATED}
+    server = build_server(parse_config(CONFIG, env={}), lambda alias, _entry: clients[alias])
+    arguments = {"prompt": "Is 91 a prime number? Answer yes or no.", "aggregation": "debate"}
+    async with Client(server) as client:
+        result = await client.call_tool("ensemble_vote", arguments)
+    block = result.content[0]
+    text = block.text if isinstance(block, TextContent) else ""
+    print("## `ensemble_vote` with a bounded debate\n")
+    print("After answering, each member is shown the others' answers (`Response A`, `Response B`, no names)")
+    print("and its own, and gives its final answer; the rounds stop once everyone agrees or nobody changes.")
+    print("The vote says the agreement came after debate: the members are no longer independent voters.\n")
+    print(f"Arguments: `{json.dumps(arguments)}`\n")
+    print("What the client shows (text content):\n\n```text\n" + text + "\n```\n")
+    debate = next(d for d in (result.structured_content or {}).get("decisions", []) if d["kind"] == "debate")
+    print("The debate decision (structured content):\n")
+    print("```json\n" + json.dumps(debate, indent=2) + "\n```\n")
+
+
 OBJECTIVE_CONFIG = """
 models:
   gpt-mini: {model: openai/gpt-4.1-mini}
@@ -383,4 +421,5 @@ if __name__ == "__main__":
     anyio.run(model_facts_and_reasoning_effort)
     anyio.run(files_and_images)
     anyio.run(ranking_example)
+    anyio.run(debate_example)
     anyio.run(objective_example)

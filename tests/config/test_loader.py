@@ -40,7 +40,7 @@ def test_a_broken_field_is_reported_with_file_field_path_and_expectation() -> No
     message = str(caught.value)
     assert message.endswith(
         "team.yaml: strategies.vote.ensemble.aggregation: 'loudest'; "
-        "expected one of 'majority', 'weighted', 'synthesis', 'ranking'"
+        "expected one of 'majority', 'weighted', 'synthesis', 'ranking', 'debate'"
     )
     assert "Input should" not in message and "pydantic" not in message
 
@@ -124,7 +124,7 @@ def test_a_strategy_naming_an_unconfigured_model_alias_is_rejected() -> None:
         (
             {"CHORUS__STRATEGIES__VOTE__AGGREGATION": "loudest"},
             "CHORUS__STRATEGIES__VOTE__AGGREGATION (strategies.vote.ensemble.aggregation): 'loudest'; "
-            "expected one of 'majority', 'weighted', 'synthesis', 'ranking'",
+            "expected one of 'majority', 'weighted', 'synthesis', 'ranking', 'debate'",
         ),
     ],
 )

@@ -62,7 +62,8 @@ def _config(limits: dict[str, Any] | None = None) -> ChorusConfig:
         (
             "ensemble_vote",
             {"prompt": "q", "aggregation": "loudest"},
-            "aggregation: 'loudest'; expected one of 'majority', 'weighted', 'synthesis', 'ranking'",
+            "aggregation: 'loudest'; expected one of 'majority', 'weighted', 'synthesis', 'ranking', "
+            "'debate'",
         ),
         ("ensemble_vote", {"prompt": "q", "quorum": 0}, "quorum: 0; expected at least 1"),
         ("ensemble_vote", {"prompt": "q", "cache": "maybe"}, "cache: 'maybe'; expected true or false"),
