@@ -25,10 +25,11 @@ trip plus the model's scripted latency), the cost per call (the result's totals:
 at the configured prices), the quality score of the model that answered (the configured score: the fake
 answers the same text whatever the model, so this is the expected accuracy the scores claim, not a
 measured one), and, for latency routing, how many calls after swift slowed down still went to it.
-Latency routing runs three times: at the default `latency_percentile` 50 and at 90, both with the default
+Latency routing runs four times: at the default `latency_percentile` 50 and at 90, both with the default
 `latency_max_age_s` (600 s: longer than the run, so no sample ages out), and at 50 with samples ageing
 out after `AGED_S` — the figure that tells whether a model the router left is ever used again once it
-recovers (calls in the recovered phase before the first one to swift).
+recovers (calls in the recovered phase before the first one to swift); and at 50 over only the latest
+10 calls (`latency_window` 10: how much sooner a short window leaves a model that slowed down).
 
 The objective's own decision (µs per route) is measured in this process, without HTTP: the objective's
 choice (estimates for the four candidates, figures from a full latency window, the ranking) against
@@ -91,6 +92,7 @@ WAYS = {
     "latency": {"objective": "latency"},
     "latency p90": {"objective": "latency", "latency_percentile": 90},
     "latency aged": {"objective": "latency", "latency_max_age_s": AGED_S},
+    "latency w10": {"objective": "latency", "latency_window": 10},
     "cost": {"objective": "cost"},
     "quality": {"objective": "quality"},
 }
@@ -255,7 +257,7 @@ async def measure(rounds: int = 40, decisions: int = 2000) -> dict[str, Any]:
     return result
 
 
-LATENCY_WAYS = ("latency", "latency p90", "latency aged")
+LATENCY_WAYS = ("latency", "latency p90", "latency aged", "latency w10")
 
 
 def _calls_until_return(recovered: list[str]) -> int | None:

@@ -215,6 +215,10 @@ class RouteSpec(_Spec):
     min_samples: int = Field(default=3, ge=1)
     """With `latency`: a candidate measured fewer times than this is tried first (the least measured one,
     then in listed order), so that no figure is compared before it rests on this many calls."""
+    latency_window: int = Field(default=50, ge=1, le=50)
+    """With `latency`: how many of a model's latest calls the percentile is taken over (at most the 50 the
+    store keeps, `engine.latency.WINDOW`). Fewer follow a model that slows down in fewer calls (a median of
+    10 moves after 5 slow ones, of 50 after 25) at the price of a noisier figure."""
     latency_max_age_s: float = Field(default=600, gt=0)
     """With `latency`: only calls of the last this many seconds count. A model routing stopped choosing is
     no longer measured; once its samples age out it is unmeasured again and explored anew, so one slow

@@ -143,10 +143,15 @@ class LatencyStats:
             raise
 
     async def figures(
-        self, models: Sequence[str], p: float = 50, max_age_s: float | None = None
+        self,
+        models: Sequence[str],
+        p: float = 50,
+        max_age_s: float | None = None,
+        last: int | None = None,
     ) -> tuple[dict[str, LatencyFigure], str | None]:
-        """Each model's `p`th-percentile latency over its samples of the last `max_age_s` (None: all kept);
-        and a note when the shared figures could not be read (then they are this process's own)."""
+        """Each model's `p`th-percentile latency over its `last` samples (None: the whole window) that are
+        younger than `max_age_s` (None: any age); and a note when the shared figures could not be read
+        (then they are this process's own)."""
         windows: Mapping[str, list[Sample]] | None = None
         note = None
         if self.shared is not None:
@@ -160,7 +165,8 @@ class LatencyStats:
         if windows is None:
             windows = {model: self._local.window_of(model) for model in models}
         oldest = None if max_age_s is None else self.clock() - max_age_s
-        return {model: _figure(windows.get(model, []), p, oldest) for model in models}, note
+        kept = {model: windows.get(model, [])[-last:] if last else windows.get(model, []) for model in models}
+        return {model: _figure(kept[model], p, oldest) for model in models}, note
 
     async def run_sync(self, interval_s: float, on_error: Callable[[BaseException], None]) -> None:
         """Push the outbox every `interval_s`, forever; a failed round is reported and retried."""

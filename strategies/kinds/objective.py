@@ -12,8 +12,8 @@ single model step) and runs the winner, with its fallbacks. For each candidate, 
    is skipped, and so is one of unknown price once the cap is spent, or one whose circuit is open (its
    breaker would refuse the call anyway); each skip says why;
 3. **its figure**: `latency` — a percentile (`latency_percentile`) of the model's recent latencies
-   (`strategies.engine.latency`, shared by replicas through Redis) over the calls of the last
-   `latency_max_age_s`, with its sample count; `cost` — the
+   (`strategies.engine.latency`, shared by replicas through Redis) over its latest `latency_window`
+   calls of the last `latency_max_age_s`, with its sample count; `cost` — the
    estimate; `quality` — its configured or recorded score (`strategies.kinds.quality`).
 
 Then the winner among the eligible candidates:
@@ -111,7 +111,9 @@ async def choose_by_objective(
         weighed.append(_Weighed(candidate, order, route))
     notes: list[str] = []
     if objective == "latency":
-        figures, note = await ctx.latency.figures(models, spec.latency_percentile, spec.latency_max_age_s)
+        figures, note = await ctx.latency.figures(
+            models, spec.latency_percentile, spec.latency_max_age_s, spec.latency_window
+        )
         notes += [note] if note else []
         for item in weighed:
             figure = figures[item.candidate.model]

@@ -8,9 +8,9 @@ import redis.asyncio as aioredis
 
 from chorus_mcp.strategies.core.completion import CompletionRequest
 from chorus_mcp.strategies.core.errors import BadRequest, ModelTimeout
-from chorus_mcp.strategies.core.spec import ModelStep
+from chorus_mcp.strategies.core.spec import ModelStep, RouteSpec
 from chorus_mcp.strategies.engine.calling import run_model
-from chorus_mcp.strategies.engine.latency import LatencyStats, MemoryLatencyStore, Sample, percentile
+from chorus_mcp.strategies.engine.latency import WINDOW, LatencyStats, MemoryLatencyStore, Sample, percentile
 from chorus_mcp.strategies.engine.reliability import CallGuard, ReliabilitySettings, RetrySettings
 from chorus_mcp.strategies.engine.testing import context_of
 from chorus_mcp.strategies.models.testing import ScriptedClient
@@ -167,3 +167,20 @@ async def test_shared_samples_carry_the_time_they_were_taken_not_the_time_they_w
 
     assert (await store.windows(["a"]))["a"] == [Sample(1_000.0, 2.0)]
     assert (figures["a"].samples, figures["a"].aged_out) == (0, 1)
+
+
+async def test_a_reader_may_take_the_percentile_over_only_the_latest_samples() -> None:
+    stats = LatencyStats()
+    for value in [0.1] * 20 + [0.9] * 6:  # a model that has just slowed down
+        stats.record("a", value)
+
+    whole, _ = await stats.figures(["a"], 50)
+    latest, _ = await stats.figures(["a"], 50, last=10)
+
+    assert (whole["a"].seconds, whole["a"].samples) == (0.1, 26)
+    assert (latest["a"].seconds, latest["a"].samples) == (0.9, 10)
+
+
+def test_a_route_may_not_ask_for_a_longer_window_than_the_store_keeps() -> None:
+    bound = RouteSpec.model_fields["latency_window"].metadata
+    assert any(getattr(m, "le", None) == WINDOW for m in bound)

@@ -138,6 +138,18 @@ async def test_latency_routing_learns_from_the_calls_it_routes() -> None:
     assert routed == ["code", "math", "general", "math", "math"]
 
 
+async def test_a_short_latency_window_leaves_a_model_that_just_slowed_down_sooner() -> None:
+    ctx = _measured(_scripted(a=0, b=0), a=[0.05] * 20 + [0.9] * 5, b=[0.2] * 25)  # a: 5 slow calls just now
+
+    whole = _decision(await run_route(_spec("latency", candidates=["a", "b"]), ASK, ctx, "route"))
+    short = _decision(
+        await run_route(_spec("latency", candidates=["a", "b"], latency_window=8), ASK, ctx, "route")
+    )
+
+    assert whole.route == "a"  # the median of its 25 calls is still fast
+    assert short.route == "b" and short.reason.startswith("lowest p50 latency: b 0.200s over 8 calls")
+
+
 async def test_a_candidate_left_after_a_slow_spell_is_explored_again_once_its_figure_ages_out() -> None:
     now = [1_000.0]
     ctx = _scripted(a=0, b=0)
