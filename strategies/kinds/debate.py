@@ -86,6 +86,9 @@ class Debater:
     """The model that answered it; None for a sub-strategy member (shown to the others, not debating)."""
     answer: str
     temperature: float | None = None
+    seed: int | None = None
+    """The seat's sampling seed (a repeated model's copy): kept, so that two copies shown the same answers
+    are still two samples, not one answer and its cache replay."""
     stance: str = "neutral"
 
 
@@ -111,7 +114,8 @@ def debate_request(request: CompletionRequest, debater: Debater, others: list[De
     if debater.stance in _STANCE:
         parts.append(_STANCE[debater.stance])
     body = f"Your previous answer:\n{debater.answer}\n\nThe other participants' answers:\n\n{listed}"
-    return asking(request, " ".join(parts), body)
+    asked = asking(request, " ".join(parts), body)
+    return asked if debater.seed is None else asked.model_copy(update={"seed": debater.seed})
 
 
 async def _turn(

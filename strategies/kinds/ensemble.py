@@ -469,6 +469,7 @@ async def _debated(
             model=m.answered_by if isinstance(m.step, ModelStep) else None,
             answer=m.answer or "",
             temperature=m.temperature,
+            seed=m.seed,
             stance=spec.stances[m.index] if m.index < len(spec.stances) else "neutral",
         )
         for m in answered

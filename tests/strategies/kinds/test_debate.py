@@ -197,3 +197,16 @@ def test_a_stance_without_a_moderator_or_of_the_wrong_length_is_refused() -> Non
         EnsembleSpec(members=["a", "b"], stances=["neutral", "neutral"])
     with pytest.raises(ValidationError, match="at least 2 members"):
         EnsembleSpec(members=["a"], aggregation="debate")
+
+
+async def test_two_copies_of_one_model_debate_as_two_samples_each_with_its_own_seed() -> None:
+    copies = ScriptedClient("m", ["No.", "Yes.", "No.", "No.", "No."])  # answers taken in turn
+    other = ScriptedClient("o", "Yes.")
+    spec = EnsembleSpec(members=["m", "m", "o"], aggregation="debate", extract="yes_no")
+
+    await run_ensemble(spec, QUESTION, context_of(copies, other), "ensemble")
+
+    seeds = [r.seed for r in copies.requests]
+    assert seeds[0] is None and seeds[1] is not None  # the second copy is a seeded sample
+    debate_seeds = [r.seed for r in copies.requests if _debating(r)]
+    assert sorted(debate_seeds, key=str) == sorted([None, seeds[1]], key=str)
