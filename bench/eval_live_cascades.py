@@ -5,8 +5,9 @@
 
 A small and a larger local model (default: the embedded runtime's `local/qwen2.5-coder-0.5b` and
 `local/qwen2.5-coder-1.5b`; any model entry works, e.g. `--small-model openai/x --api-base URL` for a
-local OpenAI-compatible server) answer RouterBench's ARC prompts live, with token log-probabilities
-and repeated samples; the recorded cheap models and GPT-4 answer from the recording. The live answers
+local OpenAI-compatible server) answer RouterBench's multiple-choice prompts live (ARC-Challenge by
+default; `--dataset` for Winogrande's two options), with token log-probabilities and repeated
+samples; the recorded cheap models and GPT-4 answer from the recording. The live answers
 are kept in `bench/recordings/<dataset>-live.jsonl` (`strategies.evaluation.live`): `--record missing`
 asks only what the file lacks (resumable), `--record all` asks everything again, and the default
 replays the file without running any model.

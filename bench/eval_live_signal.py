@@ -6,9 +6,10 @@
 For each live model of `bench/recordings/<dataset>-live.jsonl` (greedy answers, temperature 0, the
 3-token cap `eval_live_cascades.py` uses), over the recorded questions of the seed-7 split:
 
-- accuracy, and how well each signal ranks its right answers above its wrong ones (AUC): the chosen
-  token's probability (the old `logprob` estimator on a one-letter answer) and the margin between the
-  two likeliest options (`choice_probs`, what the estimator reads now);
+- accuracy, the letters answered against the gold letters and each answer's likeliest option (a
+  model always answering "A" shows here), and how well each signal ranks its right answers above its
+  wrong ones (AUC): the chosen token's probability (the old `logprob` estimator on a one-letter
+  answer) and the margin between the two likeliest options (`choice_probs`, what the estimator reads now);
 - how many answers clear each margin, and how many of those are right;
 - self-consistency: for the model's sampled answers (temperature 0.7, seeds as the cascade gives them:
   `ensemble.sample_seed`, or 1..k-1 with `--copy-number-seeds`), the rank of each sample's option in
@@ -113,6 +114,7 @@ def main() -> int:
                         ranks[index][rank] += 1
             row = {
                 "right": gold is not None and letter == gold,
+                "gold": gold,
                 "chosen_p": chosen_p,
                 "margin": option_margin(probs) if probs else None,
                 "probs": probs,
@@ -136,6 +138,17 @@ def main() -> int:
             line += f"; AUC chosen-token p {a_chosen:.2f}" if a_chosen is not None else ""
             line += f", option margin {a_margin:.2f}" if a_margin is not None else ""
             print(line)
+            given = Counter(str(r["letter"] or "none") for r in rows)
+            golds = Counter(str(r["gold"]) for r in rows)
+            leaning = [max(r["probs"], key=r["probs"].get) for r in rows if r["probs"]]  # type: ignore[call-overload, attr-defined]
+            print(
+                "  answers "
+                + ", ".join(f"{k} {n}" for k, n in sorted(given.items()))
+                + "; gold "
+                + ", ".join(f"{k} {n}" for k, n in sorted(golds.items()))
+                + "; likeliest option "
+                + ", ".join(f"{k} {n}" for k, n in sorted(Counter(leaning).items()))
+            )
             if side != "both":
                 continue
             for bar in MARGINS:
